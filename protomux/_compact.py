@@ -358,10 +358,11 @@ int64 = _ZigZag(uint64, None)
 
 
 class _Float(Codec[float]):
-    __slots__ = ("_st",)
+    __slots__ = ("_nan", "_st")
 
-    def __init__(self, st: struct.Struct) -> None:
+    def __init__(self, st: struct.Struct, nan: bytes) -> None:
         self._st = st
+        self._nan = nan
 
     def preencode(self, state: State, value: float) -> None:
         state.end += self._st.size
@@ -369,6 +370,11 @@ class _Float(Codec[float]):
     def encode(self, state: State, value: float) -> None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise EncodeError(f"expected a number, got {type(value).__name__}")
+        if value != value:
+            # One NaN, as JS writes it (the sign and payload bits of a NaN are not kept).
+            state.buffer[state.start : state.start + self._st.size] = self._nan
+            state.start += self._st.size
+            return
         try:
             self._st.pack_into(state.buffer, state.start, value)
         except OverflowError:
@@ -385,8 +391,8 @@ class _Float(Codec[float]):
         return self._st.unpack_from(state.buffer, s)[0]  # type: ignore[no-any-return]
 
 
-float32 = _Float(_F32)
-float64 = _Float(_F64)
+float32 = _Float(_F32, bytes.fromhex("0000c07f"))
+float64 = _Float(_F64, bytes.fromhex("000000000000f87f"))
 
 
 class _Bool(Codec[bool]):
@@ -608,6 +614,28 @@ def _js_number(x: float) -> str:
     return sign + body
 
 
+def _is_array_index(key: str) -> bool:
+    return (
+        key.isdigit()
+        and key.isascii()
+        and (key == "0" or key[0] != "0")
+        and (int(key) < 0xFFFFFFFF)
+    )
+
+
+def _js_key_order(obj: dict[Any, Any]) -> list[tuple[str, Any]]:
+    """Items in the order JS enumerates an object's keys: array indices first, ascending."""
+    for k in obj:
+        if not isinstance(k, str):
+            raise EncodeError(f"JSON object keys must be str, got {type(k).__name__}")
+    items = list(obj.items())
+    indices = [kv for kv in items if _is_array_index(kv[0])]
+    if not indices:
+        return items
+    indices.sort(key=lambda kv: int(kv[0]))
+    return indices + [kv for kv in items if not _is_array_index(kv[0])]
+
+
 def _stringify(value: Any, out: list[str]) -> None:
     if value is None:
         out.append("null")
@@ -628,9 +656,7 @@ def _stringify(value: Any, out: list[str]) -> None:
     elif isinstance(value, dict):
         out.append("{")
         first = True
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise EncodeError(f"JSON object keys must be str, got {type(k).__name__}")
+        for k, v in _js_key_order(value):
             if not first:
                 out.append(",")
             first = False

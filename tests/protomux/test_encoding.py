@@ -150,8 +150,10 @@ def test_arbitrary_bytes_raise_only_decode_error(
         value = c.decode(codec, blob)
     except c.DecodeError:
         return
-    # Whatever decodes re-encodes to the very same bytes: no silent wrong values.
-    assert c.encode(codec, value) == blob
+    # Whatever decodes re-encodes to the very same bytes: no silent wrong values. (A NaN
+    # decodes as NaN whatever its payload bits, and is written back as JS writes NaN.)
+    if not (isinstance(value, float) and math.isnan(value)):
+        assert c.encode(codec, value) == blob
 
 
 @pytest.mark.parametrize(("name", "codec", "values"), CODECS, ids=IDS)
@@ -290,3 +292,10 @@ def test_addresses_decode_to_host_port_pairs() -> None:
     assert addr == ("0:0:0:0:0:0:0:1", 443)
     assert addr.family == 6
     assert c.decode(c.ipv4_address, bytes.fromhex("7f0000013412")).family == 4
+
+
+def test_nan_is_written_as_javascript_writes_it() -> None:
+    negative_nan = struct.unpack("<d", bytes.fromhex("010000000000f8ff"))[0]
+    assert c.encode(c.float64, negative_nan).hex() == "000000000000f87f"
+    assert c.encode(c.float32, negative_nan).hex() == "0000c07f"
+    assert math.isnan(c.decode(c.float32, bytes.fromhex("0100c0ff")))

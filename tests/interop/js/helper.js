@@ -85,7 +85,8 @@ function iterate (start, steps) {
 }
 
 const FUNCTIONS = {
-  encode: (spec, value) => c.encode(codec(spec), value),
+  encode: (spec, value) =>
+    c.encode(codec(spec), spec === 'uint32array' ? Uint32Array.from(value) : value),
   decode: (spec, buf) => c.decode(codec(spec), buf),
   // decode, requiring that the whole buffer is used
   decodeAll: (spec, buf) => {
