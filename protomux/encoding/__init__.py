@@ -14,28 +14,44 @@ Every decoder raises :class:`DecodeError` (a ``ValueError``) on truncated, overl
 out-of-range input; encoders raise :class:`EncodeError` on values they cannot represent.
 """
 
-from ._compact import (
+from ._base import (
     MAX_ARRAY_LENGTH,
     MAX_SAFE_INTEGER,
-    Address,
     Codec,
     DecodeError,
     EncodeError,
     State,
-    array,
-    bool_,
-    buffer,
     decode,
     encode,
+)
+from ._bytes import (
+    buffer,
     fixed,
     fixed8,
     fixed16,
     fixed24,
     fixed32,
     fixed64,
+    optional_buffer,
+    raw,
+    string,
+    utf8,
+)
+from ._composite import array, frame, none, uint32array
+from ._json import json_, ndjson, parse_json, stringify
+from ._net import (
+    Address,
+    ip,
+    ip_address,
+    ipv4,
+    ipv4_address,
+    ipv6,
+    ipv6_address,
+)
+from ._numbers import (
+    bool_,
     float32,
     float64,
-    frame,
     int8,
     int16,
     int24,
@@ -45,34 +61,18 @@ from ._compact import (
     int56,
     int64,
     int_,
-    ip,
-    ip_address,
-    ipv4,
-    ipv4_address,
-    ipv6,
-    ipv6_address,
-    json_,
-    ndjson,
-    none,
-    optional_buffer,
-    parse_json,
     port,
-    raw,
-    string,
-    stringify,
     uint,
     uint8,
     uint16,
     uint24,
     uint32,
-    uint32array,
     uint32be,
     uint40,
     uint48,
     uint56,
     uint64,
     uint64be,
-    utf8,
 )
 
 # The JS names that collide with Python builtins or modules.
