@@ -25,25 +25,43 @@ __all__ = [
 ]
 
 
+def _uint_size(n: int) -> int:
+    return 1 if n <= 0xFC else 3 if n <= 0xFFFF else 5 if n <= 0xFFFFFFFF else 9
+
+
+_uint_encode = c.uint.encode
+_uint_decode = c.uint.decode
+
+
 class _Node(c.Codec[TreeNode]):
-    """``uint index, uint size, fixed32 hash``."""
+    """``uint index, uint size, fixed32 hash`` (unrolled: proofs carry many nodes)."""
 
     __slots__ = ()
 
     def preencode(self, state: c.State, value: TreeNode) -> None:
-        c.uint.preencode(state, value.index)
-        c.uint.preencode(state, value.size)
-        state.end += 32
+        try:
+            state.end += 32 + _uint_size(value.index) + _uint_size(value.size)
+        except TypeError:
+            raise c.EncodeError(f"not a tree node: {value!r}") from None
 
     def encode(self, state: c.State, value: TreeNode) -> None:
-        c.uint.encode(state, value.index)
-        c.uint.encode(state, value.size)
-        c.fixed32.encode(state, value.hash)
+        hash_ = value.hash
+        _uint_encode(state, value.index)
+        _uint_encode(state, value.size)
+        if len(hash_) != 32:
+            raise c.EncodeError("a tree node hash is 32 bytes")
+        s = state.start
+        state.buffer[s : s + 32] = hash_
+        state.start = s + 32
 
     def decode(self, state: c.State) -> TreeNode:
-        index = c.uint.decode(state)
-        size = c.uint.decode(state)
-        return TreeNode(index, size, c.fixed32.decode(state))
+        index = _uint_decode(state)
+        size = _uint_decode(state)
+        s = state.start
+        if state.end - s < 32:
+            raise c.DecodeError("out of bounds")
+        state.start = s + 32
+        return TreeNode(index, size, state.buffer[s : s + 32])
 
 
 NODE: c.Codec[TreeNode] = _Node()

@@ -41,7 +41,8 @@ class _UInt(Codec[int]):
             raise EncodeError(f"expected an integer, got {type(value).__name__}") from None
 
     def encode(self, state: State, value: int) -> None:
-        _check_uint(value, MAX_SAFE_INTEGER)
+        if type(value) is not int or value < 0 or value > MAX_SAFE_INTEGER:
+            _check_uint(value, MAX_SAFE_INTEGER)
         buf = state.buffer
         s = state.start
         if value <= 0xFC:
