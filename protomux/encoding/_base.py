@@ -32,7 +32,11 @@ class EncodeError(ValueError):
 
 
 class State:
-    """Cursor over a buffer: ``start`` is the read/write position, ``end`` the limit."""
+    """Cursor over a buffer: ``start`` is the read/write position, ``end`` the limit.
+
+    Encoding writes into a ``bytearray``; decoding reads a ``bytes`` object (which
+    :func:`decode` makes of any bytes-like input), so decoded byte strings are ``bytes``.
+    """
 
     __slots__ = ("buffer", "end", "start")
 
