@@ -5,6 +5,8 @@
 // Bytes travel as {"$b": "<hex>"}; NaN, the infinities and -0 as {"$f": "nan"|"inf"|"-inf"|"-0"}.
 'use strict'
 
+const fs = require('fs')
+const path = require('path')
 const readline = require('readline')
 const c = require('compact-encoding')
 const flat = require('flat-tree')
@@ -118,29 +120,50 @@ for (const name of Object.keys(crypto)) {
   if (typeof crypto[name] === 'function') FUNCTIONS['crypto.' + name] = crypto[name]
 }
 
-function run (req) {
+// More functions live in fns/*.js, one module per area, each exporting { name: fn }.
+// A function may be async; calls run one after another.
+const FNS_DIR = path.join(__dirname, 'fns')
+if (fs.existsSync(FNS_DIR)) {
+  for (const file of fs.readdirSync(FNS_DIR).sort()) {
+    if (!file.endsWith('.js')) continue
+    const mod = require(path.join(FNS_DIR, file))
+    for (const name of Object.keys(mod)) {
+      if (FUNCTIONS[name]) throw new Error('duplicate helper function ' + name)
+      FUNCTIONS[name] = mod[name]
+    }
+  }
+}
+
+async function run (req) {
   const fn = FUNCTIONS[req.fn]
   if (!fn) return { id: req.id, error: 'unknown function ' + req.fn }
-  const results = req.calls.map((args) => {
+  const results = []
+  for (const args of req.calls) {
     try {
-      return { ok: toWire(fn(...fromWire(args))) }
+      results.push({ ok: toWire(await fn(...fromWire(args))) })
     } catch (err) {
-      return { err: String(err && err.message) }
+      results.push({ err: String(err && err.message) })
     }
-  })
+  }
   return { id: req.id, results }
 }
 
+// Requests are answered in order, one at a time.
+let queue = Promise.resolve()
 const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity })
 rl.on('line', (line) => {
   if (!line.trim()) return
-  let out
-  try {
-    out = run(JSON.parse(line))
-  } catch (err) {
-    out = { id: null, error: String(err && err.stack) }
-  }
-  process.stdout.write(JSON.stringify(out) + '\n')
+  queue = queue.then(async () => {
+    let out
+    try {
+      out = await run(JSON.parse(line))
+    } catch (err) {
+      out = { id: null, error: String(err && err.stack) }
+    }
+    process.stdout.write(JSON.stringify(out) + '\n')
+  })
 })
-rl.on('close', () => process.exit(0))
+rl.on('close', () => {
+  queue.then(() => process.exit(0))
+})
 process.stdout.write(JSON.stringify({ ready: true }) + '\n')
