@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import trio
+
 from tests.interop.jsenv import ensure_installed, require_node
 
-from .workloads import WORKLOADS, Op
+from .workloads import WORKLOADS, AsyncFactory, AsyncOp, Op
 
 JS_DIR = Path(__file__).parent / "js"
 
@@ -41,9 +43,26 @@ def _timed(op: Op, ops: int) -> float:
     return ops / (time.perf_counter() - start)
 
 
+async def _atimed(op: AsyncOp, ops: int) -> float:
+    start = time.perf_counter()
+    for _ in range(ops):
+        await op()
+    return ops / (time.perf_counter() - start)
+
+
+async def _run_async(factory: AsyncFactory, ops: int, repeats: int) -> list[float]:
+    async with factory() as op:
+        await _atimed(op, ops)
+        return [await _atimed(op, ops) for _ in range(repeats)]
+
+
 def run_python(name: str, ops: int, repeats: int) -> list[float]:
     """Ops per second of ``repeats`` timed runs after one warm-up run."""
-    op = WORKLOADS[name].factory()
+    workload = WORKLOADS[name]
+    if workload.async_factory is not None:
+        return trio.run(_run_async, workload.async_factory, ops, repeats)
+    assert workload.factory is not None
+    op = workload.factory()
     _timed(op, ops)
     return [_timed(op, ops) for _ in range(repeats)]
 

@@ -6,10 +6,13 @@ runner calls that operation ``ops`` times per timed run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
-from hypercore import crypto
+from hypercore import Hypercore, crypto
 from hypercore.crypto import TreeNode
 from hypercore.messages import DATA, Data, DataBlock
 from protomux import encoding as c
@@ -25,12 +28,24 @@ SEED = bytes(range(32))
 MESSAGE = bytes((i * 7) & 255 for i in range(112))
 
 
+AsyncOp = Callable[[], Awaitable[object]]
+"""One operation of an async workload."""
+
+AsyncFactory = Callable[[], AbstractAsyncContextManager[AsyncOp]]
+"""Sets up an async workload (inside ``trio.run``) and tears it down afterwards."""
+
+
 @dataclass(frozen=True, slots=True)
 class Workload:
-    """A factory returning the operation to time, and how many operations one run does."""
+    """A factory returning the operation to time, and how many operations one run does.
 
-    factory: Callable[[], Op]
+    Async workloads give ``async_factory`` instead of ``factory``: the runner enters it in
+    ``trio.run`` and awaits each operation.
+    """
+
+    factory: Callable[[], Op] | None
     ops: int
+    async_factory: AsyncFactory | None = None
 
 
 def _proof_nodes() -> tuple[TreeNode, ...]:
@@ -65,10 +80,80 @@ def ed25519_verify() -> Op:
     return lambda: crypto.verify(MESSAGE, signature, public_key)
 
 
+GET_BLOCKS = 100_000
+
+
+def random_indices(n: int, length: int) -> list[int]:
+    """Deterministic pseudo-random block indices (the same sequence as js/bench.js)."""
+    out = []
+    x = 1
+    for _ in range(n):
+        x = (x * 1103515245 + 12345) % 2147483648
+        out.append(x % length)
+    return out
+
+
+@asynccontextmanager
+async def _tmp_core() -> AsyncIterator[Hypercore]:
+    with tempfile.TemporaryDirectory(prefix="hypertrio-bench-") as tmp:
+        async with Hypercore(Path(tmp), key_pair=crypto.key_pair(SEED)) as core:
+            yield core
+
+
+@asynccontextmanager
+async def append_one() -> AsyncIterator[AsyncOp]:
+    async with _tmp_core() as core:
+        yield lambda: core.append(BLOCK)
+
+
+@asynccontextmanager
+async def append_batch() -> AsyncIterator[AsyncOp]:
+    """One op is one block; blocks are appended 1,000 at a time."""
+    async with _tmp_core() as core:
+        batch = [BLOCK] * 1000
+        counter = iter(range(1 << 62))
+
+        async def op() -> object:
+            if next(counter) % 1000 == 0:
+                return await core.append(batch)
+            return None
+
+        yield op
+
+
+@asynccontextmanager
+async def _reopened_core() -> AsyncIterator[Hypercore]:
+    with tempfile.TemporaryDirectory(prefix="hypertrio-bench-") as tmp:
+        async with Hypercore(Path(tmp), key_pair=crypto.key_pair(SEED)) as writer:
+            for i in range(0, GET_BLOCKS, 1000):
+                await writer.append([BLOCK] * min(1000, GET_BLOCKS - i))
+        async with Hypercore(Path(tmp)) as core:
+            yield core
+
+
+@asynccontextmanager
+async def get_sequential() -> AsyncIterator[AsyncOp]:
+    async with _reopened_core() as core:
+        counter = iter(range(1 << 62))
+        yield lambda: core.get(next(counter) % GET_BLOCKS)
+
+
+@asynccontextmanager
+async def get_random() -> AsyncIterator[AsyncOp]:
+    async with _reopened_core() as core:
+        indices = random_indices(1 << 16, GET_BLOCKS)
+        counter = iter(range(1 << 62))
+        yield lambda: core.get(indices[next(counter) & 0xFFFF])
+
+
 WORKLOADS: dict[str, Workload] = {
     "data-message-1k": Workload(data_message, 10_000),
     "leaf-hash-1k": Workload(leaf_hash, 200_000),
     "ed25519-sign": Workload(ed25519_sign, 20_000),
     "ed25519-verify": Workload(ed25519_verify, 10_000),
+    "hypercore-append-1k": Workload(None, 20_000, append_one),
+    "hypercore-append-batch-1k": Workload(None, 200_000, append_batch),
+    "hypercore-get-sequential": Workload(None, 50_000, get_sequential),
+    "hypercore-get-random": Workload(None, 50_000, get_random),
 }
 """Workload name (as ``js/bench.js`` knows it) -> Python workload."""

@@ -1,11 +1,29 @@
 """Hypercore for Python on Trio: the signed append-only log, wire- and disk-compatible with JS
 hypercore 11.
 
-Available so far: :mod:`hypercore.crypto` (hashes, keys, v11 capabilities and manifest
-hashing), :mod:`hypercore.flat_tree`, :mod:`hypercore.manifest` and the wire codecs in
-:mod:`hypercore.messages`.
+:class:`Hypercore` is the log itself (a session on a core stored in a directory, in the
+RocksDB layout of JS ``hypercore-storage``, or in memory). Below it: :mod:`hypercore.crypto`
+(hashes, keys, v11 capabilities and manifest hashing), :mod:`hypercore.flat_tree`,
+:mod:`hypercore.merkle` (the tree and its proofs), :mod:`hypercore.messages` (wire codecs),
+:mod:`hypercore.storage`, :mod:`hypercore.encryption` and :mod:`hypercore.errors`.
 """
 
-from . import crypto, flat_tree, manifest, messages
+from . import crypto, errors, flat_tree, manifest, messages
+from .crypto import KeyPair
+from .session import AppendResult, Hypercore, Info
+from .storage import MemoryStorage, RocksDBStorage, Storage
 
-__all__ = ["crypto", "flat_tree", "manifest", "messages"]
+__all__ = [
+    "AppendResult",
+    "Hypercore",
+    "Info",
+    "KeyPair",
+    "MemoryStorage",
+    "RocksDBStorage",
+    "Storage",
+    "crypto",
+    "errors",
+    "flat_tree",
+    "manifest",
+    "messages",
+]

@@ -60,6 +60,7 @@ def _define(code: str, default_message: str, *bases: type[Exception]) -> type[Hy
 
 
 ASSERTION = _define("ASSERTION", "Assertion failed", AssertionError)
+ASSERTION.code = "ERR_ASSERTION"  # the one JS code that differs from its constructor's name
 BAD_ARGUMENT = _define("BAD_ARGUMENT", "Bad argument", ValueError)
 STORAGE_EMPTY = _define("STORAGE_EMPTY", "No Hypercore is stored here")
 STORAGE_CONFLICT = _define("STORAGE_CONFLICT", "Another Hypercore is stored here")
@@ -116,5 +117,8 @@ _BY_CODE = {
 
 
 def error_class(code: str) -> type[HypercoreError]:
-    """The error class for a JS error code."""
-    return _BY_CODE[code]
+    """The error class for a JS error code (``ERR_ASSERTION`` or a constructor name)."""
+    return _BY_CODE[code] if code in _BY_CODE else _BY_CODE[_ALIASES[code]]
+
+
+_ALIASES = {"ASSERTION": "ERR_ASSERTION"}

@@ -13,6 +13,7 @@ from protomux import encoding as c
 
 __all__ = [
     "MANIFEST",
+    "STORED_MANIFEST",
     "Manifest",
     "Prologue",
     "Signer",
@@ -171,13 +172,11 @@ class _ManifestV0:
 _v0 = _ManifestV0()
 
 
-class _ManifestCodec(c.Codec[Manifest]):
+class _FlaggedManifest(c.Codec[Manifest]):
+    """The flagged layout of versions 1-3; hypercore-storage stores every version this way."""
+
     def preencode(self, state: c.State, m: Manifest) -> None:
         _check_keys(m)
-        if m.version == 0:
-            state.end += 1
-            _v0.preencode(state, m)
-            return
         c.uint.preencode(state, m.version)
         state.end += 2  # flags, hash
         c.uint.preencode(state, m.quorum)
@@ -192,9 +191,6 @@ class _ManifestCodec(c.Codec[Manifest]):
 
     def encode(self, state: c.State, m: Manifest) -> None:
         c.uint.encode(state, m.version)
-        if m.version == 0:
-            _v0.encode(state, m)
-            return
         flags = (
             (_FLAG_PATCH if m.allow_patch else 0)
             | (_FLAG_PROLOGUE if m.prologue is not None else 0)
@@ -215,10 +211,10 @@ class _ManifestCodec(c.Codec[Manifest]):
 
     def decode(self, state: c.State) -> Manifest:
         version = c.uint.decode(state)
-        if version == 0:
-            return _v0.decode(state)
-        if version > 3:
-            raise c.DecodeError(f"unknown manifest version: {version}")
+        return self.decode_body(state, version)
+
+    @staticmethod
+    def decode_body(state: c.State, version: int) -> Manifest:
         flags = c.uint.decode(state)
         hash_ = _hash.decode(state)
         quorum = c.uint.decode(state)
@@ -241,8 +237,39 @@ class _ManifestCodec(c.Codec[Manifest]):
         )
 
 
+_flagged = _FlaggedManifest()
+
+
+class _ManifestCodec(c.Codec[Manifest]):
+    def preencode(self, state: c.State, m: Manifest) -> None:
+        if m.version == 0:
+            _check_keys(m)
+            state.end += 1
+            _v0.preencode(state, m)
+        else:
+            _flagged.preencode(state, m)
+
+    def encode(self, state: c.State, m: Manifest) -> None:
+        if m.version == 0:
+            c.uint.encode(state, 0)
+            _v0.encode(state, m)
+        else:
+            _flagged.encode(state, m)
+
+    def decode(self, state: c.State) -> Manifest:
+        version = c.uint.decode(state)
+        if version == 0:
+            return _v0.decode(state)
+        if version > 3:
+            raise c.DecodeError(f"unknown manifest version: {version}")
+        return _flagged.decode_body(state, version)
+
+
 MANIFEST: c.Codec[Manifest] = _ManifestCodec()
 """The manifest codec (JS ``messages.manifest``)."""
+
+STORED_MANIFEST: c.Codec[Manifest] = _flagged
+"""A manifest as hypercore-storage stores it: the flagged layout for every version."""
 
 
 def encode_manifest(manifest: Manifest) -> bytes:

@@ -4,7 +4,11 @@
 // One warm-up run, then <repeats> timed runs of <ops> operations each.
 'use strict'
 
+const fs = require('fs')
+const os = require('os')
+const path = require('path')
 const c = require('compact-encoding')
+const Hypercore = require('hypercore')
 const crypto = require('hypercore-crypto')
 const { wire } = require('hypercore/lib/messages')
 
@@ -27,6 +31,42 @@ function proofNodes () {
   return nodes
 }
 
+const tmpDirs = []
+function tmpDir () {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hypertrio-bench-'))
+  tmpDirs.push(dir)
+  return dir
+}
+process.on('exit', () => {
+  for (const dir of tmpDirs) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+// A core of `blocks` 1 KiB blocks, written, closed and opened again.
+async function reopenedCore (blocks) {
+  const dir = tmpDir()
+  const writer = new Hypercore(dir, { keyPair: crypto.keyPair(SEED) })
+  for (let i = 0; i < blocks; i += 1000) {
+    await writer.append(new Array(Math.min(1000, blocks - i)).fill(BLOCK))
+  }
+  await writer.close()
+  const core = new Hypercore(dir)
+  await core.ready()
+  return core
+}
+
+// Deterministic pseudo-random block indices (the same sequence as workloads.py).
+function randomIndices (n, length) {
+  const out = new Array(n)
+  let x = 1
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) % 2147483648
+    out[i] = x % length
+  }
+  return out
+}
+
+const GET_BLOCKS = 100000
+
 const WORKLOADS = {
   'data-message-1k' () {
     const msg = {
@@ -47,6 +87,30 @@ const WORKLOADS = {
     const { secretKey } = crypto.keyPair(SEED)
     return () => crypto.sign(MESSAGE, secretKey)
   },
+  async 'hypercore-append-1k' () {
+    const core = new Hypercore(tmpDir(), { keyPair: crypto.keyPair(SEED) })
+    await core.ready()
+    return () => core.append(BLOCK)
+  },
+  async 'hypercore-append-batch-1k' () {
+    // one op is one block; blocks are appended 1,000 at a time
+    const core = new Hypercore(tmpDir(), { keyPair: crypto.keyPair(SEED) })
+    await core.ready()
+    const batch = new Array(1000).fill(BLOCK)
+    let i = 0
+    return () => (i++ % 1000 === 0 ? core.append(batch) : null)
+  },
+  async 'hypercore-get-sequential' () {
+    const core = await reopenedCore(GET_BLOCKS)
+    let i = 0
+    return () => core.get(i++ % GET_BLOCKS)
+  },
+  async 'hypercore-get-random' () {
+    const core = await reopenedCore(GET_BLOCKS)
+    const indices = randomIndices(1 << 16, GET_BLOCKS)
+    let i = 0
+    return () => core.get(indices[i++ & 0xffff])
+  },
   'ed25519-verify' () {
     const { publicKey, secretKey } = crypto.keyPair(SEED)
     const signature = crypto.sign(MESSAGE, secretKey)
@@ -57,14 +121,18 @@ const WORKLOADS = {
 
 let sink = null // holds the last result so the work cannot be optimised away
 
-function run (op, ops) {
+// An op may return a promise: it is awaited before the next op starts.
+async function run (op, ops) {
   const start = process.hrtime.bigint()
-  for (let i = 0; i < ops; i++) sink = op()
+  for (let i = 0; i < ops; i++) {
+    sink = op()
+    if (sink && typeof sink.then === 'function') sink = await sink
+  }
   const ns = Number(process.hrtime.bigint() - start)
   return ops / (ns / 1e9)
 }
 
-function main () {
+async function main () {
   const [name, opsArg, repeatsArg] = process.argv.slice(2)
   const factory = WORKLOADS[name]
   const ops = Number(opsArg)
@@ -73,11 +141,14 @@ function main () {
     console.error(`usage: node bench.js <${Object.keys(WORKLOADS).join('|')}> <ops> <repeats>`)
     process.exit(2)
   }
-  const op = factory()
-  run(op, ops) // warm-up
+  const op = await factory()
+  await run(op, ops) // warm-up
   const opsPerSec = []
-  for (let r = 0; r < repeats; r++) opsPerSec.push(run(op, ops))
+  for (let r = 0; r < repeats; r++) opsPerSec.push(await run(op, ops))
   console.log(JSON.stringify({ workload: name, ops_per_sec: opsPerSec }))
 }
 
-main()
+main().then(() => process.exit(0), (err) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -1,0 +1,328 @@
+"""The state of one core, shared by all its sessions: tree head, bitfield, storage, waiters.
+
+Mutations (append, truncate, clear, verified proofs) are computed synchronously, written in
+one storage batch, and only then applied to memory, so a failed write changes nothing and
+there is no await in the middle of a mutation.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import trio
+
+from . import crypto, merkle
+from .bitfield import Bitfield
+from .crypto import KeyPair, TreeNode
+from .encryption import DefaultEncryption
+from .errors import (
+    BAD_ARGUMENT,
+    INVALID_CHECKSUM,
+    INVALID_OPERATION,
+    INVALID_SIGNATURE,
+    SESSION_NOT_WRITABLE,
+    STORAGE_CONFLICT,
+    STORAGE_EMPTY,
+)
+from .manifest import Manifest
+from .merkle import TreeHead
+from .storage import CoreStorage, Storage
+from .storage.records import CoreHead, Hints
+from .verifier import Verifier
+
+__all__ = ["CoreState", "TreeHead", "open_core"]
+
+
+class CoreState:
+    """One open core; every session of it holds a reference."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        owns_storage: bool,
+        core_storage: CoreStorage,
+        key: bytes,
+        manifest: Manifest | None,
+        key_pair: KeyPair | None,
+        encryption: DefaultEncryption | None,
+    ) -> None:
+        self.storage = storage
+        self.owns_storage = owns_storage
+        self.cs = core_storage
+        self.key = key
+        self.discovery_key = crypto.discovery_key(key)
+        self.manifest = manifest
+        self.verifier = Verifier(key, manifest) if manifest is not None else None
+        self.key_pair = key_pair
+        self.encryption = encryption
+        self.head = TreeHead()
+        self.bitfield = Bitfield()
+        self.contiguous_length = 0
+        self.remote_contiguous_length = 0
+        self.sessions = 0
+        self.closed = False
+        self._changed = trio.Event()
+
+    # --- reading ------------------------------------------------------------------------
+
+    def get_node(self, index: int) -> TreeNode | None:
+        return self.cs.get_tree_node(index)
+
+    @property
+    def writable(self) -> bool:
+        return (
+            self.key_pair is not None
+            and self.key_pair.secret_key is not None
+            and self.verifier is not None
+        )
+
+    @property
+    def padding(self) -> int:
+        return self.encryption.padding if self.encryption is not None else 0
+
+    def has(self, index: int) -> bool:
+        return index < self.head.length and self.bitfield.get(index)
+
+    def read_block(self, index: int) -> bytes | None:
+        """The stored (possibly encrypted) block, or None."""
+        if not self.bitfield.get(index):
+            return None
+        return self.cs.get_block(index)
+
+    def roots_at(self, length: int) -> list[TreeNode]:
+        if length == self.head.length:
+            return list(self.head.roots)
+        return merkle.roots_at(self, length)
+
+    # --- waiting --------------------------------------------------------------------------
+
+    async def wait_changed(self) -> None:
+        """Return after the next append, truncate or close."""
+        await self._changed.wait()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._notify()
+        if self.owns_storage:
+            self.storage.close()
+
+    # --- writing --------------------------------------------------------------------------
+
+    def _require_writable(self) -> Verifier:
+        if not self.writable or self.verifier is None:
+            raise SESSION_NOT_WRITABLE("cannot append to a non-writable core", self.discovery_key)
+        return self.verifier
+
+    def _sign(self, head: TreeHead) -> bytes:
+        verifier = self._require_writable()
+        assert self.key_pair is not None
+        return verifier.sign(head.hash(), head.length, head.fork, self.key_pair)
+
+    def append(self, blocks: list[bytes]) -> tuple[int, int]:
+        """Append already-encoded blocks; returns the new length and byte length."""
+        self._require_writable()
+        if not blocks:
+            return self.head.length, self.head.byte_length
+        old = self.head
+        if self.encryption is not None:
+            blocks = [
+                self.encryption.encrypt(old.length + i, b, old.fork) for i, b in enumerate(blocks)
+            ]
+        nodes, roots, length, byte_length = merkle.append(
+            old.roots, old.length, old.byte_length, blocks
+        )
+        new = TreeHead(tuple(roots), length, byte_length, old.fork)
+        new = replace(new, signature=self._sign(new))
+
+        batch = self.cs.batch()
+        for node in nodes:
+            batch.put_tree_node(node)
+        batch.put_head(self._stored_head(new))
+        for i, block in enumerate(blocks):
+            batch.put_block(old.length + i, block)
+        touched = self.bitfield.set_range(old.length, length, True)
+        contiguous = self.contiguous_length
+        if old.length == contiguous:
+            contiguous = self.bitfield.first_unset(length)
+            batch.put_hints(Hints(contiguous, self.remote_contiguous_length))
+        for p in touched:
+            batch.put_bitfield_page(p, self.bitfield.page(p))
+        try:
+            batch.commit()
+        except BaseException:
+            self.bitfield.set_range(old.length, length, False)
+            raise
+        self.head = new
+        self.contiguous_length = contiguous
+        self._notify()
+        return length, byte_length
+
+    def truncate(self, length: int, fork: int) -> None:
+        self._require_writable()
+        old = self.head
+        if length > old.length:
+            raise INVALID_OPERATION(
+                f"Not a truncation, {length} must be less or equal to {old.length}",
+                self.discovery_key,
+            )
+        cut = merkle.truncate(self, old, length, fork)
+        new = replace(cut.head, signature=self._sign(cut.head))
+
+        batch = self.cs.batch()
+        if cut.delete_start < cut.delete_end:
+            batch.delete_tree_node_range(cut.delete_start, cut.delete_end)
+        for index in cut.delete_nodes:
+            batch.delete_tree_node(index)
+        batch.delete_block_range(length, old.length)
+        batch.put_head(self._stored_head(new))
+        touched = self.bitfield.set_range(length, old.length, False)
+        for p in touched:
+            batch.put_bitfield_page(p, self.bitfield.page(p))
+        contiguous = self.contiguous_length
+        if length < contiguous:
+            contiguous = length
+            batch.put_hints(Hints(contiguous, min(length, self.remote_contiguous_length)))
+        try:
+            batch.commit()
+        except BaseException:
+            self.bitfield.set_range(length, old.length, True)
+            raise
+        self.head = new
+        self.contiguous_length = contiguous
+        self._notify()
+
+    def clear(self, start: int, end: int) -> None:
+        end = min(end, self.head.length)
+        if start >= end:
+            return
+        batch = self.cs.batch()
+        bitfield = self.bitfield
+
+        def has_any(s: int, e: int) -> bool:
+            return bitfield.first_set(s, e) != -1
+
+        for index in merkle.clearable_nodes(self.head.roots, start, end, has_any):
+            batch.delete_tree_node(index)
+        if end - start == 1:
+            batch.delete_block(start)
+        else:
+            batch.delete_block_range(start, end)
+        touched = self.bitfield.set_range(start, end, False)
+        for p in touched:
+            batch.put_bitfield_page(p, self.bitfield.page(p))
+        contiguous = self.contiguous_length
+        if start < contiguous:
+            contiguous = start
+            batch.put_hints(Hints(contiguous, self.remote_contiguous_length))
+        try:
+            batch.commit()
+        except BaseException:
+            self.bitfield.set_range(start, end, True)
+            raise
+        self.contiguous_length = contiguous
+
+    def _stored_head(self, head: TreeHead) -> CoreHead:
+        return CoreHead(
+            fork=head.fork,
+            length=head.length,
+            root_hash=head.hash(),
+            signature=head.signature,
+            timestamp=int(time.time() * 1000),
+        )
+
+
+def _check_key_pair(key_pair: KeyPair | None) -> None:
+    if key_pair is not None and key_pair.secret_key is not None and len(key_pair.secret_key) != 64:
+        raise BAD_ARGUMENT("secret key must be 64 bytes")
+
+
+def open_core(
+    storage: Storage,
+    owns_storage: bool,
+    *,
+    key: bytes | None,
+    key_pair: KeyPair | None,
+    manifest: Manifest | None,
+    encryption_key: bytes | None,
+    compat: bool,
+    create_if_missing: bool,
+) -> CoreState:
+    """Open (or create) the core ``key`` in ``storage``; verify its stored head."""
+    _check_key_pair(key_pair)
+    discovery_key = crypto.discovery_key(key) if key is not None else None
+    if discovery_key is None:
+        discovery_key = storage.default_discovery_key()
+    cs = storage.get_core(discovery_key) if discovery_key is not None else None
+
+    if cs is None:
+        if not create_if_missing:
+            raise STORAGE_EMPTY("No Hypercore is stored here")
+        if key is None:
+            if key_pair is None:
+                key_pair = crypto.key_pair()
+            if manifest is None:
+                manifest = crypto.default_signer_manifest(key_pair.public_key)
+            key = crypto.core_key(manifest, compat=compat)
+        elif manifest is None and key_pair is not None:
+            manifest = crypto.default_signer_manifest(key_pair.public_key)
+        if manifest is not None and crypto.core_key(manifest, compat=compat) != key:
+            raise BAD_ARGUMENT("manifest does not match the key")
+        # As in JS, the encryption key is never stored: it is given on every open.
+        cs = storage.create_core(
+            key, discovery_key=crypto.discovery_key(key), manifest=manifest, key_pair=key_pair
+        )
+    else:
+        auth = cs.get_auth()
+        if auth is None:
+            raise STORAGE_EMPTY("The core has no auth record")
+        if key is not None and auth.key != key:
+            raise STORAGE_CONFLICT("Another Hypercore is stored here")
+        key = auth.key
+        if manifest is None:
+            manifest = auth.manifest
+        if key_pair is None and auth.key_pair is not None:
+            pk, sk = auth.key_pair
+            key_pair = KeyPair(pk, sk) if sk is not None else None
+        if encryption_key is None:
+            encryption_key = auth.encryption_key
+
+    compat_core = manifest is not None and crypto.core_key(manifest, compat=True) == key
+    encryption = (
+        DefaultEncryption(encryption_key, key, compat=compat_core)
+        if encryption_key is not None
+        else None
+    )
+    state = CoreState(storage, owns_storage, cs, key, manifest, key_pair, encryption)
+    _load(state)
+    return state
+
+
+def _load(state: CoreState) -> None:
+    cs = state.cs
+    state.bitfield = Bitfield(cs.bitfield_pages())
+    hints = cs.get_hints()
+    stored = cs.get_head()
+    if stored is None or stored.length == 0:
+        fork = stored.fork if stored is not None else 0
+        state.head = TreeHead(fork=fork, signature=stored.signature if stored else None)
+        return
+    try:
+        head = merkle.head_at(state, stored.length, stored.fork, stored.signature)
+    except merkle.MissingNodeError:
+        raise INVALID_CHECKSUM("Stored tree is missing nodes", state.discovery_key) from None
+    if head.hash() != stored.root_hash:
+        raise INVALID_CHECKSUM("Stored tree hash does not match the tree", state.discovery_key)
+    if state.verifier is not None and not state.verifier.verify(
+        stored.root_hash, stored.length, stored.fork, stored.signature
+    ):
+        raise INVALID_SIGNATURE("Stored head is not signed by the core", state.discovery_key)
+    state.head = head
+    state.contiguous_length = min(state.bitfield.first_unset(0), head.length)
+    state.remote_contiguous_length = hints.remote_contiguous_length if hints is not None else 0

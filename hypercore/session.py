@@ -1,0 +1,474 @@
+"""The public :class:`Hypercore`: a session on a core, as ``new Hypercore(...)`` is in JS."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, NamedTuple
+
+import trio
+
+from protomux import encoding as c
+
+from . import crypto, id_encoding, merkle
+from .core import CoreState, open_core
+from .crypto import KeyPair
+from .encodings import ValueEncoding, resolve
+from .errors import (
+    ASSERTION,
+    BAD_ARGUMENT,
+    BLOCK_NOT_AVAILABLE,
+    REQUEST_TIMEOUT,
+    SESSION_CLOSED,
+    SESSION_NOT_WRITABLE,
+    SNAPSHOT_NOT_AVAILABLE,
+)
+from .manifest import Manifest
+from .storage import RocksDBStorage, Storage
+
+__all__ = ["AppendResult", "Hypercore", "Info"]
+
+MAX_SUGGESTED_BLOCK_SIZE = 15 * 1024 * 1024
+
+StorageArg = Storage | str | os.PathLike[str]
+Encoding = str | c.Codec[Any] | ValueEncoding | None
+
+
+class AppendResult(NamedTuple):
+    length: int
+    byte_length: int
+
+
+@dataclass(frozen=True, slots=True)
+class Info:
+    key: bytes
+    discovery_key: bytes
+    length: int
+    contiguous_length: int
+    byte_length: int
+    fork: int
+    padding: int
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    length: int
+    byte_length: int
+    fork: int
+
+
+class Hypercore:
+    """A session on a hypercore: an append-only log signed by its writer.
+
+    ``storage`` is a directory (RocksDB, the layout of JS ``hypercore-storage``) or a
+    :class:`~hypercore.storage.Storage` such as ``MemoryStorage()``. Without ``key`` the
+    directory's default core is opened, or a new core is created (with ``key_pair`` if given).
+    Use it as an async context manager, or call :meth:`ready` and :meth:`aclose`.
+    """
+
+    def __init__(
+        self,
+        storage: StorageArg | None = None,
+        key: bytes | str | None = None,
+        *,
+        key_pair: KeyPair | None = None,
+        manifest: Manifest | None = None,
+        value_encoding: Encoding = None,
+        encryption_key: bytes | None = None,
+        compat: bool = False,
+        writable: bool = True,
+        create_if_missing: bool = True,
+        snapshot: bool = False,
+        _state: CoreState | None = None,
+    ) -> None:
+        self._storage_arg = storage
+        self._key_arg = id_encoding.decode(key) if key is not None else None
+        self._key_pair_arg = key_pair
+        self._manifest_arg = manifest
+        self._encryption_key_arg = encryption_key
+        self._compat = compat
+        self._create = create_if_missing
+        self._encoding = resolve(value_encoding)
+        self._readonly = not writable
+        self._want_snapshot = snapshot
+        self._snapshot: _Snapshot | None = None
+        self._state: CoreState | None = None
+        self._closed = False
+        if _state is not None:
+            self._attach(_state)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def _attach(self, state: CoreState) -> None:
+        self._state = state
+        state.sessions += 1
+        if self._want_snapshot:
+            self._take_snapshot()
+
+    async def ready(self) -> None:
+        """Open the core (idempotent)."""
+        if self._state is not None:
+            return
+        if self._closed:
+            raise SESSION_CLOSED("the session is closed")
+        arg = self._storage_arg
+        if arg is None:
+            raise BAD_ARGUMENT("a storage (directory or Storage) is required")
+        if isinstance(arg, Storage):
+            storage, owns = arg, False
+        else:
+            storage, owns = RocksDBStorage.open(os.fspath(arg)), True
+        try:
+            state = open_core(
+                storage,
+                owns,
+                key=self._key_arg,
+                key_pair=self._key_pair_arg,
+                manifest=self._manifest_arg,
+                encryption_key=self._encryption_key_arg,
+                compat=self._compat,
+                create_if_missing=self._create,
+            )
+        except BaseException:
+            if owns:
+                storage.close()
+            raise
+        self._attach(state)
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        """Close this session; the core closes with its last session. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        state = self._state
+        if state is not None:
+            state.sessions -= 1
+            if state.sessions == 0:
+                state.close()
+        await trio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> Hypercore:
+        await self.ready()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _open_state(self) -> CoreState:
+        if self._closed:
+            raise SESSION_CLOSED("the session is closed")
+        if self._state is None:
+            raise BAD_ARGUMENT("the core is not open yet: await ready() or use async with")
+        if self._state.closed:
+            raise SESSION_CLOSED("the core is closed", self._state.discovery_key)
+        return self._state
+
+    def session(
+        self, *, value_encoding: Encoding = None, writable: bool = True, snapshot: bool = False
+    ) -> Hypercore:
+        """A new session on the same core (sharing its state); close it on its own."""
+        state = self._open_state()
+        return Hypercore(
+            value_encoding=value_encoding if value_encoding is not None else self._encoding,
+            writable=writable and not self._readonly,
+            snapshot=snapshot,
+            _state=state,
+        )
+
+    def snapshot(self, *, value_encoding: Encoding = None) -> Hypercore:
+        """A session that keeps seeing the current length until :meth:`update` is called."""
+        return self.session(value_encoding=value_encoding, writable=False, snapshot=True)
+
+    def _take_snapshot(self) -> None:
+        state = self._open_state()
+        head = state.head
+        self._snapshot = _Snapshot(head.length, head.byte_length, head.fork)
+
+    async def update(self) -> bool:
+        """Move a snapshot to the core's current length; True if it changed."""
+        state = self._open_state()
+        await trio.lowlevel.checkpoint()
+        if self._snapshot is None:
+            return False
+        before = (self._snapshot.length, self._snapshot.fork)
+        self._take_snapshot()
+        return before != (state.head.length, state.head.fork)
+
+    # --- properties ---------------------------------------------------------------------------
+
+    @property
+    def key(self) -> bytes | None:
+        return self._state.key if self._state is not None else self._key_arg
+
+    @property
+    def discovery_key(self) -> bytes | None:
+        key = self.key
+        return crypto.discovery_key(key) if key is not None else None
+
+    @property
+    def id(self) -> str | None:
+        key = self.key
+        return id_encoding.encode(key) if key is not None else None
+
+    @property
+    def length(self) -> int:
+        if self._state is None:
+            return 0
+        if self._snapshot is not None:
+            return self._snapshot.length
+        return self._state.head.length
+
+    @property
+    def byte_length(self) -> int:
+        state = self._state
+        if state is None:
+            return 0
+        if self._snapshot is not None:
+            return self._snapshot.byte_length - self._snapshot.length * state.padding
+        return state.head.byte_length - state.head.length * state.padding
+
+    @property
+    def contiguous_length(self) -> int:
+        state = self._state
+        return min(state.head.length, state.contiguous_length) if state is not None else 0
+
+    @property
+    def fork(self) -> int:
+        if self._state is None:
+            return 0
+        if self._snapshot is not None:
+            return self._snapshot.fork
+        return self._state.head.fork
+
+    @property
+    def padding(self) -> int:
+        return self._state.padding if self._state is not None else 0
+
+    @property
+    def writable(self) -> bool:
+        return self._state is not None and not self._readonly and self._state.writable
+
+    @property
+    def readable(self) -> bool:
+        return self._state is not None and not self._closed
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def manifest(self) -> Manifest | None:
+        return self._state.manifest if self._state is not None else self._manifest_arg
+
+    @property
+    def key_pair(self) -> KeyPair | None:
+        return self._state.key_pair if self._state is not None else self._key_pair_arg
+
+    @property
+    def encryption_key(self) -> bytes | None:
+        state = self._state
+        if state is None or state.encryption is None:
+            return self._encryption_key_arg
+        return state.encryption.key
+
+    # --- writing ------------------------------------------------------------------------------
+
+    async def append(self, blocks: Any) -> AppendResult:
+        """Append one value or a list of values; returns the new length and byte length."""
+        state = self._open_state()
+        if self._readonly or self._snapshot is not None or not state.writable:
+            raise SESSION_NOT_WRITABLE("cannot append to a readonly core", state.discovery_key)
+        values = blocks if isinstance(blocks, list) else [blocks]
+        encoded = [self._encoding.encode(v) for v in values]
+        for b in encoded:
+            if len(b) > MAX_SUGGESTED_BLOCK_SIZE:
+                raise BAD_ARGUMENT(
+                    "Appended block exceeds the maximum suggested block size", state.discovery_key
+                )
+        length, byte_length = state.append(encoded)
+        await trio.lowlevel.checkpoint()
+        return AppendResult(length, byte_length - length * state.padding)
+
+    async def truncate(self, new_length: int = 0, *, fork: int | None = None) -> None:
+        """Cut the core to ``new_length`` blocks under a new fork (default: fork + 1)."""
+        state = self._open_state()
+        _check_index(new_length, "truncate length")
+        if self._readonly or not state.writable:
+            raise SESSION_NOT_WRITABLE("cannot truncate a readonly core", state.discovery_key)
+        state.truncate(new_length, state.head.fork + 1 if fork is None else fork)
+        await trio.lowlevel.checkpoint()
+
+    async def clear(self, start: int, end: int | None = None) -> None:
+        """Drop the local copies of blocks ``[start, end)``; the length stays."""
+        state = self._open_state()
+        end = start + 1 if end is None else end
+        _check_index(start, "clear range")
+        _check_index(end, "clear range")
+        state.clear(start, end)
+        await trio.lowlevel.checkpoint()
+
+    async def set_user_data(self, key: str, value: bytes | str | None) -> None:
+        """Store (or with None, delete) a piece of local metadata."""
+        state = self._open_state()
+        batch = state.cs.batch()
+        if value is None:
+            batch.delete_user_data(key)
+        else:
+            batch.put_user_data(key, value.encode() if isinstance(value, str) else bytes(value))
+        batch.commit()
+        await trio.lowlevel.checkpoint()
+
+    async def get_user_data(self, key: str) -> bytes | None:
+        state = self._open_state()
+        await trio.lowlevel.checkpoint()
+        return state.cs.get_user_data(key)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    async def has(self, start: int, end: int | None = None) -> bool:
+        """Whether every block of ``[start, end)`` (default: just ``start``) is stored here."""
+        state = self._open_state()
+        _check_index(start, "has range")
+        await trio.lowlevel.checkpoint()
+        if end is None:
+            return state.has(start)
+        _check_index(end, "has range")
+        return state.bitfield.all_set(start, end) and end <= state.head.length
+
+    async def get(
+        self,
+        index: int,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+        value_encoding: Encoding = None,
+        raw: bool = False,
+    ) -> Any:
+        """Block ``index``, decoded; waits for it (until ``timeout``) unless ``wait=False``."""
+        state = self._open_state()
+        _check_index(index, "block index")
+        block = state.read_block(index)
+        if block is None:
+            block = await self._wait_for_block(state, index, wait, timeout)
+        else:
+            await trio.lowlevel.checkpoint()
+        if self._snapshot is not None and index >= self._snapshot.length:
+            raise SNAPSHOT_NOT_AVAILABLE(discovery_key=state.discovery_key)
+        if raw:
+            return block
+        if state.encryption is not None:
+            block = state.encryption.decrypt(index, block)
+        encoding = resolve(value_encoding) if value_encoding is not None else self._encoding
+        return encoding.decode(block)
+
+    async def _wait_for_block(
+        self, state: CoreState, index: int, wait: bool, timeout: float | None
+    ) -> bytes:
+        if self._snapshot is not None and index < self._snapshot.length:
+            # Truncated away after the snapshot was taken.
+            if state.head.fork != self._snapshot.fork or index >= state.head.length:
+                raise SNAPSHOT_NOT_AVAILABLE(discovery_key=state.discovery_key)
+        if not wait:
+            raise BLOCK_NOT_AVAILABLE(discovery_key=state.discovery_key)
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while True:
+                await state.wait_changed()
+                state = self._open_state()
+                block = state.read_block(index)
+                if block is not None:
+                    return block
+        raise REQUEST_TIMEOUT(discovery_key=state.discovery_key)
+
+    async def seek(
+        self, byte_offset: int, *, wait: bool = True, timeout: float | None = None
+    ) -> tuple[int, int] | None:
+        """The block holding ``byte_offset`` and the offset inside it."""
+        state = self._open_state()
+        _check_index(byte_offset, "seek")
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while True:
+                if byte_offset < self.byte_length:
+                    await trio.lowlevel.checkpoint()
+                    found = merkle.seek(state, state.head, byte_offset, state.padding)
+                    if isinstance(found, tuple):
+                        return found
+                    raise BLOCK_NOT_AVAILABLE(
+                        "the blocks needed to seek are not stored", state.discovery_key
+                    )
+                if not wait:
+                    await trio.lowlevel.checkpoint()
+                    return None
+                await state.wait_changed()
+                state = self._open_state()
+        raise REQUEST_TIMEOUT(discovery_key=state.discovery_key)
+
+    async def tree_hash(self, length: int | None = None) -> bytes:
+        """The Merkle tree hash of the first ``length`` blocks (default: all)."""
+        state = self._open_state()
+        length = self.length if length is None else length
+        if length > state.head.length:
+            raise BAD_ARGUMENT("length is beyond the core", state.discovery_key)
+        await trio.lowlevel.checkpoint()
+        return crypto.tree(state.roots_at(length))
+
+    async def info(self) -> Info:
+        state = self._open_state()
+        await trio.lowlevel.checkpoint()
+        return Info(
+            key=state.key,
+            discovery_key=state.discovery_key,
+            length=self.length,
+            contiguous_length=self.contiguous_length,
+            byte_length=self.byte_length,
+            fork=self.fork,
+            padding=self.padding,
+        )
+
+    async def wait_for_append(self, timeout: float | None = None) -> int:
+        """Wait until the core grows past its current length; returns the new length."""
+        state = self._open_state()
+        seen = state.head.length
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            while state.head.length <= seen:
+                await state.wait_changed()
+                state = self._open_state()
+            return state.head.length
+        raise REQUEST_TIMEOUT(discovery_key=state.discovery_key)
+
+    async def read(
+        self,
+        start: int = 0,
+        end: int | None = None,
+        *,
+        live: bool = False,
+        value_encoding: Encoding = None,
+    ) -> AsyncIterator[Any]:
+        """Blocks ``[start, end)`` in order; ``live`` keeps waiting for appended blocks."""
+        index = start
+        while True:
+            stop = end if end is not None else self.length
+            if index >= stop:
+                if not live or (end is not None and index >= end):
+                    return
+                await self.wait_for_append()
+                continue
+            yield await self.get(index, value_encoding=value_encoding)
+            index += 1
+
+    def __repr__(self) -> str:
+        ident = self.id or "?"
+        return f"<Hypercore {ident} length={self.length} fork={self.fork}>"
+
+
+def _check_index(value: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ASSERTION(f"{what} is invalid")

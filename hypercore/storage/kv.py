@@ -1,0 +1,235 @@
+"""A tiny ordered key-value interface with two backends: RocksDB (through rocksdict, laid out
+exactly like JS ``rocksdb-native`` + ``hypercore-storage``) and an in-memory sorted map.
+
+Both compare keys as unsigned bytes, apply a list of operations atomically and iterate a
+half-open range ``[start, end)`` over a consistent view taken when the iteration starts.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Protocol, cast
+
+from rocksdict import (
+    AccessType,
+    BlockBasedOptions,
+    DBCompressionType,
+    Options,
+    Rdict,
+    ReadOptions,
+    WriteBatch,
+)
+
+from .errors import StorageClosedError, StorageError
+
+__all__ = ["COLUMN_FAMILY", "KV", "MemoryKV", "Op", "RocksKV"]
+
+_Items = Iterator[tuple[bytes, bytes]]
+
+COLUMN_FAMILY = "corestore"
+"""The RocksDB column family holding every row (the ``default`` family exists but is unused)."""
+
+Op = tuple[bytes, "bytes | None", "bytes | None"]
+"""``(key, value, end)``: put when ``value`` is set, delete ``[key, end)`` when ``end`` is set,
+else delete ``key`` (the change tuples of JS ``hypercore-storage``)."""
+
+
+class KV(Protocol):
+    """The operations the storage layer needs from a backend."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def iterate(
+        self, start: bytes, end: bytes, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]: ...
+
+    def write(self, ops: Sequence[Op]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryKV:
+    """An ordered map in memory: a dict plus a sorted list of its keys."""
+
+    def __init__(self) -> None:
+        self._data: dict[bytes, bytes] = {}
+        self._keys: list[bytes] = []
+        self._closed = False
+
+    def get(self, key: bytes) -> bytes | None:
+        if self._closed:
+            raise StorageClosedError("storage is closed")
+        return self._data.get(key)
+
+    def iterate(
+        self, start: bytes, end: bytes, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if self._closed:
+            raise StorageClosedError("storage is closed")
+        keys = self._keys
+        selected = keys[bisect_left(keys, start) : bisect_left(keys, end)]
+        if reverse:
+            selected.reverse()
+        data = self._data
+        return iter([(k, data[k]) for k in selected])
+
+    def write(self, ops: Sequence[Op]) -> None:
+        if self._closed:
+            raise StorageClosedError("storage is closed")
+        data = self._data
+        keys = self._keys
+        added: set[bytes] = set()  # in ``data`` but not yet in ``keys``
+        for key, value, end in ops:
+            if end is not None:
+                if added:
+                    keys = self._merge(keys, added)
+                i = bisect_left(keys, key)
+                j = bisect_left(keys, end)
+                if i < j:
+                    for k in keys[i:j]:
+                        del data[k]
+                    del keys[i:j]
+            elif value is not None:
+                if key not in data:
+                    added.add(key)
+                data[key] = value
+            elif key in data:
+                del data[key]
+                if key in added:
+                    added.discard(key)
+                else:
+                    del keys[bisect_left(keys, key)]
+        if added:
+            self._merge(keys, added)
+
+    def _merge(self, keys: list[bytes], added: set[bytes]) -> list[bytes]:
+        if len(added) < 8:
+            for k in added:
+                keys.insert(bisect_left(keys, k), k)
+        else:
+            keys.extend(sorted(added))
+            keys.sort()  # two sorted runs: a linear merge
+        added.clear()
+        return keys
+
+    def close(self) -> None:
+        self._closed = True
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+class RocksKV:
+    """The column family ``corestore`` of a RocksDB database, through rocksdict."""
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        opts = Options(raw_mode=True)
+        opts.set_compression_type(DBCompressionType.none())
+        opts.create_if_missing(not read_only)
+        opts.create_missing_column_families(not read_only)
+        access = AccessType.read_only() if read_only else AccessType.read_write()
+        try:
+            self._db = Rdict(
+                str(path),
+                options=opts,
+                column_families={COLUMN_FAMILY: _column_family_options()},
+                access_type=access,
+            )
+        except Exception as e:  # rocksdict raises plain Exception subclasses
+            raise StorageError(f"cannot open RocksDB at {path}: {e}") from e
+        try:
+            self._cf = self._db.get_column_family(COLUMN_FAMILY)
+            self._handle = self._db.get_column_family_handle(COLUMN_FAMILY)
+        except Exception as e:
+            self._db.close()
+            raise StorageError(f"RocksDB at {path} has no '{COLUMN_FAMILY}' column family") from e
+        self._closed = False
+
+    def get(self, key: bytes) -> bytes | None:
+        if self._closed:
+            raise StorageClosedError("storage is closed")
+        value: bytes | None = self._cf.get(key)
+        return value
+
+    def iterate(
+        self, start: bytes, end: bytes, *, reverse: bool = False
+    ) -> Iterator[tuple[bytes, bytes]]:
+        if self._closed:
+            raise StorageClosedError("storage is closed")
+        # rocksdict ignores iterate_lower_bound, so the start is checked by hand; and its
+        # iterators point into the bytes of the upper bound without keeping them alive, so the
+        # generators below hold them (and the ReadOptions) until the iteration ends.
+        ro = ReadOptions()
+        ro.set_iterate_upper_bound(end)
+        if not reverse:
+            items = cast(_Items, self._cf.items(from_key=start, read_opt=ro))
+            return self._forward(items, (ro, end))
+        items = cast(_Items, self._cf.items(backwards=True, from_key=end, read_opt=ro))
+        return self._backward(items, (ro, end), start)
+
+    @staticmethod
+    def _forward(items: _Items, keep: object) -> _Items:
+        yield from items
+        del keep
+
+    @staticmethod
+    def _backward(items: _Items, keep: object, start: bytes) -> _Items:
+        for kv in items:
+            if kv[0] < start:
+                break
+            yield kv
+        del keep
+
+    def write(self, ops: Sequence[Op]) -> None:
+        if self._closed:
+            raise StorageClosedError("storage is closed")
+        # The column family is passed to every call: rocksdict's WriteBatch.delete_range
+        # ignores set_default_column_family and would delete from "default".
+        cf = self._handle
+        wb = WriteBatch(raw_mode=True)
+        wb.set_default_column_family(cf)
+        put = wb.put
+        delete = wb.delete
+        for key, value, end in ops:
+            if end is not None:
+                if key < end:  # RocksDB rejects reversed ranges; an empty one is a no-op
+                    wb.delete_range(key, end, cf)
+            elif value is not None:
+                put(key, value, cf)
+            else:
+                delete(key, cf)
+        self._db.write(wb)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        del self._cf
+        del self._handle
+        self._db.close()
+
+
+def _column_family_options() -> Options:
+    """The options JS ``hypercore-storage`` gives the ``corestore`` column family."""
+    o = Options(raw_mode=True)
+    # rocksdb-native is built without compression libraries: rocksdict's default (Snappy)
+    # would make every table file unreadable to JS.
+    o.set_compression_type(DBCompressionType.none())
+    o.set_bottommost_compression_type(DBCompressionType.none())
+    o.set_blob_compression_type(DBCompressionType.none())
+    o.set_enable_blob_files(True)
+    o.set_min_blob_size(4096)
+    o.set_blob_file_size(256 * 1024 * 1024)
+    o.set_enable_blob_gc(True)
+    o.set_blob_gc_age_cutoff(0.25)
+    o.set_blob_gc_force_threshold(1.0)
+    o.set_write_buffer_size(64 * 1024 * 1024)
+    t = BlockBasedOptions()
+    t.set_block_size(8192)
+    t.set_cache_index_and_filter_blocks(True)
+    t.set_format_version(6)
+    t.set_bloom_filter(10, False)
+    o.set_block_based_table_factory(t)
+    return o
