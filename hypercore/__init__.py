@@ -10,6 +10,7 @@ RocksDB layout of JS ``hypercore-storage``, or in memory). Below it: :mod:`hyper
 
 from . import crypto, errors, flat_tree, manifest, messages
 from .crypto import KeyPair
+from .merkle import RequestIndex, RequestSeek, RequestUpgrade
 from .session import AppendResult, Hypercore, Info
 from .storage import MemoryStorage, RocksDBStorage, Storage
 
@@ -19,6 +20,9 @@ __all__ = [
     "Info",
     "KeyPair",
     "MemoryStorage",
+    "RequestIndex",
+    "RequestSeek",
+    "RequestUpgrade",
     "RocksDBStorage",
     "Storage",
     "crypto",

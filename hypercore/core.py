@@ -18,15 +18,20 @@ from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
 from .errors import (
     BAD_ARGUMENT,
+    BLOCK_NOT_AVAILABLE,
     INVALID_CHECKSUM,
     INVALID_OPERATION,
+    INVALID_PROOF,
     INVALID_SIGNATURE,
     SESSION_NOT_WRITABLE,
     STORAGE_CONFLICT,
     STORAGE_EMPTY,
+    HypercoreError,
+    error_class,
 )
 from .manifest import Manifest
 from .merkle import TreeHead
+from .messages import Data
 from .storage import CoreStorage, Storage
 from .storage.records import CoreHead, Hints
 from .verifier import Verifier
@@ -120,10 +125,17 @@ class CoreState:
             raise SESSION_NOT_WRITABLE("cannot append to a non-writable core", self.discovery_key)
         return self.verifier
 
-    def _sign(self, head: TreeHead) -> bytes:
+    def _signed(
+        self, roots: tuple[TreeNode, ...], length: int, byte_length: int, fork: int
+    ) -> tuple[TreeHead, CoreHead]:
+        """The signed head for these roots, and its storage record (hashing the tree once)."""
         verifier = self._require_writable()
         assert self.key_pair is not None
-        return verifier.sign(head.hash(), head.length, head.fork, self.key_pair)
+        tree_hash = crypto.tree(roots)
+        signature = verifier.sign(tree_hash, length, fork, self.key_pair)
+        head = TreeHead(roots, length, byte_length, fork, signature)
+        record = CoreHead(fork, length, tree_hash, signature, int(time.time() * 1000))
+        return head, record
 
     def append(self, blocks: list[bytes]) -> tuple[int, int]:
         """Append already-encoded blocks; returns the new length and byte length."""
@@ -138,15 +150,12 @@ class CoreState:
         nodes, roots, length, byte_length = merkle.append(
             old.roots, old.length, old.byte_length, blocks
         )
-        new = TreeHead(tuple(roots), length, byte_length, old.fork)
-        new = replace(new, signature=self._sign(new))
+        new, record = self._signed(tuple(roots), length, byte_length, old.fork)
 
         batch = self.cs.batch()
-        for node in nodes:
-            batch.put_tree_node(node)
-        batch.put_head(self._stored_head(new))
-        for i, block in enumerate(blocks):
-            batch.put_block(old.length + i, block)
+        batch.put_tree_nodes(nodes)
+        batch.put_head(record)
+        batch.put_blocks(old.length, blocks)
         touched = self.bitfield.set_range(old.length, length, True)
         contiguous = self.contiguous_length
         if old.length == contiguous:
@@ -173,7 +182,8 @@ class CoreState:
                 self.discovery_key,
             )
         cut = merkle.truncate(self, old, length, fork)
-        new = replace(cut.head, signature=self._sign(cut.head))
+        cut_head = cut.head
+        new, record = self._signed(cut_head.roots, length, cut_head.byte_length, fork)
 
         batch = self.cs.batch()
         if cut.delete_start < cut.delete_end:
@@ -181,7 +191,7 @@ class CoreState:
         for index in cut.delete_nodes:
             batch.delete_tree_node(index)
         batch.delete_block_range(length, old.length)
-        batch.put_head(self._stored_head(new))
+        batch.put_head(record)
         touched = self.bitfield.set_range(length, old.length, False)
         for p in touched:
             batch.put_bitfield_page(p, self.bitfield.page(p))
@@ -228,14 +238,130 @@ class CoreState:
             raise
         self.contiguous_length = contiguous
 
-    def _stored_head(self, head: TreeHead) -> CoreHead:
-        return CoreHead(
-            fork=head.fork,
-            length=head.length,
-            root_hash=head.hash(),
-            signature=head.signature,
-            timestamp=int(time.time() * 1000),
-        )
+    # --- proofs ---------------------------------------------------------------------------
+
+    def proof(
+        self,
+        *,
+        block: merkle.IndexRequestLike | None = None,
+        hash: merkle.IndexRequestLike | None = None,
+        seek: merkle.SeekRequestLike | None = None,
+        upgrade: merkle.UpgradeRequestLike | None = None,
+        manifest: bool = False,
+        request: int = 0,
+        fork: int | None = None,
+    ) -> Data:
+        """The ``data`` message that answers a request against this core's current head."""
+        value = None
+        if block is not None:
+            value = self.read_block(block.index) if block.index < self.head.length else None
+            if value is None:
+                raise BLOCK_NOT_AVAILABLE(discovery_key=self.discovery_key)
+        verifier = self.verifier
+        try:
+            data = merkle.generate_proof(
+                self,
+                self.head,
+                block=block,
+                hash=hash,
+                seek=seek,
+                upgrade=upgrade,
+                block_value=value,
+                prologue=verifier.prologue if verifier is not None else None,
+                request=request,
+                fork=fork,
+            )
+        except merkle.MerkleError as e:
+            raise _hypercore_error(e, self.discovery_key) from None
+        if manifest and self.manifest is not None:
+            data = replace(data, manifest=self.manifest)
+        return data
+
+    def _proof_verifier(self, data: Data) -> tuple[Verifier, Manifest | None]:
+        """The verifier for a proof, and the manifest it teaches us (if we had none)."""
+        if self.verifier is not None:
+            return self.verifier, None
+        manifest = data.manifest or crypto.default_signer_manifest(self.key)
+        if not (
+            crypto.manifest_hash(manifest) == self.key
+            or crypto.core_key(manifest, compat=True) == self.key
+        ):
+            raise INVALID_SIGNATURE("Proof contains an invalid manifest", self.discovery_key)
+        return Verifier(self.key, manifest), manifest
+
+    def verify(self, data: Data) -> bool:
+        """Check a remote ``data`` message and store what it proves.
+
+        Returns False when the proof is for another fork (nothing to apply); raises an
+        ``INVALID_*`` error for a proof that does not verify. Either way nothing changes
+        unless everything verified.
+        """
+        if data.fork != self.head.fork:
+            return False
+        verifier, learned = self._proof_verifier(data)
+        try:
+            verified = merkle.verify_proof(
+                self, self.head, data, verifier.verify, prologue=verifier.prologue
+            )
+        except merkle.ForkMismatchError:
+            return False
+        except merkle.MerkleError as e:
+            raise _hypercore_error(e, self.discovery_key) from None
+        new_head = verified.head
+        if new_head is not None and learned is None and self.manifest is None:
+            learned = verifier.manifest
+
+        batch = self.cs.batch()
+        batch.put_tree_nodes(verified.nodes)
+        if new_head is not None:
+            tree_hash = new_head.hash()
+            record = CoreHead(
+                new_head.fork,
+                new_head.length,
+                tree_hash,
+                new_head.signature,
+                int(time.time() * 1000),
+            )
+            batch.put_head(record)
+        if learned is not None:
+            auth = self.cs.get_auth()
+            if auth is not None:
+                batch.put_auth(replace(auth, manifest=learned))
+        touched: list[int] = []
+        index = -1
+        if data.block is not None:
+            index = data.block.index
+            batch.put_block(index, data.block.value)
+            touched = self.bitfield.set_range(index, index + 1, True)
+            for p in touched:
+                batch.put_bitfield_page(p, self.bitfield.page(p))
+        length = new_head.length if new_head is not None else self.head.length
+        contiguous = self.contiguous_length
+        if index == contiguous:
+            contiguous = min(self.bitfield.first_unset(contiguous), length)
+            batch.put_hints(Hints(contiguous, self.remote_contiguous_length))
+        try:
+            batch.commit()
+        except BaseException:
+            if touched:
+                self.bitfield.set_range(index, index + 1, False)
+            raise
+        if learned is not None:
+            self.manifest = learned
+            self.verifier = verifier
+        if new_head is not None:
+            self.head = new_head
+        self.contiguous_length = contiguous
+        self._notify()
+        return True
+
+
+def _hypercore_error(e: merkle.MerkleError, discovery_key: bytes) -> HypercoreError:
+    try:
+        cls = error_class(e.code) if e.code else INVALID_PROOF
+    except KeyError:
+        cls = INVALID_PROOF
+    return cls(str(e), discovery_key)
 
 
 def _check_key_pair(key_pair: KeyPair | None) -> None:

@@ -197,13 +197,7 @@ def replicate_capability(is_initiator: bool, key: bytes, handshake_hash: bytes) 
 
 def tree_signable(manifest_hash: bytes, tree_hash: bytes, length: int, fork: int) -> bytes:
     """The 112 bytes a v1+ manifest signer signs for a tree state."""
-    return (
-        TREE
-        + bytes(manifest_hash)
-        + bytes(tree_hash)
-        + c.encode(c.uint64, length)
-        + (c.encode(c.uint64, fork))
-    )
+    return b"".join((TREE, manifest_hash, tree_hash, _U64.pack(length), _U64.pack(fork)))
 
 
 def tree_signable_compat(hash: bytes, length: int, fork: int, no_header: bool = False) -> bytes:

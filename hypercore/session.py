@@ -27,6 +27,8 @@ from .errors import (
     SNAPSHOT_NOT_AVAILABLE,
 )
 from .manifest import Manifest
+from .merkle import RequestIndex, RequestSeek, RequestUpgrade
+from .messages import Data
 from .storage import RocksDBStorage, Storage
 
 __all__ = ["AppendResult", "Hypercore", "Info"]
@@ -463,6 +465,42 @@ class Hypercore:
                 continue
             yield await self.get(index, value_encoding=value_encoding)
             index += 1
+
+    # --- proofs -----------------------------------------------------------------------------
+
+    async def proof(
+        self,
+        *,
+        block: RequestIndex | None = None,
+        hash: RequestIndex | None = None,
+        seek: RequestSeek | None = None,
+        upgrade: RequestUpgrade | None = None,
+        manifest: bool = False,
+    ) -> Data:
+        """A proof (a replication ``data`` message) for these parts of a request, as JS
+        ``core.proof``; ``manifest=True`` includes the core's manifest."""
+        state = self._open_state()
+        data = state.proof(block=block, hash=hash, seek=seek, upgrade=upgrade, manifest=manifest)
+        await trio.lowlevel.checkpoint()
+        return data
+
+    async def verify(self, proof: Data) -> bool:
+        """Verify a proof from another peer and store what it proves (nodes, head, block).
+
+        Only the core's key needs to be known: the manifest can come with the proof. A proof
+        that does not verify raises ``INVALID_SIGNATURE``/``INVALID_CHECKSUM``/... and
+        changes nothing; one for another fork returns False.
+        """
+        state = self._open_state()
+        ok = state.verify(proof)
+        await trio.lowlevel.checkpoint()
+        return ok
+
+    async def missing_nodes(self, index: int) -> int:
+        """How many tree nodes above block ``index`` a request should ask for."""
+        state = self._open_state()
+        await trio.lowlevel.checkpoint()
+        return merkle.missing_nodes(state, 2 * index, state.head.length)
 
     def __repr__(self) -> str:
         ident = self.id or "?"

@@ -99,7 +99,8 @@ class Verifier:
                 sig = crypto.sign(self._signable(i, tree_hash, length, fork), key_pair.secret_key)
                 if len(self.manifest.signers) != 1 or self.version == 0:
                     return sig
-                return c.encode(MULTISIG, MultiSignature((SignatureInput(0, sig),)))
+                # The multisig container with one input (signer 0, no patch) and no nodes.
+                return b"\x01\x00" + sig + b"\x00\x00"
         raise ValueError("the key pair is not a signer of this core")
 
     def verify(self, tree_hash: bytes, length: int, fork: int, signature: bytes | None) -> bool:

@@ -329,9 +329,17 @@ class _CoreHead(c.Codec[CoreHead]):
 _U16 = struct.Struct("<H")
 
 
+_U32 = struct.Struct("<I")
+_U64 = struct.Struct("<Q")
+
+
 def _uint_bytes(n: int) -> bytes:
     if 0 <= n <= 0xFC:
         return _SMALL[n]
+    if 0xFC < n <= 0xFFFF:
+        return b"\xfd" + _U16.pack(n)
+    if 0xFFFF < n <= 0xFFFFFFFF:
+        return b"\xfe" + _U32.pack(n)
     return c.encode(_uint, n)
 
 
