@@ -1,6 +1,6 @@
 """Child process of the crash-safety test: appends to a core until it is killed.
 
-    python -m tests.hypercore.crash_writer <directory> <seed>
+python -m tests.hypercore.crash_writer <directory> <seed>
 """
 
 from __future__ import annotations
