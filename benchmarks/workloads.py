@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from hypercore import Hypercore, crypto
 from hypercore.crypto import TreeNode
 from hypercore.messages import DATA, Data, DataBlock
 from protomux import encoding as c
 
-__all__ = ["WORKLOADS", "Op", "Workload"]
+__all__ = ["WORKLOADS", "AsyncFactory", "AsyncOp", "BatchOp", "Op", "Workload"]
 
 Op = Callable[[], object]
 """One operation of a workload."""
@@ -31,7 +32,15 @@ MESSAGE = bytes((i * 7) & 255 for i in range(112))
 AsyncOp = Callable[[], Awaitable[object]]
 """One operation of an async workload."""
 
-AsyncFactory = Callable[[], AbstractAsyncContextManager[AsyncOp]]
+
+@runtime_checkable
+class BatchOp(Protocol):
+    """A workload timed as a whole: ``batch(ops)`` does all ``ops`` operations."""
+
+    async def batch(self, ops: int) -> None: ...
+
+
+AsyncFactory = Callable[[], AbstractAsyncContextManager["AsyncOp | BatchOp"]]
 """Sets up an async workload (inside ``trio.run``) and tears it down afterwards."""
 
 

@@ -9,6 +9,9 @@ const os = require('os')
 const path = require('path')
 const c = require('compact-encoding')
 const Hypercore = require('hypercore')
+const net = require('net')
+const NoiseSecretStream = require('@hyperswarm/secret-stream')
+const ProtomuxRPC = require('protomux-rpc')
 const crypto = require('hypercore-crypto')
 const { wire } = require('hypercore/lib/messages')
 
@@ -67,6 +70,29 @@ function randomIndices (n, length) {
 
 const GET_BLOCKS = 100000
 
+// Two secret-streams joined by a TCP connection on 127.0.0.1, handshake done.
+async function secretStreamPair () {
+  const server = net.createServer()
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const accepted = new Promise((resolve) => server.once('connection', resolve))
+  const socket = net.connect(server.address().port, '127.0.0.1')
+  const a = new NoiseSecretStream(true, socket, { keyPair: crypto.keyPair(SEED) })
+  const b = new NoiseSecretStream(false, await accepted)
+  server.close()
+  await Promise.all([a.opened, b.opened])
+  return [a, b]
+}
+
+// An RPC pair over secretStreamPair with an 'echo' method.
+async function rpcPair () {
+  const [a, b] = await secretStreamPair()
+  const client = new ProtomuxRPC(a)
+  const server = new ProtomuxRPC(b)
+  server.respond('echo', (value) => value)
+  await client.fullyOpened()
+  return client
+}
+
 const WORKLOADS = {
   'data-message-1k' () {
     const msg = {
@@ -111,6 +137,47 @@ const WORKLOADS = {
     let i = 0
     return () => core.get(indices[i++ & 0xffff])
   },
+  // A batch workload returns { batch(ops) }: one timed call does all `ops` operations.
+  async 'secret-stream-64k' () {
+    const [a, b] = await secretStreamPair()
+    const msg = Buffer.alloc(65536, 7)
+    return {
+      batch: (ops) =>
+        new Promise((resolve) => {
+          let left = ops * msg.byteLength
+          const ondata = (data) => {
+            left -= data.byteLength
+            if (left <= 0) {
+              b.removeListener('data', ondata)
+              resolve()
+            }
+          }
+          b.on('data', ondata)
+          for (let i = 0; i < ops; i++) a.write(msg)
+        })
+    }
+  },
+  async 'rpc-sequential' () {
+    const client = await rpcPair()
+    const value = Buffer.from('hello')
+    return () => client.request('echo', value)
+  },
+  async 'rpc-100-in-flight' () {
+    const client = await rpcPair()
+    const value = Buffer.from('hello')
+    return {
+      async batch (ops) {
+        let next = 0
+        const worker = async () => {
+          while (next < ops) {
+            next++
+            await client.request('echo', value)
+          }
+        }
+        await Promise.all(Array.from({ length: 100 }, worker))
+      }
+    }
+  },
   'ed25519-verify' () {
     const { publicKey, secretKey } = crypto.keyPair(SEED)
     const signature = crypto.sign(MESSAGE, secretKey)
@@ -124,6 +191,10 @@ let sink = null // holds the last result so the work cannot be optimised away
 // An op may return a promise: it is awaited before the next op starts.
 async function run (op, ops) {
   const start = process.hrtime.bigint()
+  if (typeof op === 'object' && op.batch) {
+    await op.batch(ops)
+    return ops / (Number(process.hrtime.bigint() - start) / 1e9)
+  }
   for (let i = 0; i < ops; i++) {
     sink = op()
     if (sink && typeof sink.then === 'function') sink = await sink
