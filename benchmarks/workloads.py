@@ -13,9 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+import trio
+
 from hypercore import Hypercore, crypto
 from hypercore.crypto import TreeNode
 from hypercore.messages import DATA, Data, DataBlock
+from hyperswarm import SecretStream
 from protomux import encoding as c
 
 __all__ = ["WORKLOADS", "AsyncFactory", "AsyncOp", "BatchOp", "Op", "Workload"]
@@ -155,6 +158,55 @@ async def get_random() -> AsyncIterator[AsyncOp]:
         yield lambda: core.get(indices[next(counter) & 0xFFFF])
 
 
+@asynccontextmanager
+async def _secret_stream_pair() -> AsyncIterator[tuple[SecretStream, SecretStream]]:
+    """Two secret-streams joined by a TCP connection on 127.0.0.1, handshake done."""
+    listeners = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listeners[0].socket.getsockname()[1]
+    async with trio.open_nursery() as nursery:
+        accepted: list[trio.SocketStream] = []
+
+        async def accept() -> None:
+            accepted.append(await listeners[0].accept())
+
+        nursery.start_soon(accept)
+        client_tcp = await trio.open_tcp_stream("127.0.0.1", port)
+    await listeners[0].aclose()
+    a = SecretStream(client_tcp, is_initiator=True, key_pair=crypto.key_pair(SEED))
+    b = SecretStream(accepted[0], is_initiator=False)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(a.do_handshake)
+        nursery.start_soon(b.do_handshake)
+    try:
+        yield a, b
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+class _SecretStreamThroughput:
+    def __init__(self, a: SecretStream, b: SecretStream) -> None:
+        self.a, self.b = a, b
+        self.message = bytes([7]) * 65536
+
+    async def batch(self, ops: int) -> None:
+        async def write() -> None:
+            for _ in range(ops):
+                await self.a.send(self.message)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(write)
+            left = ops * len(self.message)
+            while left > 0:
+                left -= len(await self.b.receive())
+
+
+@asynccontextmanager
+async def secret_stream_64k() -> AsyncIterator[BatchOp]:
+    async with _secret_stream_pair() as (a, b):
+        yield _SecretStreamThroughput(a, b)
+
+
 WORKLOADS: dict[str, Workload] = {
     "data-message-1k": Workload(data_message, 10_000),
     "leaf-hash-1k": Workload(leaf_hash, 200_000),
@@ -164,5 +216,6 @@ WORKLOADS: dict[str, Workload] = {
     "hypercore-append-batch-1k": Workload(None, 200_000, append_batch),
     "hypercore-get-sequential": Workload(None, 50_000, get_sequential),
     "hypercore-get-random": Workload(None, 50_000, get_random),
+    "secret-stream-64k": Workload(None, 5_000, secret_stream_64k),
 }
 """Workload name (as ``js/bench.js`` knows it) -> Python workload."""

@@ -1,0 +1,680 @@
+"""The Trio adapter: :class:`SecretStream` moves bytes between a transport and the sans-IO
+:class:`~hyperswarm.secret_stream.protocol.SecretStreamProtocol`.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import Final, Self
+
+import trio
+from trio.lowlevel import cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled
+
+from hypercore.crypto import KeyPair
+
+from .box import MAX_MESSAGE
+from .errors import ProtocolError
+from .protocol import IdleTimers, SecretStreamProtocol, State, TimerEvent
+
+__all__ = ["SecretStream", "SecretStreamError"]
+
+Buffer = bytes | bytearray | memoryview
+
+DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
+
+
+class SecretStreamError(trio.BrokenResourceError):
+    """The secret stream was cut off: the peer broke the protocol, stalled or timed out.
+
+    ``code`` names the failure: ``HANDSHAKE_FAILED``, ``HANDSHAKE_TIMEOUT``,
+    ``INVALID_HEADER``, ``INVALID_MESSAGE``, ``DECRYPTION_FAILED``, ``FRAME_TOO_LARGE``,
+    ``TRUNCATED`` (the transport ended inside a frame), ``TIMED_OUT`` (idle timeout) or
+    ``SEND_CANCELLED`` (a write was cancelled part-way, so the send side is unusable).
+    """
+
+    code: str
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+    def copy(self) -> SecretStreamError:
+        return SecretStreamError(str(self), self.code)
+
+
+class _ConflictDetector:
+    """Raises BusyResourceError when two tasks use the same operation at once."""
+
+    __slots__ = ("_held", "_message")
+
+    def __init__(self, message: str) -> None:
+        self._message = message
+        self._held = False
+
+    def __enter__(self) -> None:
+        if self._held:
+            raise trio.BusyResourceError(self._message)
+        self._held = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._held = False
+
+
+class _FifoLock:
+    """A first-come first-served lock without owner tracking (cheaper than ``trio.Lock``,
+    which costs about as much as the rest of a small send). ``acquire`` does not checkpoint
+    when the lock is free; callers checkpoint through the I/O they do under it."""
+
+    __slots__ = ("_held", "_lot")
+
+    def __init__(self) -> None:
+        self._held = False
+        self._lot = trio.lowlevel.ParkingLot()
+
+    def acquire_nowait(self) -> None:
+        if self._held:
+            raise trio.WouldBlock
+        self._held = True
+
+    async def acquire(self) -> None:
+        if self._held:
+            await self._lot.park()  # release() hands the lock over
+        else:
+            self._held = True
+
+    def release(self) -> None:
+        if self._lot:
+            self._lot.unpark()
+        else:
+            self._held = False
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
+    """An encrypted, authenticated message stream over a byte stream, wire-compatible with
+    JS ``@hyperswarm/secret-stream`` (``NoiseSecretStream``).
+
+    ``async with SecretStream(tcp, is_initiator=True) as s:`` runs the Noise XX handshake
+    (bounded by ``handshake_timeout`` seconds) and starts the keep-alive/timeout task; leaving
+    the block closes ``s`` and the transport. Without ``async with`` the handshake runs on the
+    first operation (or :meth:`do_handshake`); the idle timeout is then enforced while a task
+    is receiving, and keep-alives are only sent while :meth:`run_timers` runs.
+
+    Messages: :meth:`send` writes one message as one encrypted frame; :meth:`receive` returns
+    one message and raises :class:`trio.EndOfChannel` when the transport ends cleanly. Several
+    tasks may call :meth:`send` (or :meth:`receive`) at once; each message is atomic and
+    callers are served in order. A task may send while another receives.
+
+    Byte-stream view (``trio.abc.Stream``): :meth:`send_all` sends one message;
+    :meth:`receive_some` returns the bytes of the message sequence, skipping empty messages,
+    keeping the tail of a message that does not fit ``max_bytes`` for the next call, and
+    returning ``b""`` at the end. These raise :class:`trio.BusyResourceError` when two tasks
+    use them at once, as any trio stream does.
+
+    ``keep_alive``: after that many seconds without a write, an empty message is written;
+    received empty messages are then dropped (as JS does, ``filter_empty_messages`` forces
+    this). ``timeout``: if no bytes arrive for that long, the stream is cut off with
+    :class:`SecretStreamError` (code ``TIMED_OUT``).
+
+    A peer that breaks the protocol (bad MAC, wrong header, malformed handshake, the transport
+    ending inside a frame) or stalls the handshake is cut off: the transport is closed and
+    every later call raises :class:`SecretStreamError` (a ``trio.BrokenResourceError``).
+    If a write is cancelled part-way the send side is unusable afterwards (receiving goes on).
+
+    XX authenticates whatever static key the peer presents: check :attr:`remote_public_key`.
+    """
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        *,
+        is_initiator: bool,
+        key_pair: KeyPair | None = None,
+        keep_alive: float | None = None,
+        timeout: float | None = None,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        filter_empty_messages: bool = False,
+    ) -> None:
+        if not isinstance(is_initiator, bool):
+            raise TypeError("is_initiator must be a bool")
+        self.transport_stream = stream
+        self._proto = SecretStreamProtocol(
+            is_initiator,
+            key_pair,
+            filter_empty_messages=filter_empty_messages or bool(keep_alive and keep_alive > 0),
+        )
+        self._timers = IdleTimers(keep_alive, timeout, 0.0)
+        self._handshake_timeout = handshake_timeout
+        self._handshake_deadline: float | None = None
+        self._handshake_lock = trio.Lock()
+        self._send_lock = _FifoLock()
+        self._receive_lock = _FifoLock()
+        self._send_conflict = _ConflictDetector("another task is using send_all on this stream")
+        self._receive_conflict = _ConflictDetector(
+            "another task is using receive_some on this stream"
+        )
+        self._closed = False
+        self._eof_sent = False
+        self._eof_received = False
+        self._reading = False  # a task is waiting in transport.receive_some
+        self._receive_error: trio.BrokenResourceError | None = None  # seen by the timer task
+        self._error: SecretStreamError | None = None
+        self._send_error: trio.BrokenResourceError | None = None
+        self._leftover: memoryview | None = None
+        self._timer_scopes: set[trio.CancelScope] = set()
+        self._timer_wakeup = trio.Event()
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+
+    # -- properties ------------------------------------------------------------------------
+
+    @property
+    def is_initiator(self) -> bool:
+        return self._proto.is_initiator
+
+    @property
+    def key_pair(self) -> KeyPair:
+        """Our static key pair."""
+        return self._proto.key_pair
+
+    @property
+    def public_key(self) -> bytes:
+        """Our static public key."""
+        return self._proto.key_pair.public_key
+
+    @property
+    def remote_public_key(self) -> bytes:
+        """The peer's static public key (after the handshake)."""
+        key = self._proto.remote_public_key
+        if key is None or not self._proto.handshake_complete:
+            raise RuntimeError("the handshake is not complete")
+        return key
+
+    @property
+    def handshake_hash(self) -> bytes:
+        """The 64-byte Noise handshake hash (after the handshake)."""
+        h = self._proto.handshake_hash
+        if h is None:
+            raise RuntimeError("the handshake is not complete")
+        return h
+
+    @property
+    def stream_id(self) -> bytes:
+        """Our 32-byte stream id (after the handshake), as JS ``NoiseSecretStream.id``."""
+        return self._proto.stream_id
+
+    @property
+    def handshake_complete(self) -> bool:
+        return self._proto.handshake_complete
+
+    @property
+    def protocol(self) -> SecretStreamProtocol:
+        """The sans-IO state (for the unordered-message boxes: ``protocol.unordered``)."""
+        return self._proto
+
+    @property
+    def keep_alive(self) -> float | None:
+        return self._timers.keep_alive
+
+    @property
+    def timeout(self) -> float | None:
+        return self._timers.timeout
+
+    def set_keep_alive(self, seconds: float | None) -> None:
+        """Change the keep-alive interval (``None`` or 0 turns it off), as JS ``setKeepAlive``."""
+        self._timers.keep_alive = seconds if seconds and seconds > 0 else None
+        if self._timers.keep_alive is not None:
+            self._proto.filter_empty_messages = True
+            if self._proto.handshake_complete:
+                self._timers.sent(trio.current_time())
+        self._wake_timers()
+
+    def set_timeout(self, seconds: float | None) -> None:
+        """Change the idle timeout (``None`` or 0 turns it off), as JS ``setTimeout``."""
+        self._timers.timeout = seconds if seconds and seconds > 0 else None
+        if self._proto.handshake_complete:
+            self._timers.received(trio.current_time())
+        self._wake_timers()
+
+    # -- context manager -------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.do_handshake()
+        except BaseException:
+            await trio.aclose_forcefully(self)
+            raise
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        self._nursery_manager = manager
+        nursery.start_soon(self.run_timers)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        manager = self._nursery_manager
+        self._nursery_manager = None
+        try:
+            await self.aclose()
+        finally:
+            if manager is not None:
+                # The timer task was cancelled by aclose and never raises.
+                await manager.__aexit__(None, None, None)
+
+    # -- handshake -------------------------------------------------------------------------
+
+    async def do_handshake(self) -> None:
+        """Run the handshake if it has not run yet (entering ``async with`` does this)."""
+        if self._proto.state is not State.HANDSHAKE:
+            self._check_usable()
+            await checkpoint()
+            return
+        await self._ensure_handshake()
+
+    async def _ensure_handshake(self) -> None:
+        if self._proto.state is not State.HANDSHAKE:
+            return
+        self._check_usable()
+        async with self._handshake_lock:
+            self._check_usable()
+            if self._proto.state is State.HANDSHAKE:
+                await self._run_handshake()
+
+    async def _run_handshake(self) -> None:
+        now = trio.current_time()
+        if self._handshake_deadline is None:
+            timeout = self._handshake_timeout
+            self._handshake_deadline = math.inf if timeout is None else now + timeout
+            self._timers.sent(now)
+            self._timers.received(now)
+        proto = self._proto
+        try:
+            with trio.fail_at(self._handshake_deadline):
+                while True:
+                    out = proto.data_to_send()
+                    if out:
+                        await self._send_raw(out)
+                    if proto.handshake_complete:
+                        return
+                    before = proto.buffered
+                    proto.next_message()
+                    if proto.handshake_complete or proto.buffered != before:
+                        continue
+                    data = await self._receive_raw()
+                    if not data:
+                        raise SecretStreamError(
+                            "Noise handshake failed: the peer closed the connection",
+                            "HANDSHAKE_FAILED",
+                        )
+                    proto.receive_data(data)
+        except trio.TooSlowError:
+            err = SecretStreamError("Noise handshake timed out", "HANDSHAKE_TIMEOUT")
+            await self._cut_off(err)
+            raise err from None
+        except ProtocolError as exc:
+            err = SecretStreamError(f"Noise handshake failed: {exc}", exc.code)
+            await self._cut_off(err)
+            raise err from exc
+        except SecretStreamError as exc:
+            await self._cut_off(exc)
+            raise
+        except trio.BrokenResourceError as exc:
+            err = SecretStreamError(f"Noise handshake failed: {exc!r}", "HANDSHAKE_FAILED")
+            await self._cut_off(err)
+            raise err from exc
+        except trio.Cancelled:
+            if self._send_error is not None:
+                # A handshake message may be half written: the handshake cannot go on.
+                self._error = self._error or SecretStreamError(
+                    "Noise handshake failed: a write was cancelled", "HANDSHAKE_FAILED"
+                )
+            raise
+
+    # -- raw transport I/O -----------------------------------------------------------------
+
+    async def _send_raw(self, data: Buffer) -> None:
+        try:
+            await self.transport_stream.send_all(data)
+        except trio.Cancelled:
+            if self._send_error is None:
+                self._send_error = SecretStreamError(
+                    "a write was cancelled part-way; this stream can no longer send",
+                    "SEND_CANCELLED",
+                )
+            raise
+        except trio.ClosedResourceError:
+            self._raise_if_closed_or_cut_off()
+            raise
+        except trio.BrokenResourceError as exc:
+            if self._send_error is None:
+                self._send_error = exc
+            raise
+        timers = self._timers
+        if timers.keep_alive is not None:
+            timers.last_sent = trio.current_time()
+
+    async def _receive_raw(self) -> bytes | bytearray:
+        timers = self._timers
+        size = self._proto.read_size()
+        try:
+            self._reading = True
+            if timers.timeout is None:
+                data = await self.transport_stream.receive_some(size)
+            else:
+                # Bytes may wait unread in the transport, so a reader only gives up after
+                # waiting a whole timeout itself; the timer task (if running) also fires
+                # `timeout` after the last bytes were read, as JS does.
+                with trio.move_on_after(timers.timeout) as scope:
+                    data = await self.transport_stream.receive_some(size)
+                if scope.cancelled_caught:
+                    err = SecretStreamError("Stream timed out", "TIMED_OUT")
+                    await self._cut_off(err)
+                    raise err
+        except trio.ClosedResourceError:
+            self._raise_if_closed_or_cut_off()
+            raise
+        finally:
+            self._reading = False
+        if data and timers.timeout is not None:
+            timers.last_received = trio.current_time()
+        return data
+
+    def _raise_if_closed_or_cut_off(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the secret stream was closed") from None
+        if self._error is not None:
+            raise self._error.copy() from self._error
+
+    async def _cut_off(self, err: SecretStreamError) -> None:
+        """Record the failure, stop the timers and close the transport."""
+        if self._error is None:
+            self._error = err
+        self._stop_timers()
+        await trio.aclose_forcefully(self.transport_stream)
+
+    def _check_usable(self) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("the secret stream was closed")
+        if self._error is not None:
+            raise self._error.copy() from self._error
+
+    def _check_send(self) -> None:
+        self._check_usable()
+        if self._eof_sent:
+            raise trio.ClosedResourceError("send_eof() was called on this stream")
+        err = self._send_error
+        if err is not None:
+            if isinstance(err, SecretStreamError):
+                raise err.copy() from err
+            raise trio.BrokenResourceError(*err.args) from err
+
+    # -- sending ---------------------------------------------------------------------------
+
+    async def send(self, value: Buffer) -> None:
+        """Send ``value`` as one message (one encrypted frame)."""
+        if len(value) > MAX_MESSAGE:
+            raise ValueError(f"message longer than {MAX_MESSAGE} bytes does not fit one frame")
+        if self._proto.state is State.HANDSHAKE:
+            await self._ensure_handshake()
+        lock = self._send_lock
+        await lock.acquire()
+        try:
+            self._check_send()
+            await checkpoint_if_cancelled()
+            await self._send_raw(self._proto.encrypt(value))
+        finally:
+            lock.release()
+
+    async def send_all(self, data: Buffer) -> None:
+        """Send ``data`` as one message; see :meth:`send`."""
+        with self._send_conflict:
+            await self.send(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        with self._send_conflict:
+            self._check_send()
+            await self._ensure_handshake()
+            async with self._send_lock:
+                self._check_send()
+                try:
+                    await self.transport_stream.wait_send_all_might_not_block()
+                except trio.ClosedResourceError:
+                    self._raise_if_closed_or_cut_off()
+                    raise
+
+    async def send_eof(self) -> None:
+        """Half-close: end the transport's sending side (JS ``end()``); receiving goes on.
+
+        Needs a transport with ``send_eof`` (``trio.SocketStream`` has it); otherwise raises
+        ``NotImplementedError``.
+        """
+        with self._send_conflict:
+            self._check_usable()
+            if self._eof_sent:
+                await checkpoint()
+                return
+            transport = self.transport_stream
+            if not isinstance(transport, trio.abc.HalfCloseableStream):
+                raise NotImplementedError(f"{type(transport).__name__} cannot half-close")
+            await self._ensure_handshake()
+            async with self._send_lock:
+                self._check_send()
+                self._eof_sent = True
+                self._wake_timers()
+                try:
+                    await transport.send_eof()
+                except trio.ClosedResourceError:
+                    self._raise_if_closed_or_cut_off()
+                    raise
+
+    # -- receiving -------------------------------------------------------------------------
+
+    async def receive(self) -> bytes:
+        """The next message; :class:`trio.EndOfChannel` once the peer has ended the stream."""
+        return await self._receive_message(False)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Up to ``max_bytes`` bytes of the message sequence; ``b""`` at the end."""
+        if max_bytes is not None:
+            max_bytes = operator.index(max_bytes)
+            if max_bytes < 1:
+                raise ValueError("max_bytes must be >= 1")
+        with self._receive_conflict:
+            try:
+                message = await self._receive_message(True)
+            except trio.EndOfChannel:
+                return b""
+            if max_bytes is None or len(message) <= max_bytes:
+                return message
+            self._leftover = memoryview(message)[max_bytes:]
+            return message[:max_bytes]
+
+    async def _receive_message(self, skip_empty: bool) -> bytes:
+        await checkpoint_if_cancelled()
+        if self._proto.state is State.HANDSHAKE:
+            await self._ensure_handshake()
+        lock = self._receive_lock
+        await lock.acquire()
+        try:
+            self._check_usable()
+            leftover = self._leftover
+            if leftover is not None:
+                self._leftover = None
+                await cancel_shielded_checkpoint()
+                return bytes(leftover)
+            proto = self._proto
+            waited = False
+            while True:
+                try:
+                    message = proto.next_message()
+                except ProtocolError as exc:
+                    err = SecretStreamError(str(exc), exc.code)
+                    await self._cut_off(err)
+                    raise err from exc
+                if message is not None:
+                    if skip_empty and not message:
+                        continue
+                    if not waited:
+                        await cancel_shielded_checkpoint()
+                    return message
+                if self._eof_received:
+                    if proto.buffered:
+                        err = SecretStreamError(
+                            "the peer closed the connection in the middle of a frame", "TRUNCATED"
+                        )
+                        await self._cut_off(err)
+                        raise err
+                    if not waited:
+                        await cancel_shielded_checkpoint()
+                    raise trio.EndOfChannel
+                failure = self._receive_error
+                if failure is not None:
+                    raise trio.BrokenResourceError(*failure.args) from failure
+                data = await self._receive_raw()
+                waited = True
+                if data:
+                    proto.receive_data(data)
+                else:
+                    self._eof_received = True
+                    self._wake_timers()
+        finally:
+            lock.release()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> bytes:
+        """Messages until the peer ends the stream."""
+        try:
+            return await self.receive()
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
+    # -- timers ----------------------------------------------------------------------------
+
+    def _wake_timers(self) -> None:
+        self._timer_wakeup.set()
+
+    def _stop_timers(self) -> None:
+        for scope in self._timer_scopes:
+            scope.cancel()
+
+    async def run_timers(self) -> None:
+        """Send keep-alives and enforce the idle timeout until the stream closes.
+
+        ``async with`` runs this in its own nursery; call it yourself (in a nursery you
+        own) only when using the stream without ``async with``. It never raises: failures
+        show up on the stream's own calls.
+        """
+        with trio.CancelScope() as scope:
+            self._timer_scopes.add(scope)
+            try:
+                if self._closed or self._error is not None:
+                    return
+                try:
+                    await self._ensure_handshake()
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+                await self._timer_loop()
+            finally:
+                self._timer_scopes.discard(scope)
+
+    async def _timer_loop(self) -> None:
+        timers = self._timers
+        while not self._closed and self._error is None:
+            keep_alive = not self._eof_sent and self._send_error is None
+            timeout = not self._eof_received
+            if self._timer_wakeup.is_set():
+                self._timer_wakeup = trio.Event()
+            deadline = timers.next_deadline(keep_alive=keep_alive, timeout=timeout)
+            with trio.move_on_at(deadline):
+                await self._timer_wakeup.wait()
+                continue
+            event = timers.poll(trio.current_time(), keep_alive=keep_alive, timeout=timeout)
+            if event is TimerEvent.TIMED_OUT:
+                if await self._bytes_arrived():
+                    continue
+                await self._cut_off(SecretStreamError("Stream timed out", "TIMED_OUT"))
+                return
+            if event is TimerEvent.SEND_KEEP_ALIVE:
+                await self._send_keep_alive()
+
+    async def _bytes_arrived(self) -> bool:
+        """At the idle deadline: did bytes arrive that nobody has read yet?
+
+        JS reads eagerly, so bytes (keep-alives included) count as soon as they arrive. Here
+        they may wait in the transport while no task receives: when nobody is reading, look
+        (for a short grace period) and buffer what is there for the next receive.
+        """
+        if self._reading:
+            return False  # a reader is waiting and nothing came
+        timeout = self._timers.timeout or 0.0
+        grace = min(1.0, max(0.001, timeout / 20))
+        lock = self._receive_lock
+        try:
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            # A reader is busy with buffered messages: look again shortly.
+            await trio.sleep(grace)
+            return True
+        try:
+            if self._eof_received or self._closed or self._receive_error is not None:
+                return True
+            with trio.move_on_after(grace):
+                try:
+                    data = await self.transport_stream.receive_some(self._proto.read_size())
+                except trio.BrokenResourceError as exc:
+                    self._receive_error = exc  # the next receive reports it
+                    return True
+                except trio.ClosedResourceError:
+                    return True
+                if data:
+                    self._proto.receive_data(data)
+                    self._timers.received(trio.current_time())
+                else:
+                    self._eof_received = True
+                return True
+            return False
+        finally:
+            lock.release()
+
+    async def _send_keep_alive(self) -> None:
+        lock = self._send_lock
+        try:
+            lock.acquire_nowait()
+        except trio.WouldBlock:
+            # A write is under way; it counts.
+            self._timers.sent(trio.current_time())
+            await checkpoint()
+            return
+        try:
+            if self._closed or self._eof_sent or self._error or self._send_error:
+                return
+            try:
+                await self._send_raw(self._proto.encrypt(b""))
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # reported by the next call on the stream
+        finally:
+            lock.release()
+
+    # -- closing ---------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the stream and the transport; safe to call again."""
+        if self._closed:
+            await checkpoint()
+            return
+        self._closed = True
+        self._stop_timers()
+        await self.transport_stream.aclose()
