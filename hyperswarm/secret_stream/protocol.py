@@ -48,8 +48,9 @@ __all__ = [
 
 HEADER_FRAME_BODY: Final = 32 + HEADERBYTES
 """Body size of the post-handshake header frame (56)."""
-READ_SIZE: Final = 256 * 1024
-"""Default read size for adapters: large reads take several frames per system call."""
+READ_SIZE: Final = 64 * 1024
+"""Default read size for adapters (a bigger one is asked for to finish a bigger frame).
+Measured: 64 KiB beats 128 and 256 KiB for 64 KiB messages over local TCP."""
 
 
 def stream_id(handshake_hash: bytes, is_initiator: bool) -> bytes:

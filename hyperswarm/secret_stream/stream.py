@@ -103,10 +103,12 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
     JS ``@hyperswarm/secret-stream`` (``NoiseSecretStream``).
 
     ``async with SecretStream(tcp, is_initiator=True) as s:`` runs the Noise XX handshake
-    (bounded by ``handshake_timeout`` seconds) and starts the keep-alive/timeout task; leaving
-    the block closes ``s`` and the transport. Without ``async with`` the handshake runs on the
-    first operation (or :meth:`do_handshake`); the idle timeout is then enforced while a task
-    is receiving, and keep-alives are only sent while :meth:`run_timers` runs.
+    (bounded by ``handshake_timeout`` seconds from the first attempt) and starts the
+    keep-alive/timeout task in a nursery of its own, so the same task must enter and leave
+    the block; leaving it closes ``s`` and the transport (so does a failed handshake).
+    Without ``async with`` the handshake runs on the first operation (or
+    :meth:`do_handshake`); the idle timeout is then enforced while a task is receiving, and
+    keep-alives are only sent while :meth:`run_timers` runs (in a nursery of yours).
 
     Messages: :meth:`send` writes one message as one encrypted frame; :meth:`receive` returns
     one message and raises :class:`trio.EndOfChannel` when the transport ends cleanly. Several

@@ -479,3 +479,34 @@ async def test_writes_postpone_keep_alives(autojump_clock: trio.testing.MockCloc
         await trio.sleep(10)
         await x.send(b"last")
         assert await y.receive() == b"last"
+
+
+# ---- cancellation --------------------------------------------------------------------------
+
+
+async def test_a_cancelled_wait_during_the_handshake_can_be_resumed(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    x, y = wrap(trio.testing.memory_stream_pair())
+    with trio.move_on_after(1.0):
+        await x.receive()  # sends msg1, then waits for msg2 that does not come yet
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(y.send, b"late")
+        assert await x.receive() == b"late"
+    await x.aclose()
+    await y.aclose()
+
+
+async def test_a_cancelled_write_disables_sending_only() -> None:
+    x, y = wrap(trio.testing.lockstep_stream_pair())
+    await handshake_both(x, y)
+    with trio.move_on_after(0.05):
+        await x.send(b"nobody reads this")  # lockstep: blocks until the peer reads
+    with pytest.raises(SecretStreamError) as info:
+        await x.send(b"again")
+    assert info.value.code == "SEND_CANCELLED"
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(y.send, b"still receiving")
+        assert await x.receive() == b"still receiving"
+    await x.aclose()
+    await y.aclose()
