@@ -1,0 +1,511 @@
+"""The Trio adapter: :class:`Protomux` runs a :class:`~protomux._session.Session` over a
+stream of whole messages (a ``trio.abc.Channel[bytes]`` such as a secret-stream)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractAsyncContextManager, contextmanager
+from types import TracebackType
+from typing import Any, Protocol
+
+import trio
+from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
+
+from ._channel import Callback, Channel
+from ._errors import ProtocolError, ProtomuxError
+from ._session import Session
+from .encoding import Codec
+
+__all__ = ["DEFAULT_HIGH_WATER_MARK", "DEFAULT_MAX_MESSAGE_SIZE", "MessageStream", "Protomux"]
+
+#: Queued outgoing bytes above which ``send`` returns False (as a streamx stream's default).
+DEFAULT_HIGH_WATER_MARK = 16 * 1024
+#: Incoming messages larger than this close the connection with a ProtocolError. Secret-stream
+#: frames carry at most 2^24 - 1 bytes and JS cuts batches at 8 MiB, so nothing legitimate
+#: comes near it.
+DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
+#: How many waiting messages the reader handles before it checkpoints again.
+MAX_NOWAIT = 64
+
+
+class MessageStream(Protocol):
+    """What Protomux needs of its stream: whole messages both ways (``trio.abc.Channel``).
+
+    Optional: a stream that also has ``send_nowait(message)`` and/or ``receive_nowait()``
+    (raising ``trio.WouldBlock``, like trio's memory channels) lets Protomux write a frame
+    from the sending call when nothing is queued and read the messages already waiting,
+    without a task switch per message.
+    """
+
+    async def send(self, value: bytes, /) -> None: ...
+    async def receive(self) -> bytes: ...
+    async def aclose(self) -> None: ...
+
+
+class Protomux:
+    """Multiplexes channels over one message stream; wire-identical to JS protomux 3.12.1.
+
+    ``async with Protomux(stream) as mux:`` starts a reader and a writer task in a nursery
+    owned by the mux; leaving the block flushes what is queued and closes the mux and the
+    stream (on an exception it closes at once), then cancels the async callbacks that are
+    still running. ``await nursery.start(mux.run)`` runs it in a nursery of the caller
+    instead (until the mux closes). :meth:`aclose` is idempotent; it waits until the queued
+    frames are written (bound it with a timeout, or use :meth:`destroy` to drop them).
+
+    Channels: :meth:`create_channel`, then ``channel.add_message(...)`` and
+    ``channel.open(handshake)``. Sending is synchronous: ``message.send(value)`` queues one
+    frame and returns False once more than ``high_water_mark`` bytes are queued (the frame
+    is queued anyway); ``await mux.drain()`` waits until the queue is back under half of it.
+
+    Callbacks may be plain or ``async`` functions. Plain ones run inside the reader, in the
+    order frames arrive. For one channel, callbacks never overlap and run in event order
+    (``on_open`` before the messages, messages in order, ``on_close`` last, then
+    ``on_destroy``): an ``async`` callback runs as a task in the mux's nursery, and the
+    channel's later callbacks wait for it; other channels and the reader go on meanwhile.
+    ``pair`` notifications may be async too; they run concurrently.
+
+    Errors: a peer that breaks the protocol (malformed frame, bad channel id, a message over
+    ``max_message_size``) closes the connection; :attr:`error` tells why (a
+    :class:`~protomux.ProtocolError`) and every channel closes with ``is_remote=True``. A
+    message or handshake that its codec cannot decode closes only that channel (``close`` is
+    sent; ``channel.error`` is a :class:`~protomux.ChannelDecodeError`). A
+    :class:`~protomux.ProtomuxError` raised by a callback drops the peer the same way. Any
+    other exception raised by a callback is a bug: the mux closes and the exception propagates
+    out of ``async with`` (inside an ``ExceptionGroup``, as a nursery does).
+    """
+
+    def __init__(
+        self,
+        stream: MessageStream,
+        *,
+        high_water_mark: int = DEFAULT_HIGH_WATER_MARK,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+    ) -> None:
+        self.stream = stream
+        self._session = Session(self)
+        self._hwm = high_water_mark
+        self._lwm = high_water_mark // 2
+        #: Larger incoming messages close the connection; larger sends raise ValueError.
+        self.max_message_size = max_message_size
+        self._queue: deque[bytes] = deque()
+        self._queued = 0
+        self._need_drain = False
+        self._drain_event: trio.Event | None = None
+        self._resume_event: trio.Event | None = None
+        self._parked_writer: Task | None = None
+        self._sending = False
+        # Streams that can take or give a message without blocking (trio's memory channels
+        # can) save a task switch per message.
+        self._send_nowait: Callable[[bytes], None] | None = getattr(stream, "send_nowait", None)
+        self._receive_nowait: Callable[[], bytes] | None = getattr(stream, "receive_nowait", None)
+        self._nursery: trio.Nursery | None = None
+        self._nursery_cm: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._pre_spawn: list[tuple[Callable[..., Awaitable[object]], tuple[Any, ...]]] = []
+        self._reader_scope = trio.CancelScope()
+        self._writer_scope = trio.CancelScope()
+        self._writer_done = trio.Event()
+        self._flush_and_stop = False
+        self._writing = True
+        self._closing = False
+        self._stopped = False
+        self._stream_closing = False
+        self._done = trio.Event()
+        #: Why the mux closed, if it did not close normally.
+        self.error: BaseException | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Protomux:
+        if self._nursery_cm is not None or self._closing:
+            raise RuntimeError("a Protomux can be started only once")
+        cm = trio.open_nursery()
+        nursery = await cm.__aenter__()
+        self._nursery_cm = cm
+        self._start(nursery)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        cm = self._nursery_cm
+        nursery = self._nursery
+        assert cm is not None and nursery is not None
+        try:
+            if exc is None:
+                await self.aclose()
+            else:
+                self.destroy()
+                await self._close_stream()
+        finally:
+            # Callbacks still running do not outlive the block.
+            nursery.cancel_scope.cancel()
+            # The body's own exception is not handed to the nursery, so it propagates as is
+            # instead of inside an ExceptionGroup.
+            await cm.__aexit__(None, None, None)
+        return False
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the mux until it closes: ``await nursery.start(mux.run)``."""
+        async with self:
+            task_status.started()
+            await self._done.wait()
+
+    def _start(self, nursery: trio.Nursery) -> None:
+        self._nursery = nursery
+        nursery.start_soon(self._reader)
+        nursery.start_soon(self._writer)
+        pre, self._pre_spawn = self._pre_spawn, []
+        for fn, args in pre:
+            nursery.start_soon(fn, *args)
+
+    async def aclose(self) -> None:
+        """Flush the queued frames, close the stream and every channel. Idempotent; if
+        cancelled, closes at once."""
+        await self._close(is_remote=False)
+
+    def destroy(self, error: BaseException | None = None) -> None:
+        """Close at once, dropping what is queued (``error`` is kept as :attr:`error`)."""
+        self._destroy(error, is_remote=False)
+
+    async def wait_closed(self) -> None:
+        """Wait until the mux and its stream are closed."""
+        await self._done.wait()
+
+    @property
+    def closed(self) -> bool:
+        """Closing or closed: no frames are sent any more."""
+        return self._closing
+
+    async def _close(self, *, is_remote: bool) -> None:
+        if self._closing:
+            await self._done.wait()
+            return
+        self._closing = True
+        self._reader_scope.cancel()
+        try:
+            if self._nursery is not None:
+                self._flush_and_stop = True
+                self._wake_writer()
+                await self._writer_done.wait()
+        finally:
+            self._stop(is_remote, None)
+            await self._close_stream()
+
+    def _destroy(self, error: BaseException | None, *, is_remote: bool) -> None:
+        if self._stopped:
+            return
+        first = not self._closing
+        self._closing = True
+        self._stop(is_remote, error)
+        if first:
+            if self._nursery is not None:
+                self._nursery.start_soon(self._close_stream)
+            else:
+                self._pre_spawn.append((self._close_stream, ()))
+
+    def _stop(self, is_remote: bool, error: BaseException | None) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if error is not None and self.error is None:
+            self.error = error
+        self._writing = False
+        self._queue.clear()
+        self._queued = 0
+        self._reader_scope.cancel()
+        self._writer_scope.cancel()
+        if self._drain_event is not None:
+            self._drain_event.set()
+        if self._resume_event is not None:
+            self._resume_event.set()
+        self._session.shutdown(is_remote, error)
+
+    async def _close_stream(self) -> None:
+        if self._stream_closing:
+            await self._done.wait()
+            return
+        self._stream_closing = True
+        try:
+            await self.stream.aclose()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self._done.set()
+
+    # --- the two tasks ----------------------------------------------------------------------
+
+    async def _reader(self) -> None:
+        stream = self.stream
+        receive_nowait = self._receive_nowait
+        with self._reader_scope:
+            while True:
+                try:
+                    data = await stream.receive()
+                except trio.EndOfChannel:
+                    self._on_end()
+                    return
+                except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
+                    self._destroy(e, is_remote=True)
+                    return
+                if not self._handle(data):
+                    return
+                if receive_nowait is not None:
+                    # Take what is already there without a task switch per message (at most
+                    # MAX_NOWAIT, for fairness: the next receive checkpoints).
+                    for _ in range(MAX_NOWAIT):
+                        try:
+                            data = receive_nowait()
+                        except trio.WouldBlock:
+                            break
+                        except trio.EndOfChannel:
+                            self._on_end()
+                            return
+                        except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
+                            self._destroy(e, is_remote=True)
+                            return
+                        if not self._handle(data):
+                            return
+                        if self._session.paused:
+                            break
+                if self._session.paused:
+                    self._resume_event = ev = trio.Event()
+                    if self._session.paused and not self._stopped:
+                        await ev.wait()
+                    self._resume_event = None
+
+    def _handle(self, data: bytes) -> bool:
+        """Feed one message to the session; False when the mux stopped."""
+        if len(data) > self.max_message_size:
+            self._destroy(
+                ProtocolError(f"message of {len(data)} bytes is over {self.max_message_size}"),
+                is_remote=True,
+            )
+            return False
+        try:
+            self._session.receive(data)
+        except ProtomuxError as e:
+            self._destroy(e, is_remote=True)
+            return False
+        except BaseException as e:
+            self._destroy(e, is_remote=False)
+            raise
+        return not self._stopped
+
+    def _on_end(self) -> None:
+        if self._nursery is not None and not self._closing:
+            self._nursery.start_soon(self._remote_ended)
+
+    async def _remote_ended(self) -> None:
+        await self._close(is_remote=True)
+
+    async def _writer(self) -> None:
+        q = self._queue
+        send = self.stream.send
+        try:
+            with self._writer_scope:
+                while True:
+                    if not q:
+                        if self._flush_and_stop:
+                            return
+                        await self._park_writer()
+                        continue
+                    frame = q.popleft()
+                    self._sending = True
+                    try:
+                        await send(frame)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
+                        self._destroy(e, is_remote=True)
+                        return
+                    except Exception as e:  # the stream refused the frame (e.g. too large)
+                        self._destroy(e, is_remote=False)
+                        return
+                    finally:
+                        self._sending = False
+                    self._queued -= len(frame)
+                    if self._need_drain and self._queued <= self._lwm:
+                        self._on_drain()
+        finally:
+            self._writer_done.set()
+
+    async def _park_writer(self) -> None:
+        self._parked_writer = current_task()
+
+        def abort(_: Any) -> Abort:
+            self._parked_writer = None
+            return Abort.SUCCEEDED
+
+        await wait_task_rescheduled(abort)
+
+    def _wake_writer(self) -> None:
+        task = self._parked_writer
+        if task is not None:
+            self._parked_writer = None
+            reschedule(task)
+
+    def _on_drain(self) -> None:
+        self._need_drain = False
+        ev = self._drain_event
+        if ev is not None:
+            self._drain_event = None
+            ev.set()
+        try:
+            self._session.on_drain()
+        except ProtomuxError as e:
+            self._destroy(e, is_remote=True)
+
+    # --- the session's host interface -------------------------------------------------------
+
+    def write(self, frame: bytes) -> bool:
+        if not self._writing:
+            return False
+        if self._send_nowait is not None and not self._queue and not self._sending:
+            if self._nursery is not None:
+                try:
+                    self._send_nowait(frame)
+                    return self._queued < self._hwm
+                except trio.WouldBlock:
+                    pass
+                except Exception:
+                    pass
+        self._queue.append(frame)
+        self._queued += len(frame)
+        if self._parked_writer is not None:
+            self._wake_writer()
+        if self._queued < self._hwm:
+            return True
+        self._need_drain = True
+        return False
+
+    def spawn(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
+        nursery = self._nursery
+        if nursery is None:
+            self._pre_spawn.append((fn, args))
+            return
+        try:
+            nursery.start_soon(fn, *args)
+        except RuntimeError:  # the nursery is closed: the mux is gone
+            for a in args:
+                close = getattr(a, "close", None)
+                if close is not None and hasattr(a, "cr_frame"):
+                    close()
+
+    def new_event(self) -> trio.Event:
+        return trio.Event()
+
+    def resume(self) -> None:
+        ev = self._resume_event
+        if ev is not None:
+            ev.set()
+
+    def fail(self, error: ProtomuxError) -> None:
+        self._destroy(error, is_remote=True)
+
+    # --- back-pressure ----------------------------------------------------------------------
+
+    @property
+    def drained(self) -> bool:
+        """False while more than ``high_water_mark`` bytes are queued."""
+        return self._queued < self._hwm
+
+    async def drain(self) -> None:
+        """Wait until the send queue is at most half the high-water mark (or the mux closed)."""
+        if self._queued < self._hwm or not self._writing:
+            await trio.lowlevel.checkpoint()
+            return
+        while self._queued > self._lwm and self._writing:
+            ev = self._drain_event
+            if ev is None:
+                ev = self._drain_event = trio.Event()
+            self._need_drain = True
+            await ev.wait()
+
+    # --- channels ---------------------------------------------------------------------------
+
+    def create_channel(
+        self,
+        protocol: str,
+        id: bytes | None = None,
+        *,
+        handshake: Codec[Any] | None = None,
+        unique: bool = True,
+        aliases: Iterable[str] = (),
+        user_data: Any = None,
+        messages: Iterable[Mapping[str, Any] | None] = (),
+        on_open: Callback | None = None,
+        on_close: Callback | None = None,
+        on_destroy: Callback | None = None,
+        on_drain: Callback | None = None,
+    ) -> Channel | None:
+        """A channel for ``protocol`` and ``id`` (``None`` if ``unique`` and one is already
+        open for them, or if the mux is closed).
+
+        ``handshake`` is the codec of the value passed to ``open`` and received from the
+        remote (``channel.remote_handshake``). ``messages`` are dicts of ``add_message``
+        arguments (``{"encoding": c.string, "on_message": f}``; ``None`` reserves a type).
+        Callbacks: ``on_open(remote_handshake, channel)``, ``on_close(is_remote, channel)``,
+        ``on_destroy(channel)``, ``on_drain(channel)``, ``on_message(value, channel)``.
+
+        If the remote already asked for this protocol/id (see :meth:`pair`), the channel is
+        paired with that request: ``open()`` answers it and the channel opens right away.
+        """
+        return self._session.create_channel(
+            protocol,
+            id,
+            handshake=handshake,
+            unique=unique,
+            aliases=aliases,
+            user_data=user_data,
+            messages=messages,
+            on_open=on_open,
+            on_close=on_close,
+            on_destroy=on_destroy,
+            on_drain=on_drain,
+        )
+
+    def pair(self, protocol: str, id: bytes | None, notify: Callback) -> None:
+        """Call ``notify(id)`` (sync or async) when the remote opens ``protocol``/``id`` and
+        no local channel is waiting for it (``id=None`` matches any id). If ``notify`` does
+        not create the channel with :meth:`create_channel`, the open is rejected."""
+        self._session.pair(protocol, id, notify)
+
+    def unpair(self, protocol: str, id: bytes | None = None) -> None:
+        self._session.unpair(protocol, id)
+
+    def opened(self, protocol: str, id: bytes | None = None) -> bool:
+        """Is a channel for ``protocol``/``id`` open (``open()`` called and not closed)?"""
+        return self._session.opened(protocol, id)
+
+    def get_last_channel(self, protocol: str, id: bytes | None = None) -> Channel | None:
+        return self._session.get_last_channel(protocol, id)
+
+    def is_idle(self) -> bool:
+        """No channel holds a local id."""
+        return self._session.is_idle()
+
+    def __iter__(self) -> Iterator[Channel]:
+        """The channels holding a local id."""
+        return iter(self._session)
+
+    def cork(self) -> None:
+        """Collect the frames sent from now on into batches, until the matching uncork."""
+        self._session.cork()
+
+    def uncork(self) -> None:
+        self._session.uncork()
+
+    @contextmanager
+    def corked(self) -> Iterator[None]:
+        """``with mux.corked():`` sends everything sent inside as one batch."""
+        self._session.cork()
+        try:
+            yield
+        finally:
+            self._session.uncork()
+
+    @property
+    def is_corked(self) -> bool:
+        return self._session.corked > 0
