@@ -20,6 +20,7 @@ from hypercore.crypto import TreeNode
 from hypercore.messages import DATA, Data, DataBlock
 from hyperswarm import SecretStream
 from protomux import encoding as c
+from protomux.rpc import RPC
 
 __all__ = ["WORKLOADS", "AsyncFactory", "AsyncOp", "BatchOp", "Op", "Workload"]
 
@@ -207,6 +208,44 @@ async def secret_stream_64k() -> AsyncIterator[BatchOp]:
         yield _SecretStreamThroughput(a, b)
 
 
+@asynccontextmanager
+async def _rpc_client() -> AsyncIterator[RPC]:
+    """An RPC client and an ``echo`` server over :func:`_secret_stream_pair`."""
+    async with _secret_stream_pair() as (a, b), RPC(a) as client, RPC(b) as server:
+        server.respond("echo", lambda value: value)
+        await client.wait_opened()
+        yield client
+
+
+@asynccontextmanager
+async def rpc_sequential() -> AsyncIterator[AsyncOp]:
+    async with _rpc_client() as client:
+        yield lambda: client.request("echo", b"hello")
+
+
+class _RPCInFlight:
+    def __init__(self, client: RPC) -> None:
+        self.client = client
+
+    async def batch(self, ops: int) -> None:
+        left = [ops]
+
+        async def worker() -> None:
+            while left[0] > 0:
+                left[0] -= 1
+                await self.client.request("echo", b"hello")
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(100):
+                nursery.start_soon(worker)
+
+
+@asynccontextmanager
+async def rpc_in_flight() -> AsyncIterator[BatchOp]:
+    async with _rpc_client() as client:
+        yield _RPCInFlight(client)
+
+
 WORKLOADS: dict[str, Workload] = {
     "data-message-1k": Workload(data_message, 10_000),
     "leaf-hash-1k": Workload(leaf_hash, 200_000),
@@ -217,5 +256,7 @@ WORKLOADS: dict[str, Workload] = {
     "hypercore-get-sequential": Workload(None, 50_000, get_sequential),
     "hypercore-get-random": Workload(None, 50_000, get_random),
     "secret-stream-64k": Workload(None, 5_000, secret_stream_64k),
+    "rpc-sequential": Workload(None, 5_000, rpc_sequential),
+    "rpc-100-in-flight": Workload(None, 10_000, rpc_in_flight),
 }
 """Workload name (as ``js/bench.js`` knows it) -> Python workload."""
