@@ -6,7 +6,7 @@ import math
 
 import trio
 
-__all__ = ["MemoryMessageStream", "memory_message_stream_pair"]
+__all__ = ["MemoryMessageStream", "RecordingMessageStream", "memory_message_stream_pair"]
 
 
 class MemoryMessageStream(trio.abc.Channel[bytes]):
@@ -45,3 +45,22 @@ def memory_message_stream_pair(
     a_send, b_receive = trio.open_memory_channel[bytes](max_buffer_size)
     b_send, a_receive = trio.open_memory_channel[bytes](max_buffer_size)
     return MemoryMessageStream(a_send, a_receive), MemoryMessageStream(b_send, b_receive)
+
+
+class RecordingMessageStream(trio.abc.Channel[bytes]):
+    """Wraps a message stream and records every message sent through it (it has no
+    ``send_nowait``, so a mux over it uses its writer task)."""
+
+    def __init__(self, inner: trio.abc.Channel[bytes]) -> None:
+        self.inner = inner
+        self.sent: list[bytes] = []
+
+    async def send(self, value: bytes) -> None:
+        self.sent.append(value)
+        await self.inner.send(value)
+
+    async def receive(self) -> bytes:
+        return await self.inner.receive()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

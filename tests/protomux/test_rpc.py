@@ -21,25 +21,15 @@ from protomux.rpc import (
     request_encoding,
     response_encoding,
 )
-from protomux.testing import MemoryMessageStream, memory_message_stream_pair
+from protomux.testing import (
+    RecordingMessageStream,
+    memory_message_stream_pair,
+)
 
 TIMEOUT = 10
 
 
-class Recorder(trio.abc.Channel[bytes]):
-    def __init__(self, inner: MemoryMessageStream) -> None:
-        self.inner = inner
-        self.sent: list[bytes] = []
-
-    async def send(self, value: bytes) -> None:
-        self.sent.append(value)
-        await self.inner.send(value)
-
-    async def receive(self) -> bytes:
-        return await self.inner.receive()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+Recorder = RecordingMessageStream
 
 
 @asynccontextmanager
