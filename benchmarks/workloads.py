@@ -178,11 +178,8 @@ async def _secret_stream_pair() -> AsyncIterator[tuple[SecretStream, SecretStrea
     async with trio.open_nursery() as nursery:
         nursery.start_soon(a.do_handshake)
         nursery.start_soon(b.do_handshake)
-    try:
+    async with a, b:
         yield a, b
-    finally:
-        await a.aclose()
-        await b.aclose()
 
 
 class _SecretStreamThroughput:

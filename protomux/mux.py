@@ -35,7 +35,8 @@ class MessageStream(Protocol):
     Optional: a stream that also has ``send_nowait(message)`` and/or ``receive_nowait()``
     (raising ``trio.WouldBlock``, like trio's memory channels) lets Protomux write a frame
     from the sending call when nothing is queued and read the messages already waiting,
-    without a task switch per message.
+    without a task switch per message. If it also has ``async flush()``, a graceful close
+    awaits it after the last frame, for what ``send_nowait`` left buffered in the stream.
     """
 
     async def send(self, value: bytes, /) -> None: ...
@@ -310,6 +311,13 @@ class Protomux:
                 while True:
                     if not q:
                         if self._flush_and_stop:
+                            flush = getattr(self.stream, "flush", None)
+                            if flush is not None and self._send_nowait is not None:
+                                # Frames the stream took with send_nowait may wait in it.
+                                try:
+                                    await flush()
+                                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                                    pass
                             return
                         await self._park_writer()
                         continue

@@ -66,10 +66,15 @@ def frame(body: Buffer) -> bytes:
     return n.to_bytes(3, "little") + bytes(body)
 
 
+# Messages up to this size are boxed into (and opened from) scratch buffers and copied:
+# for small messages a copy costs less than lending the caller's buffer to C.
+_SMALL: Final = 4096
+
+
 class PushBox:
     """The sending half of a secretstream; :attr:`header` (24 bytes) starts the peer's pull."""
 
-    __slots__ = ("_state", "header")
+    __slots__ = ("_scratch", "_state", "header")
 
     def __init__(self, key: bytes) -> None:
         if len(key) != KEYBYTES:
@@ -78,14 +83,23 @@ class PushBox:
         header = _ffi_any.new("unsigned char[]", HEADERBYTES)
         _lib_any.crypto_secretstream_xchacha20poly1305_init_push(self._state, header, bytes(key))
         self.header: bytes = bytes(_ffi_any.buffer(header, HEADERBYTES))
+        self._scratch = _ffi_any.new("unsigned char[]", _SMALL + ABYTES)
 
-    def push_frame(self, message: Buffer, prefix: bytes = b"", tag: int = TAG_MESSAGE) -> bytearray:
+    def push_frame(
+        self, message: Buffer, prefix: bytes = b"", tag: int = TAG_MESSAGE
+    ) -> bytes | bytearray:
         """``prefix || u24le(len) || box(message)`` in one new buffer."""
         n = len(message)
+        size = n + ABYTES
+        if n <= _SMALL:
+            scratch = self._scratch
+            _push(self._state, scratch, _NULL, bytes(message), n, _NULL, 0, tag)
+            head = size.to_bytes(3, "little")
+            body: bytes = _ffi_any.buffer(scratch, size)[:]
+            return prefix + head + body if prefix else head + body
         if n > MAX_MESSAGE:
             raise ValueError(f"message longer than {MAX_MESSAGE} bytes does not fit one frame")
         start = len(prefix)
-        size = n + ABYTES
         out = bytearray(start + 3 + size)
         if start:
             out[:start] = prefix
@@ -139,8 +153,8 @@ class PullBox:
         if mlen > self._out_size:
             self._out_size = max(mlen, 2 * self._out_size)
             self._out = _ffi_any.new("unsigned char[]", self._out_size)
-        if type(box) is bytes:
-            rc = _pull(self._state, self._out, _NULL, self._tag, box, n, _NULL, 0)
+        if type(box) is bytes or n <= _SMALL:
+            rc = _pull(self._state, self._out, _NULL, self._tag, bytes(box), n, _NULL, 0)
         else:
             with _from_buffer(box) as src:
                 rc = _pull(self._state, self._out, _NULL, self._tag, src, n, _NULL, 0)
@@ -153,9 +167,9 @@ class PullBox:
 class FrameParser:
     """Cuts a byte stream into ``u24le length || body`` frames (sans-IO).
 
-    :meth:`feed` bytes as they arrive; :meth:`next_frame` returns each complete body (a
-    read-only ``memoryview`` that stays valid) or ``None``. A length above :attr:`max_frame`
-    raises :class:`ProtocolError`.
+    :meth:`feed` bytes as they arrive; :meth:`next_frame` returns each complete body (as
+    ``bytes``, or a read-only ``memoryview`` that stays valid for large ones) or ``None``. A
+    length above :attr:`max_frame` raises :class:`ProtocolError`.
     """
 
     __slots__ = ("_buf", "_exported", "_off", "_owned", "max_frame")
@@ -203,7 +217,7 @@ class FrameParser:
         n = buf[off] | buf[off + 1] << 8 | buf[off + 2] << 16
         return max(1, 3 + n - avail)
 
-    def next_frame(self) -> memoryview | None:
+    def next_frame(self) -> bytes | memoryview | None:
         buf, off = self._buf, self._off
         avail = len(buf) - off
         if avail < 3:
@@ -217,5 +231,7 @@ class FrameParser:
         if end > len(buf):
             return None
         self._off = end
+        if n <= _SMALL + ABYTES:
+            return bytes(buf[off + 3 : end])  # a copy is cheaper than a view here
         self._exported = True
         return memoryview(buf)[off + 3 : end].toreadonly()

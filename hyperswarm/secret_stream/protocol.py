@@ -187,7 +187,7 @@ class SecretStreamProtocol:
             else:
                 self._on_header(body)
 
-    def _on_handshake_message(self, body: memoryview) -> None:
+    def _on_handshake_message(self, body: bytes | memoryview) -> None:
         noise = self._noise
         assert noise is not None
         if noise.my_turn:
@@ -213,7 +213,7 @@ class SecretStreamProtocol:
         self._noise = None
         self.state = State.AWAIT_HEADER
 
-    def _on_header(self, body: memoryview) -> None:
+    def _on_header(self, body: bytes | memoryview) -> None:
         if len(body) != HEADER_FRAME_BODY:
             raise ProtocolError("Invalid header message received", "INVALID_HEADER")
         assert self.handshake_hash is not None
@@ -244,7 +244,7 @@ class SecretStreamProtocol:
         self._pending_header = None
         return header
 
-    def encrypt(self, message: bytes | bytearray | memoryview) -> bytearray:
+    def encrypt(self, message: bytes | bytearray | memoryview) -> bytes | bytearray:
         """The frame carrying ``message``, ready to write (after :meth:`data_to_send`).
 
         The responder's header is prepended the first time. ``ValueError`` if the message

@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import errno
 import math
 import operator
+import os
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Final, Self
@@ -25,6 +27,10 @@ Buffer = bytes | bytearray | memoryview
 
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 
+#: ``send_nowait`` refuses (``trio.WouldBlock``) while this many encrypted bytes wait to be
+#: written, so a writer that ignores back-pressure falls back to awaiting ``send``.
+MAX_PENDING_OUT: Final = 256 * 1024
+
 
 class SecretStreamError(trio.BrokenResourceError):
     """The secret stream was cut off: the peer broke the protocol, stalled or timed out.
@@ -43,6 +49,25 @@ class SecretStreamError(trio.BrokenResourceError):
 
     def copy(self) -> SecretStreamError:
         return SecretStreamError(str(self), self.code)
+
+
+def _socket_error(exc: OSError) -> trio.BrokenResourceError | trio.ClosedResourceError:
+    if exc.errno == errno.EBADF:
+        return trio.ClosedResourceError("the socket was already closed")
+    return trio.BrokenResourceError(f"socket connection broken: {exc}")
+
+
+def _write_some(sock: trio.socket.SocketType, data: Buffer) -> int:
+    """Write what a non-blocking socket takes now; the count of bytes written."""
+    fd = sock.fileno()
+    if fd < 0:
+        raise trio.ClosedResourceError("the socket was already closed")
+    try:
+        return os.write(fd, data)
+    except BlockingIOError:
+        return 0
+    except OSError as exc:
+        raise _socket_error(exc) from exc
 
 
 class _ConflictDetector:
@@ -73,6 +98,10 @@ class _FifoLock:
     def __init__(self) -> None:
         self._held = False
         self._lot = trio.lowlevel.ParkingLot()
+
+    @property
+    def held(self) -> bool:
+        return self._held
 
     def acquire_nowait(self) -> None:
         if self._held:
@@ -174,6 +203,20 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         self._timer_scopes: set[trio.CancelScope] = set()
         self._timer_wakeup = trio.Event()
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        # Encrypted frames not yet written: ``send_nowait`` appends here (in encryption
+        # order) and the flusher task, or the next ``send``, writes them out.
+        self._out = bytearray()
+        self._flusher: trio.lowlevel.Task | None = None
+        self._flusher_parked = False
+        self._flusher_running = False
+        self._coalescing = False  # send_nowait buffers until the flusher task has run
+        self._protocol_error: ProtocolError | None = None  # found by receive_nowait
+        # A TCP transport is read and written straight through its non-blocking socket,
+        # without trio's per-call checkpoints (the socket stays owned by the transport).
+        self._socket: trio.socket.SocketType | None = (
+            stream.socket if type(stream) is trio.SocketStream else None
+        )
+        self._may_read = True  # False after a read found nothing: wait before the next one
 
     # -- properties ------------------------------------------------------------------------
 
@@ -257,6 +300,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         nursery = await manager.__aenter__()
         self._nursery_manager = manager
         nursery.start_soon(self.run_timers)
+        self._flusher_running = True  # from now on: it writes what is buffered when it starts
+        nursery.start_soon(self._run_flusher)
         return self
 
     async def __aexit__(
@@ -271,7 +316,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             await self.aclose()
         finally:
             if manager is not None:
-                # The timer task was cancelled by aclose and never raises.
+                # The timer and flusher tasks were cancelled by aclose and never raise.
                 await manager.__aexit__(None, None, None)
 
     # -- handshake -------------------------------------------------------------------------
@@ -347,7 +392,16 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
 
     async def _send_raw(self, data: Buffer) -> None:
         try:
-            await self.transport_stream.send_all(data)
+            sock = self._socket
+            if sock is not None and len(data):
+                await checkpoint_if_cancelled()
+                sent = _write_some(sock, data)
+                if sent == len(data):
+                    await cancel_shielded_checkpoint()
+                else:
+                    await self.transport_stream.send_all(memoryview(data)[sent:])
+            else:
+                await self.transport_stream.send_all(data)
         except trio.Cancelled:
             if self._send_error is None:
                 self._send_error = SecretStreamError(
@@ -372,13 +426,13 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         try:
             self._reading = True
             if timers.timeout is None:
-                data = await self.transport_stream.receive_some(size)
+                data = await self._read(size)
             else:
                 # Bytes may wait unread in the transport, so a reader only gives up after
                 # waiting a whole timeout itself; the timer task (if running) also fires
                 # `timeout` after the last bytes were read, as JS does.
                 with trio.move_on_after(timers.timeout) as scope:
-                    data = await self.transport_stream.receive_some(size)
+                    data = await self._read(size)
                 if scope.cancelled_caught:
                     err = SecretStreamError("Stream timed out", "TIMED_OUT")
                     await self._cut_off(err)
@@ -390,6 +444,38 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             self._reading = False
         if data and timers.timeout is not None:
             timers.last_received = trio.current_time()
+        return data
+
+    async def _read(self, size: int) -> bytes | bytearray:
+        sock = self._socket
+        if sock is None:
+            return await self.transport_stream.receive_some(size)
+        await checkpoint_if_cancelled()
+        if self._may_read:
+            data = self._read_some(sock, size)
+            if data is not None:
+                await cancel_shielded_checkpoint()
+                return data
+        while True:
+            await trio.lowlevel.wait_readable(sock)
+            data = self._read_some(sock, size)
+            if data is not None:
+                return data
+
+    def _read_some(self, sock: trio.socket.SocketType, size: int) -> bytes | None:
+        """What the socket holds (``b""`` at its end), or None if nothing is there yet."""
+        fd = sock.fileno()
+        if fd < 0:
+            raise trio.ClosedResourceError("the socket was already closed")
+        try:
+            data = os.read(fd, size)
+        except BlockingIOError:
+            self._may_read = False
+            return None
+        except OSError as exc:
+            raise _socket_error(exc) from exc
+        # A short read most likely emptied the socket: the next read waits for it first.
+        self._may_read = len(data) == size
         return data
 
     def _raise_if_closed_or_cut_off(self) -> None:
@@ -427,16 +513,128 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         """Send ``value`` as one message (one encrypted frame)."""
         if len(value) > MAX_MESSAGE:
             raise ValueError(f"message longer than {MAX_MESSAGE} bytes does not fit one frame")
-        if self._proto.state is State.HANDSHAKE:
+        if self._proto.state is State.HANDSHAKE or self._handshake_lock.locked():
             await self._ensure_handshake()
         lock = self._send_lock
         await lock.acquire()
         try:
             self._check_send()
             await checkpoint_if_cancelled()
-            await self._send_raw(self._proto.encrypt(value))
+            await self._send_raw(self._take_out(self._proto.encrypt(value)))
         finally:
             lock.release()
+
+    def send_nowait(self, value: Buffer) -> None:
+        """Send ``value`` as one message without waiting, or raise :class:`trio.WouldBlock`.
+
+        The frame goes to the transport at once when it takes it (a TCP socket with room),
+        else it waits in a buffer that a task of the stream's own writes out, in order with
+        every other send. Only inside ``async with`` (that task runs there), after the
+        handshake, and while less than ``MAX_PENDING_OUT`` bytes wait; otherwise
+        ``trio.WouldBlock``, and :meth:`send` is the way. Errors are those of :meth:`send`.
+        :meth:`flush` waits until the buffer is written; :meth:`aclose` drops it.
+        """
+        if len(value) > MAX_MESSAGE:
+            raise ValueError(f"message longer than {MAX_MESSAGE} bytes does not fit one frame")
+        self._check_send()
+        if (
+            not self._flusher_running
+            or self._proto.state is State.HANDSHAKE
+            or self._handshake_lock.locked()
+        ):
+            raise trio.WouldBlock
+        out = self._out
+        if out or self._coalescing or self._send_lock.held:
+            if len(out) >= MAX_PENDING_OUT:
+                raise trio.WouldBlock
+            out += self._proto.encrypt(value)
+            self._wake_flusher()
+            return
+        # The first message goes out at once; those that follow before the flusher task
+        # runs (typically sent by other tasks of the same scheduling round) are buffered
+        # and written together by it.
+        self._coalescing = True
+        self._wake_flusher()
+        frame = self._proto.encrypt(value)
+        sock = self._socket
+        if sock is not None:
+            try:
+                sent = _write_some(sock, frame)
+            except trio.BrokenResourceError as exc:
+                if self._send_error is None:
+                    self._send_error = exc
+                raise
+            if sent and self._timers.keep_alive is not None:
+                self._timers.last_sent = trio.current_time()
+            if sent == len(frame):
+                return
+            out += memoryview(frame)[sent:]
+            return
+        out += frame
+
+    async def flush(self) -> None:
+        """Wait until every message given to :meth:`send_nowait` is written to the transport."""
+        lock = self._send_lock
+        await lock.acquire()
+        try:
+            if self._out:
+                self._check_send()
+                await self._send_raw(self._take_out(None))
+            else:
+                await checkpoint()
+        finally:
+            lock.release()
+
+    def _take_out(self, frame: bytes | bytearray | None) -> bytes | bytearray:
+        """The buffered frames followed by ``frame``; empties the buffer (hold the send lock)."""
+        out = self._out
+        if not out:
+            return bytearray() if frame is None else frame
+        self._out = bytearray()
+        if frame is not None:
+            out += frame
+        return out
+
+    def _wake_flusher(self) -> None:
+        task = self._flusher
+        if task is not None:
+            self._flusher = None
+            trio.lowlevel.reschedule(task)
+
+    async def _run_flusher(self) -> None:
+        """Write out what :meth:`send_nowait` buffered (runs in the ``async with`` nursery)."""
+        with trio.CancelScope() as scope:
+            self._timer_scopes.add(scope)
+            lock = self._send_lock
+            try:
+                while not (self._closed or self._error or self._send_error or self._eof_sent):
+                    if not self._out:
+                        self._coalescing = False
+                        await self._park_flusher()
+                        continue
+                    self._coalescing = False
+                    await lock.acquire()
+                    try:
+                        if self._out and not self._eof_sent:
+                            await self._send_raw(self._take_out(None))
+                    finally:
+                        lock.release()
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the next call on the stream reports it
+            finally:
+                self._flusher_running = False
+                self._flusher = None
+                self._out = bytearray()
+                self._timer_scopes.discard(scope)
+
+    async def _park_flusher(self) -> None:
+        self._flusher = trio.lowlevel.current_task()
+
+        def abort(_: object) -> trio.lowlevel.Abort:
+            self._flusher = None
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        await trio.lowlevel.wait_task_rescheduled(abort)
 
     async def send_all(self, data: Buffer) -> None:
         """Send ``data`` as one message; see :meth:`send`."""
@@ -449,6 +647,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             await self._ensure_handshake()
             async with self._send_lock:
                 self._check_send()
+                if self._out:
+                    await self._send_raw(self._take_out(None))
                 try:
                     await self.transport_stream.wait_send_all_might_not_block()
                 except trio.ClosedResourceError:
@@ -472,6 +672,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             await self._ensure_handshake()
             async with self._send_lock:
                 self._check_send()
+                if self._out:
+                    await self._send_raw(self._take_out(None))
                 self._eof_sent = True
                 self._wake_timers()
                 try:
@@ -519,6 +721,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             waited = False
             while True:
                 try:
+                    if self._protocol_error is not None:
+                        raise self._protocol_error
                     message = proto.next_message()
                 except ProtocolError as exc:
                     err = SecretStreamError(str(exc), exc.code)
@@ -552,6 +756,55 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
                     self._wake_timers()
         finally:
             lock.release()
+
+    def receive_nowait(self) -> bytes:
+        """The next message if it can be had without waiting, else :class:`trio.WouldBlock`.
+
+        Returns messages already received and decrypted, and reads a TCP transport once if
+        that finds more. The end of the stream and errors are left for :meth:`receive` to
+        report (this raises ``trio.WouldBlock`` then).
+        """
+        if (
+            self._proto.state is State.HANDSHAKE
+            or self._handshake_lock.locked()
+            or self._receive_lock.held
+            or self._leftover is not None
+            or self._closed
+            or self._error is not None
+            or self._protocol_error is not None
+        ):
+            raise trio.WouldBlock
+        proto = self._proto
+        try:
+            message = proto.next_message()
+            if message is None:
+                sock = self._socket
+                if sock is None or self._eof_received or self._receive_error is not None:
+                    raise trio.WouldBlock
+                try:
+                    data = self._read_some(sock, proto.read_size())
+                except trio.ClosedResourceError:
+                    raise trio.WouldBlock from None
+                except trio.BrokenResourceError as exc:
+                    self._receive_error = exc
+                    raise trio.WouldBlock from None
+                if data is None:
+                    raise trio.WouldBlock
+                if not data:
+                    self._eof_received = True
+                    self._wake_timers()
+                    raise trio.WouldBlock
+                proto.receive_data(data)
+                timers = self._timers
+                if timers.timeout is not None:
+                    timers.last_received = trio.current_time()
+                message = proto.next_message()
+                if message is None:
+                    raise trio.WouldBlock
+        except ProtocolError as exc:
+            self._protocol_error = exc
+            raise trio.WouldBlock from None
+        return message
 
     def __aiter__(self) -> Self:
         return self
@@ -664,7 +917,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             if self._closed or self._eof_sent or self._error or self._send_error:
                 return
             try:
-                await self._send_raw(self._proto.encrypt(b""))
+                await self._send_raw(self._take_out(self._proto.encrypt(b"")))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # reported by the next call on the stream
         finally:
