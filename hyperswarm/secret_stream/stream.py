@@ -217,6 +217,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             stream.socket if type(stream) is trio.SocketStream else None
         )
         self._may_read = True  # False after a read found nothing: wait before the next one
+        self._nowait_skipped = False
 
     # -- properties ------------------------------------------------------------------------
 
@@ -451,6 +452,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         if sock is None:
             return await self.transport_stream.receive_some(size)
         await checkpoint_if_cancelled()
+        self._nowait_skipped = False
         if self._may_read:
             data = self._read_some(sock, size)
             if data is not None:
@@ -781,6 +783,12 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
                 sock = self._socket
                 if sock is None or self._eof_received or self._receive_error is not None:
                     raise trio.WouldBlock
+                if not self._may_read and not self._nowait_skipped:
+                    # The last read emptied the socket; a caller that asks again (polling)
+                    # gets a read, one that goes on to receive() waits for bytes first.
+                    self._nowait_skipped = True
+                    raise trio.WouldBlock
+                self._nowait_skipped = False
                 try:
                     data = self._read_some(sock, proto.read_size())
                 except trio.ClosedResourceError:
