@@ -50,6 +50,10 @@ class Bitfield:
         page = self._pages.get(p)
         return bytes(page) if page is not None else bytes(BYTES_PER_PAGE)
 
+    def has_page(self, p: int) -> bool:
+        """Whether page ``p`` has ever been touched."""
+        return p in self._pages
+
     def pages(self) -> Iterator[int]:
         """Page numbers that have been touched, ascending."""
         return iter(sorted(self._pages))

@@ -7,8 +7,11 @@ there is no await in the middle of a mutation.
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -36,7 +39,12 @@ from .storage import CoreStorage, Storage
 from .storage.records import CoreHead, Hints
 from .verifier import Verifier
 
+if TYPE_CHECKING:
+    from .replicator import Replicator
+
 __all__ = ["CoreState", "TreeHead", "open_core"]
+
+log = logging.getLogger("hypercore")
 
 
 class CoreState:
@@ -68,6 +76,33 @@ class CoreState:
         self.sessions = 0
         self.closed = False
         self._changed = trio.Event()
+        self._replicator: Replicator | None = None
+        #: Event name -> callbacks (see :meth:`Hypercore.on`).
+        self.handlers: dict[str, list[Callable[..., object]]] = {}
+
+    @property
+    def compat(self) -> bool:
+        """A hypercore 10 style key (the signer's public key itself)."""
+        m = self.manifest
+        return m is not None and crypto.core_key(m, compat=True) == self.key
+
+    @property
+    def replicator(self) -> Replicator:
+        """The replication state of this core (made on first use)."""
+        if self._replicator is None:
+            from .replicator import Replicator
+
+            self._replicator = Replicator(self)
+        return self._replicator
+
+    def emit(self, name: str, *args: Any) -> None:
+        """Run the callbacks registered for ``name``; their exceptions are logged, never
+        raised into the code that changed the core."""
+        for fn in list(self.handlers.get(name, ())):
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("a %r callback of core %s failed", name, self.discovery_key.hex())
 
     # --- reading ------------------------------------------------------------------------
 
@@ -114,6 +149,8 @@ class CoreState:
         if self.closed:
             return
         self.closed = True
+        if self._replicator is not None:
+            self._replicator.close()
         self._notify()
         if self.owns_storage:
             self.storage.close()
@@ -171,6 +208,9 @@ class CoreState:
         self.head = new
         self.contiguous_length = contiguous
         self._notify()
+        if self._replicator is not None:
+            self._replicator.on_append(old.length, length - old.length)
+        self.emit("append")
         return length, byte_length
 
     def truncate(self, length: int, fork: int) -> None:
@@ -207,6 +247,9 @@ class CoreState:
         self.head = new
         self.contiguous_length = contiguous
         self._notify()
+        if self._replicator is not None:
+            self._replicator.on_truncate(length, old.length)
+        self.emit("truncate", length, fork)
 
     def clear(self, start: int, end: int) -> None:
         end = min(end, self.head.length)
@@ -349,10 +392,18 @@ class CoreState:
         if learned is not None:
             self.manifest = learned
             self.verifier = verifier
+        grew = new_head is not None and new_head.length > self.head.length
         if new_head is not None:
             self.head = new_head
         self.contiguous_length = contiguous
         self._notify()
+        if self._replicator is not None:
+            if new_head is not None:
+                self._replicator.on_upgrade()
+            if index >= 0:
+                self._replicator.on_have(index)
+        if grew:
+            self.emit("append")
         return True
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NamedTuple
 
 import trio
 
+from protomux import Protomux
 from protomux import encoding as c
 
 from . import crypto, id_encoding, merkle
@@ -29,6 +31,7 @@ from .errors import (
 from .manifest import Manifest
 from .merkle import RequestIndex, RequestSeek, RequestUpgrade
 from .messages import Data
+from .replicator import Download, Peer, ReplicationStream, mux_for_stream
 from .storage import RocksDBStorage, Storage
 
 __all__ = ["AppendResult", "Hypercore", "Info"]
@@ -99,6 +102,9 @@ class Hypercore:
         self._snapshot: _Snapshot | None = None
         self._state: CoreState | None = None
         self._closed = False
+        self._nursery: trio.Nursery | None = None
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._handlers: list[tuple[str, Callable[..., object]]] = []
         if _state is not None:
             self._attach(_state)
 
@@ -148,6 +154,11 @@ class Hypercore:
         self._closed = True
         state = self._state
         if state is not None:
+            for name, fn in self._handlers:
+                fns = state.handlers.get(name)
+                if fns is not None and fn in fns:
+                    fns.remove(fn)
+            self._handlers.clear()
             state.sessions -= 1
             if state.sessions == 0:
                 state.close()
@@ -155,6 +166,10 @@ class Hypercore:
 
     async def __aenter__(self) -> Hypercore:
         await self.ready()
+        # The nursery that runs what replicate() starts; same task enters and leaves.
+        manager = trio.open_nursery()
+        self._nursery = await manager.__aenter__()
+        self._nursery_manager = manager
         return self
 
     async def __aexit__(
@@ -163,7 +178,16 @@ class Hypercore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        manager = self._nursery_manager
+        nursery = self._nursery
+        self._nursery_manager = None
+        self._nursery = None
+        try:
+            await self.aclose()
+        finally:
+            if manager is not None and nursery is not None:
+                nursery.cancel_scope.cancel()
+                await manager.__aexit__(None, None, None)
 
     def _open_state(self) -> CoreState:
         if self._closed:
@@ -195,15 +219,74 @@ class Hypercore:
         head = state.head
         self._snapshot = _Snapshot(head.length, head.byte_length, head.fork)
 
-    async def update(self) -> bool:
-        """Move a snapshot to the core's current length; True if it changed."""
+    async def update(self, *, wait: bool = True, timeout: float | None = None) -> bool:
+        """Learn the newest length our peers can prove (waiting, with ``wait``, until every
+        connected peer has told us its length and any upgrade it offered arrived), and move a
+        snapshot to it. True if the length or fork this session sees changed."""
         state = self._open_state()
+        before = (self.length, self.fork)
+        if wait and state._replicator is not None and state.replicator.peers:
+            rep = state.replicator
+            with trio.move_on_after(math.inf if timeout is None else timeout):
+                while rep.upgrade_pending() and not state.closed:
+                    await rep.wait_changed()
+            state = self._open_state()
         await trio.lowlevel.checkpoint()
-        if self._snapshot is None:
-            return False
-        before = (self._snapshot.length, self._snapshot.fork)
-        self._take_snapshot()
-        return before != (state.head.length, state.head.fork)
+        if self._snapshot is not None:
+            self._take_snapshot()
+        return before != (self.length, self.fork)
+
+    # --- replication ------------------------------------------------------------------------
+
+    def replicate(
+        self, stream: ReplicationStream | Protomux, *, nursery: trio.Nursery | None = None
+    ) -> Protomux:
+        """Replicate this core over ``stream`` (an entered ``SecretStream``, or a running
+        :class:`Protomux` over one) and return at once, as JS ``core.replicate(stream)``.
+
+        A Protomux is made for a stream on first use (and shared by every core replicated over
+        it); it runs in ``nursery``, or the session's own (``async with core``), until the
+        stream ends or the session closes. Returns the Protomux.
+        """
+        state = self._open_state()
+        mux = mux_for_stream(stream, nursery or self._nursery)
+        state.replicator.attach(mux)
+        return mux
+
+    def download(self, start: int = 0, end: int | None = None) -> Download:
+        """Download blocks ``[start, end)`` from peers (``end=None``: everything, including
+        blocks appended later). ``await d.done()`` waits for a bounded range; ``d.cancel()``."""
+        state = self._open_state()
+        _check_index(start, "download start")
+        if end is not None:
+            _check_index(end, "download end")
+        return state.replicator.download(start, end)
+
+    @property
+    def peers(self) -> list[Peer]:
+        """The peers we replicate this core with (channel open both ways)."""
+        state = self._state
+        if state is None or state._replicator is None:
+            return []
+        return list(state.replicator.peers)
+
+    def on(self, event: str, callback: Callable[..., object]) -> None:
+        """Call ``callback`` on ``event`` until this session closes: ``append()``,
+        ``truncate(length, fork)``, ``peer-add(peer)``, ``peer-remove(peer)``,
+        ``download(index, byte_length, peer)``, ``upload(index, byte_length, peer)``,
+        ``invalid-data(error, peer)`` (a peer sent data that did not verify and was dropped).
+        Callbacks run synchronously inside the library: they must not block."""
+        state = self._open_state()
+        state.handlers.setdefault(event, []).append(callback)
+        self._handlers.append((event, callback))
+
+    def off(self, event: str, callback: Callable[..., object]) -> None:
+        state = self._open_state()
+        fns = state.handlers.get(event)
+        if fns is not None and callback in fns:
+            fns.remove(callback)
+        if (event, callback) in self._handlers:
+            self._handlers.remove((event, callback))
 
     # --- properties ---------------------------------------------------------------------------
 
@@ -381,13 +464,18 @@ class Hypercore:
                 raise SNAPSHOT_NOT_AVAILABLE(discovery_key=state.discovery_key)
         if not wait:
             raise BLOCK_NOT_AVAILABLE(discovery_key=state.discovery_key)
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            while True:
-                await state.wait_changed()
-                state = self._open_state()
-                block = state.read_block(index)
-                if block is not None:
-                    return block
+        rep = state.replicator
+        rep.want_block(index)
+        try:
+            with trio.move_on_after(math.inf if timeout is None else timeout):
+                while True:
+                    await state.wait_changed()
+                    state = self._open_state()
+                    block = state.read_block(index)
+                    if block is not None:
+                        return block
+        finally:
+            rep.unwant_block(index)
         raise REQUEST_TIMEOUT(discovery_key=state.discovery_key)
 
     async def seek(

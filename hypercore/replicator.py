@@ -1,0 +1,979 @@
+"""The hypercore replication protocol (``hypercore/alpha`` channels over Protomux).
+
+One :class:`Replicator` per open core (shared by its sessions) and one :class:`Peer` per
+channel, wire-compatible with JS hypercore 11.37.1 (``lib/replicator.js``). What it does:
+
+* on channel open: check the remote's capability (it proves the remote knows the core key,
+  bound to this secret-stream), send ``sync`` and a ``range`` for our contiguous prefix;
+* serve ``request``s with proofs (:meth:`CoreState.proof`), ``noData`` when we cannot, and
+  answer ``want`` with ``range``/``bitfield``; requests wait while the mux is not drained,
+  and a peer may only queue :data:`MAX_QUEUED_REQUESTS` of them;
+* download: upgrades eagerly (any peer with a longer tree that can prove it to us), blocks
+  that :meth:`Hypercore.get` waits for, and the ranges of :meth:`Hypercore.download`, spread
+  over the peers that have them (learned from ``range``/``bitfield``; asked with ``want``),
+  at most :data:`MAX_INFLIGHT` requests per peer;
+* every ``data`` message is verified (:meth:`CoreState.verify`: Merkle proof and signature)
+  before anything is stored; a peer whose data does not verify, or who floods us with
+  requests, is dropped (its channel closes) and reported (``invalid-data`` event);
+* requests unanswered for :data:`REQUEST_TIMEOUT` seconds are cancelled and sent elsewhere.
+
+The decisions are plain synchronous code run from the Protomux callbacks; the only task is a
+per-peer watchdog for request timeouts.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import trio
+
+from protomux import Channel, Protomux
+
+from . import crypto, flat_tree, merkle, wire
+from .errors import BLOCK_NOT_AVAILABLE, INVALID_CAPABILITY, HypercoreError
+from .merkle import RequestIndex, RequestUpgrade
+from .messages import Data
+
+if TYPE_CHECKING:
+    from .core import CoreState
+
+__all__ = [
+    "MAX_INFLIGHT",
+    "MAX_QUEUED_REQUESTS",
+    "PROTOCOL",
+    "REQUEST_TIMEOUT",
+    "Download",
+    "Peer",
+    "ReplicationStream",
+    "Replicator",
+    "mux_for_stream",
+]
+
+log = logging.getLogger("hypercore.replicator")
+
+PROTOCOL = "hypercore/alpha"
+ALIASES = ("hypercore",)
+MAX_INFLIGHT = 48  # JS: min(512, 16 * 3) on a non-UDX stream
+MAX_QUEUED_REQUESTS = 4096  # requests a peer may have waiting for the mux to drain
+MAX_INVALID_REQUESTS = 64
+REQUEST_TIMEOUT = 20.0
+LAST_BLOCKS = 256  # single new blocks are announced to peers that did not ask, near the head
+WANT_BATCH = 1 << 21  # JS wants.js batch (compat mode)
+BITFIELD_CHUNK = 32768  # bits per bitfield message (one storage page)
+SCAN_LIMIT = 8192  # bitfield positions looked at per scheduling step of one range
+
+
+class ReplicationStream(Protocol):
+    """What replication needs of a stream: an authenticated message stream (a SecretStream)."""
+
+    @property
+    def is_initiator(self) -> bool: ...
+    @property
+    def handshake_hash(self) -> bytes: ...
+    @property
+    def remote_public_key(self) -> bytes: ...
+
+    async def send(self, value: bytes, /) -> None: ...
+    async def receive(self) -> bytes: ...
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _OutRequest:
+    id: int
+    peer: Peer
+    block: int | None
+    upgrade: bool
+    fork: int
+    sent_at: float
+
+
+class _Ids:
+    """Request ids of a replicator: from 1 up, freed ids reused (as JS InflightTracker)."""
+
+    __slots__ = ("_free", "_next", "active")
+
+    def __init__(self) -> None:
+        self._free: list[int] = []
+        self._next = 1
+        self.active: dict[int, _OutRequest] = {}
+
+    def allocate(self) -> int:
+        if self._free:
+            return self._free.pop()
+        n = self._next
+        self._next += 1
+        return n
+
+    def release(self, id: int) -> None:
+        if self.active.pop(id, None) is not None:
+            self._free.append(id)
+
+
+class Download:
+    """A range being downloaded (:meth:`Hypercore.download`); ``end=None`` follows the core
+    as it grows. ``await done()`` returns once every block is stored (never, for a live
+    range, until cancelled); ``cancel()`` stops it."""
+
+    def __init__(self, replicator: Replicator, start: int, end: int | None) -> None:
+        self._replicator = replicator
+        self.start = start
+        self.end = end
+        self.cursor = start
+        self.cancelled = False
+        self._done = trio.Event()
+
+    @property
+    def completed(self) -> bool:
+        return self._done.is_set()
+
+    def _check(self) -> None:
+        if self.end is None or self._done.is_set():
+            return
+        state = self._replicator.state
+        if state.bitfield.all_set(self.start, self.end):
+            self._done.set()
+            self._replicator._remove_download(self)
+
+    async def done(self) -> None:
+        """Wait until every block of the range is stored; raises ``REQUEST_CANCELLED`` if the
+        range was cancelled first."""
+        await self._done.wait()
+        if self.cancelled and not self._finished_ok():
+            from .errors import REQUEST_CANCELLED
+
+            raise REQUEST_CANCELLED(discovery_key=self._replicator.state.discovery_key)
+
+    def _finished_ok(self) -> bool:
+        return self.end is not None and self._replicator.state.bitfield.all_set(
+            self.start, self.end
+        )
+
+    def cancel(self) -> None:
+        if self._done.is_set():
+            return
+        self.cancelled = True
+        self._replicator._remove_download(self)
+        self._done.set()
+
+
+class Peer:
+    """One remote on one ``hypercore/alpha`` channel."""
+
+    def __init__(self, replicator: Replicator, mux: Protomux, stream: ReplicationStream) -> None:
+        self.replicator = replicator
+        self.mux = mux
+        self.stream = stream
+        self.remote_public_key: bytes | None = getattr(stream, "remote_public_key", None)
+        self.remote_opened = False
+        self.removed = False
+        self.remote_synced = False
+        self.remote_fork = 0
+        self.remote_length = 0
+        self.remote_can_upgrade = False
+        self.remote_uploading = True
+        self.remote_downloading = True
+        self.remote_has_manifest = False
+        self.remote_allow_push = False
+        self.remote_supports_seeks = False
+        self.length_acked = 0
+        self.can_upgrade = True  # what we last told the remote: "I can prove your length"
+        self.remote_contiguous = 0
+        self.remote_bits = _SparseBits()
+        self.inflight: dict[int, _OutRequest] = {}
+        self.wants_sent: set[int] = set()
+        self.remote_wants: set[int] = set()
+        self.remote_requests: dict[int, wire.Request] = {}
+        self.queue: deque[wire.Request] = deque()
+        self.invalid_requests = 0
+        self.error: BaseException | None = None
+        self._last_extension_recv = ""
+        self._watchdog_started = False
+        state = replicator.state
+        self.channel: Channel | None = mux.create_channel(
+            PROTOCOL,
+            state.discovery_key,
+            handshake=wire.HANDSHAKE,
+            aliases=ALIASES,
+            user_data=self,
+            on_open=self._on_open,
+            on_close=self._on_close,
+            on_drain=self._on_drain,
+        )
+        ch = self.channel
+        if ch is None:
+            return
+        self.w_sync = ch.add_message(wire.SYNC, self._on_sync)
+        self.w_request = ch.add_message(wire.REQUEST, self._on_request)
+        self.w_cancel = ch.add_message(wire.CANCEL, self._on_cancel)
+        self.w_data = ch.add_message(wire.DATA, self._on_data)
+        self.w_no_data = ch.add_message(wire.NO_DATA, self._on_no_data)
+        self.w_want = ch.add_message(wire.WANT, self._on_want)
+        self.w_unwant = ch.add_message(wire.UNWANT, self._on_unwant)
+        self.w_bitfield = ch.add_message(wire.BITFIELD, self._on_bitfield)
+        self.w_range = ch.add_message(wire.RANGE, self._on_range)
+        self.w_extension = ch.add_message(wire.EXTENSION, self._on_extension)
+
+    def __repr__(self) -> str:
+        key = self.remote_public_key.hex()[:16] if self.remote_public_key else "?"
+        return f"<Peer {key} length={self.remote_length} fork={self.remote_fork}>"
+
+    @property
+    def active(self) -> bool:
+        return self.remote_opened and not self.removed
+
+    def open(self) -> None:
+        ch = self.channel
+        assert ch is not None
+        state = self.replicator.state
+        cap = crypto.replicate_capability(
+            self.stream.is_initiator, state.key, self.stream.handshake_hash
+        )
+        ch.open(wire.Handshake(seeks=True, capability=cap))
+
+    def has_block(self, index: int) -> bool:
+        return index < self.remote_contiguous or self.remote_bits.get(index)
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def send_sync(self) -> None:
+        if not self.active:
+            return
+        state = self.replicator.state
+        fork = state.head.fork
+        if fork != self.remote_fork:
+            self.can_upgrade = False
+        self.w_sync.send(
+            wire.Sync(
+                fork=fork,
+                length=state.head.length,
+                remote_length=self.remote_length if fork == self.remote_fork else 0,
+                can_upgrade=self.can_upgrade,
+                uploading=True,
+                downloading=self.replicator.downloading,
+                has_manifest=state.manifest is not None and not state.compat,
+                allow_push=False,
+            )
+        )
+
+    def signal_upgrade(self) -> None:
+        """Our tree changed: re-check whether we can prove it to the remote, then sync."""
+        state = self.replicator.state
+        if (
+            not self.can_upgrade
+            and state.head.fork == self.remote_fork
+            and state.head.length > self.remote_length
+        ):
+            self.can_upgrade = self.replicator._can_upgrade(self.remote_length)
+        self.send_sync()
+
+    def send_range(self, start: int, length: int, drop: bool = False) -> None:
+        if self.active and length > 0:
+            self.w_range.send(wire.Range(drop=drop, start=start, length=length))
+
+    def close(self, error: BaseException | None = None) -> None:
+        if error is not None and self.error is None:
+            self.error = error
+        ch = self.channel
+        if ch is not None and not ch.closed:
+            ch.close()
+
+    # --- channel events -----------------------------------------------------------------------
+
+    def _on_open(self, handshake: wire.Handshake, channel: Channel) -> None:
+        state = self.replicator.state
+        expected = crypto.replicate_capability(
+            not self.stream.is_initiator, state.key, self.stream.handshake_hash
+        )
+        if handshake is None or handshake.capability != expected:
+            err = INVALID_CAPABILITY(
+                "Remote sent an invalid replication capability", state.discovery_key
+            )
+            self.replicator._report_invalid(self, err)
+            self.close(err)
+            return
+        if self.remote_opened:
+            return
+        self.remote_opened = True
+        self.remote_supports_seeks = bool(handshake.seeks)
+        with self.mux.corked():
+            self.send_sync()
+            contig = min(state.head.length, state.contiguous_length)
+            if contig > 0:
+                self.send_range(0, contig)
+        self.replicator._add_peer(self)
+        if not self._watchdog_started:
+            self._watchdog_started = True
+            self.mux.spawn(self._watchdog)
+
+    def _on_close(self, is_remote: bool, channel: Channel) -> None:
+        was_open = self.remote_opened
+        self.remote_opened = False
+        self.removed = True
+        self.remote_requests.clear()
+        self.queue.clear()
+        if was_open:
+            self.replicator._remove_peer(self)
+
+    def _on_drain(self, channel: Channel) -> None:
+        self._serve_queued()
+
+    async def _watchdog(self) -> None:
+        """Cancel requests this peer leaves unanswered, so they go to others."""
+        while not self.removed:
+            await trio.sleep(REQUEST_TIMEOUT / 4)
+            now = trio.current_time()
+            late = [r for r in self.inflight.values() if now - r.sent_at > REQUEST_TIMEOUT]
+            for r in late:
+                log.debug("request %d to %r timed out", r.id, self)
+                if self.active:
+                    self.w_cancel.send(wire.Cancel(request=r.id))
+                self.replicator._clear_request(r, roundtrip=False)
+            if late:
+                self.replicator.update_all()
+
+    # --- incoming: state -----------------------------------------------------------------------
+
+    def _on_sync(self, m: wire.Sync, channel: Channel) -> None:
+        if not self.active:
+            return
+        rep = self.replicator
+        state = rep.state
+        length_changed = m.length != self.remote_length
+        same_fork = m.fork == state.head.fork
+        fork_changed = m.fork != self.remote_fork
+        self.remote_synced = True
+        self.remote_fork = m.fork
+        self.remote_length = m.length
+        self.remote_can_upgrade = m.can_upgrade
+        self.remote_uploading = m.uploading
+        self.remote_downloading = m.downloading
+        self.remote_has_manifest = m.has_manifest
+        self.remote_allow_push = m.allow_push
+        self.length_acked = m.remote_length if same_fork else 0
+        if length_changed or fork_changed or not same_fork:
+            self.can_upgrade = same_fork and rep._can_upgrade(m.length)
+        if same_fork and state.head.length > self.remote_length:
+            self.signal_upgrade()
+        rep._notify()
+        rep.update_peer(self)
+
+    def _on_range(self, m: wire.Range, channel: Channel) -> None:
+        if not self.active:
+            return
+        has = not m.drop
+        if m.drop and m.start < self.remote_contiguous:
+            self.remote_contiguous = m.start
+        if m.start == 0 and has:
+            if m.length > self.remote_contiguous:
+                self.remote_contiguous = m.length
+        else:
+            self.remote_bits.set_range(m.start, m.start + m.length, has)
+        if has:
+            self.replicator.update_peer(self)
+
+    def _on_bitfield(self, m: wire.Bitfield, channel: Channel) -> None:
+        if not self.active:
+            return
+        if m.start < self.remote_contiguous:
+            self.remote_contiguous = m.start  # a bitfield is the truth
+        self.remote_bits.insert(m.start, wire.bitfield_bytes(m))
+        self.replicator.update_peer(self)
+
+    def _on_want(self, m: wire.Want, channel: Channel) -> None:
+        if not self.active or m.length <= 0:
+            return
+        batch = m.start // WANT_BATCH
+        if len(self.remote_wants) < 1024:
+            self.remote_wants.add(batch)
+        self.replicator._answer_want(self, m.start, m.length, m.any)
+
+    def _on_unwant(self, m: wire.Unwant, channel: Channel) -> None:
+        self.remote_wants.discard(m.start // WANT_BATCH)
+
+    def _on_extension(self, m: wire.Extension, channel: Channel) -> None:
+        name = m.name or self._last_extension_recv
+        self._last_extension_recv = name
+        self.replicator._on_extension(self, name, m.message)
+
+    # --- incoming: serving -----------------------------------------------------------------------
+
+    def _on_request(self, m: wire.Request, channel: Channel) -> None:
+        if not self.active:
+            return
+        if m.id in self.remote_requests:
+            self._cancel(m.id)
+        if len(self.remote_requests) >= MAX_QUEUED_REQUESTS:
+            err = HypercoreError(f"peer has more than {MAX_QUEUED_REQUESTS} requests waiting")
+            self.replicator._report_invalid(self, err)
+            self.close(err)
+            return
+        self.remote_requests[m.id] = m
+        if self.queue or not self.mux.drained:
+            self.queue.append(m)
+            return
+        self._serve(m)
+
+    def _on_cancel(self, m: wire.Cancel, channel: Channel) -> None:
+        self._cancel(m.request)
+
+    def _cancel(self, id: int) -> None:
+        req = self.remote_requests.pop(id, None)
+        if req is not None:
+            try:
+                self.queue.remove(req)
+            except ValueError:
+                pass
+
+    def _serve_queued(self) -> None:
+        while self.queue and self.active and self.mux.drained:
+            self._serve(self.queue.popleft())
+
+    def _serve(self, m: wire.Request) -> None:
+        if self.remote_requests.get(m.id) is not m:
+            return  # cancelled
+        del self.remote_requests[m.id]
+        state = self.replicator.state
+        head = state.head
+        available = m.fork == head.fork and (
+            m.block is None or (m.block.index < head.length and state.bitfield.get(m.block.index))
+        )
+        data: Data | None = None
+        if available:
+            try:
+                data = state.proof(
+                    block=m.block,
+                    hash=m.hash,
+                    seek=m.seek if self.replicator.supports_seeks else None,
+                    upgrade=m.upgrade,
+                    manifest=m.manifest and not state.compat,
+                    request=m.id,
+                    fork=m.fork,
+                )
+            except BLOCK_NOT_AVAILABLE:
+                data = None
+            except HypercoreError as e:
+                self.invalid_requests += 1
+                log.debug("invalid request from %r: %s", self, e)
+                self.w_no_data.send(wire.NoData(request=m.id, reason=wire.INVALID_REQUEST))
+                if self.invalid_requests >= MAX_INVALID_REQUESTS:
+                    self.replicator._report_invalid(self, e)
+                    self.close(e)
+                return
+        if data is None:
+            if m.manifest and state.manifest is not None and not state.compat:
+                self.w_data.send(Data(request=m.id, fork=head.fork, manifest=state.manifest))
+                return
+            self.w_no_data.send(wire.NoData(request=m.id, reason=wire.NOT_AVAILABLE))
+            return
+        self.w_data.send(data)
+        if data.block is not None:
+            self.replicator._emit(
+                "upload", data.block.index, len(data.block.value) - state.padding, self
+            )
+
+    # --- incoming: downloading ---------------------------------------------------------------
+
+    def _on_data(self, data: Data, channel: Channel) -> None:
+        if not self.active:
+            return
+        rep = self.replicator
+        req = rep._ids.active.get(data.request) if data.request else None
+        if req is None or req.peer is not self:
+            return  # unsolicited (push) or late: we do not take pushes
+        if not _matches(req, data):
+            rep._clear_request(req, roundtrip=True)
+            rep.update_all()
+            return
+        rep._clear_request(req, roundtrip=True)
+        try:
+            ok = rep.state.verify(data)
+        except HypercoreError as e:
+            rep._report_invalid(self, e)
+            self.close(e)
+            rep.update_all()
+            return
+        if ok and data.block is not None:
+            rep._emit(
+                "download",
+                data.block.index,
+                len(data.block.value) - rep.state.padding,
+                self,
+            )
+        if not ok and req.block is not None:
+            self.remote_bits.set(req.block, False)
+        rep._after_data()
+
+    def _on_no_data(self, m: wire.NoData, channel: Channel) -> None:
+        rep = self.replicator
+        req = rep._ids.active.get(m.request) if m.request else None
+        if req is None or req.peer is not self:
+            return
+        rep._clear_request(req, roundtrip=True)
+        if req.block is not None:
+            # It does not have it after all (truncated or cleared): look elsewhere.
+            self.remote_bits.set(req.block, False)
+            if req.block < self.remote_contiguous:
+                self.remote_contiguous = req.block
+        rep.update_all()
+
+
+def _matches(req: _OutRequest, data: Data) -> bool:
+    if data.block is not None and data.block.index != req.block:
+        return False
+    if data.block is None and req.block is not None:
+        return False
+    if data.upgrade is not None and not req.upgrade:
+        return False
+    return data.fork == req.fork
+
+
+class _SparseBits:
+    """What a remote has: a sparse bitfield of pages (memory only)."""
+
+    __slots__ = ("_pages",)
+
+    PAGE = 32768
+
+    def __init__(self) -> None:
+        self._pages: dict[int, bytearray] = {}
+
+    def get(self, index: int) -> bool:
+        page = self._pages.get(index >> 15)
+        if page is None:
+            return False
+        i = index & 32767
+        return bool(page[i >> 3] >> (i & 7) & 1)
+
+    def set(self, index: int, value: bool) -> None:
+        self.set_range(index, index + 1, value)
+
+    def set_range(self, start: int, end: int, value: bool) -> None:
+        i = start
+        while i < end:
+            p = i >> 15
+            page_end = min(end, (p + 1) << 15)
+            page = self._pages.get(p)
+            if page is None:
+                if not value:
+                    i = page_end
+                    continue
+                page = self._pages[p] = bytearray(4096)
+            for j in range(i - (p << 15), page_end - (p << 15)):
+                if value:
+                    page[j >> 3] |= 1 << (j & 7)
+                else:
+                    page[j >> 3] &= ~(1 << (j & 7)) & 0xFF
+            i = page_end
+
+    def insert(self, start: int, bits: bytes) -> None:
+        """Overwrite ``len(bits) * 8`` bits from ``start`` (a multiple of 8) with ``bits``."""
+        for k, byte in enumerate(bits):
+            base = start + 8 * k
+            p = base >> 15
+            page = self._pages.get(p)
+            if page is None:
+                if not byte:
+                    continue
+                page = self._pages[p] = bytearray(4096)
+            page[(base & 32767) >> 3] = byte
+
+
+class Replicator:
+    """Replication state of one core: its peers, what we want and what is in flight."""
+
+    def __init__(self, state: CoreState) -> None:
+        self.state = state
+        self.peers: list[Peer] = []
+        self.downloading = True
+        self.supports_seeks = True
+        self._ids = _Ids()
+        self._block_wants: dict[int, int] = {}
+        self._inflight_blocks: dict[int, _OutRequest] = {}
+        self._upgrade_inflight: _OutRequest | None = None
+        self._downloads: list[Download] = []
+        self._changed = trio.Event()
+        self._muxes: weakref.WeakSet[Protomux] = weakref.WeakSet()
+        self.extensions: dict[str, Callable[[Peer, bytes], object]] = {}
+
+    # --- attaching ------------------------------------------------------------------------------
+
+    def attach(self, mux: Protomux, stream: ReplicationStream | None = None) -> Peer | None:
+        """Open a ``hypercore/alpha`` channel for this core on ``mux`` (once per mux)."""
+        if mux in self._muxes or mux.closed:
+            return None
+        stream = stream if stream is not None else mux.stream  # type: ignore[assignment]
+        assert stream is not None
+        peer = Peer(self, mux, stream)
+        if peer.channel is None:
+            return None
+        self._muxes.add(mux)
+        peer.open()
+        return peer
+
+    def _add_peer(self, peer: Peer) -> None:
+        self.peers.append(peer)
+        self._emit("peer-add", peer)
+        self._notify()
+        self.update_peer(peer)
+
+    def _remove_peer(self, peer: Peer) -> None:
+        if peer in self.peers:
+            self.peers.remove(peer)
+        self._muxes.discard(peer.mux)
+        for r in list(peer.inflight.values()):
+            self._clear_request(r, roundtrip=False)
+        self._emit("peer-remove", peer)
+        self._notify()
+        self.update_all()
+
+    def close(self) -> None:
+        for peer in list(self.peers):
+            peer.close()
+        for d in list(self._downloads):
+            d.cancel()
+
+    # --- notifications ---------------------------------------------------------------------------
+
+    def _emit(self, name: str, *args: Any) -> None:
+        self.state.emit(name, *args)
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def wait_changed(self) -> None:
+        await self._changed.wait()
+
+    def _report_invalid(self, peer: Peer, error: BaseException) -> None:
+        log.warning("dropping peer %r of core %s: %s", peer, self.state.discovery_key.hex(), error)
+        self._emit("invalid-data", error, peer)
+
+    # --- hooks from the core ------------------------------------------------------------------
+
+    def on_append(self, start: int, length: int) -> None:
+        """Our own appends: tell every peer about the new length and blocks."""
+        state = self.state
+        full = state.contiguous_length >= state.head.length
+        for peer in self.peers:
+            with peer.mux.corked():
+                peer.signal_upgrade()
+                if full:
+                    peer.send_range(0, state.head.length)
+                else:
+                    peer.send_range(start, length)
+        self._after_local_change()
+
+    def on_upgrade(self) -> None:
+        """The tree grew through a verified proof."""
+        for peer in self.peers:
+            peer.signal_upgrade()
+        self._after_local_change()
+
+    def on_have(self, index: int) -> None:
+        """A block was verified and stored: announce it where it helps (as JS does)."""
+        state = self.state
+        length = state.head.length
+        full = state.contiguous_length >= length
+        for peer in self.peers:
+            if peer.has_block(index):
+                continue
+            if full:
+                if peer.remote_contiguous < length:
+                    peer.send_range(0, length)
+            elif index + LAST_BLOCKS >= length or index // WANT_BATCH in peer.remote_wants:
+                peer.send_range(index, 1)
+
+    def on_truncate(self, length: int, old_length: int) -> None:
+        for peer in self.peers:
+            with peer.mux.corked():
+                peer.send_sync()
+                peer.send_range(length, old_length - length, drop=True)
+        self._after_local_change()
+
+    def _after_local_change(self) -> None:
+        for d in list(self._downloads):
+            d._check()
+        self._notify()
+        self.update_all()
+
+    def _after_data(self) -> None:
+        for d in list(self._downloads):
+            d._check()
+        self._notify()
+        self.update_all()
+
+    # --- what we want ---------------------------------------------------------------------------
+
+    def want_block(self, index: int) -> None:
+        self._block_wants[index] = self._block_wants.get(index, 0) + 1
+        self.update_all()
+
+    def unwant_block(self, index: int) -> None:
+        n = self._block_wants.get(index, 0) - 1
+        if n <= 0:
+            self._block_wants.pop(index, None)
+        else:
+            self._block_wants[index] = n
+
+    def download(self, start: int = 0, end: int | None = None) -> Download:
+        d = Download(self, start, end)
+        self._downloads.append(d)
+        d._check()
+        self.update_all()
+        return d
+
+    def _remove_download(self, d: Download) -> None:
+        if d in self._downloads:
+            self._downloads.remove(d)
+
+    def upgrade_pending(self) -> bool:
+        """Could a peer still give us a longer tree (an update should wait)?"""
+        state = self.state
+        if self._upgrade_inflight is not None:
+            return True
+        for peer in self.peers:
+            if not peer.remote_synced:
+                return True
+            if peer.remote_fork == state.head.fork and self._should_upgrade(peer):
+                return True
+        return False
+
+    # --- scheduling -----------------------------------------------------------------------------
+
+    def update_all(self) -> None:
+        for peer in list(self.peers):
+            self.update_peer(peer)
+
+    def update_peer(self, peer: Peer) -> None:
+        if not peer.active or not peer.remote_uploading:
+            return
+        if self.state.closed:
+            return
+        self._maybe_upgrade(peer)
+        if len(peer.inflight) >= MAX_INFLIGHT:
+            return
+        if self._block_wants:
+            self._request_wanted(peer)
+        for d in list(self._downloads):
+            if len(peer.inflight) >= MAX_INFLIGHT:
+                break
+            self._request_range(peer, d)
+
+    def _can_upgrade(self, remote_length: int) -> bool:
+        """Can we prove our tree to a peer whose length is ``remote_length``?"""
+        state = self.state
+        if remote_length == 0:
+            return True
+        if remote_length >= state.head.length:
+            return False
+        try:
+            merkle.roots_at(state, remote_length)
+        except merkle.MerkleError:
+            return False
+        return True
+
+    def _should_upgrade(self, peer: Peer) -> bool:
+        head = self.state.head
+        return (
+            peer.remote_can_upgrade
+            and peer.remote_fork == head.fork
+            and peer.remote_length > head.length
+            and peer.length_acked == head.length
+        )
+
+    def _maybe_upgrade(self, peer: Peer) -> None:
+        if self._upgrade_inflight is not None or not self._should_upgrade(peer):
+            return
+        head = self.state.head
+        req = self._new_request(peer, block=None, upgrade=True)
+        self._upgrade_inflight = req
+        peer.w_request.send(
+            wire.Request(
+                id=req.id,
+                fork=peer.remote_fork,
+                upgrade=RequestUpgrade(head.length, peer.remote_length - head.length),
+                manifest=self.state.manifest is None,
+            )
+        )
+
+    def _request_wanted(self, peer: Peer) -> None:
+        state = self.state
+        for index in list(self._block_wants):
+            if len(peer.inflight) >= MAX_INFLIGHT:
+                return
+            if state.bitfield.get(index) or index in self._inflight_blocks:
+                continue
+            if index >= state.head.length:
+                continue  # the upgrade comes first
+            if peer.has_block(index):
+                self._request_block(peer, index, priority=1)
+            else:
+                self._maybe_want(peer, index)
+
+    def _request_range(self, peer: Peer, d: Download) -> None:
+        state = self.state
+        bitfield = state.bitfield
+        length = state.head.length
+        end = length if d.end is None else min(d.end, length)
+        i = bitfield.first_unset(d.cursor)
+        d.cursor = i
+        looked = 0
+        asked = False
+        while i < end and len(peer.inflight) < MAX_INFLIGHT and looked < SCAN_LIMIT:
+            looked += 1
+            if bitfield.get(i):
+                i = bitfield.first_unset(i)
+                continue
+            if i not in self._inflight_blocks:
+                if peer.has_block(i):
+                    if not self._request_block(peer, i, priority=0):
+                        return
+                elif not asked:
+                    asked = True
+                    self._maybe_want(peer, i)
+            i += 1
+
+    def _maybe_want(self, peer: Peer, index: int) -> None:
+        if index < peer.remote_contiguous:
+            return
+        batch = index // WANT_BATCH
+        if batch in peer.wants_sent or len(peer.wants_sent) >= 64:
+            return
+        peer.wants_sent.add(batch)
+        peer.w_want.send(wire.Want(start=batch * WANT_BATCH, length=WANT_BATCH, any=False))
+
+    def _request_block(self, peer: Peer, index: int, priority: int) -> bool:
+        state = self.state
+        length = state.head.length
+        if peer.remote_fork != state.head.fork or index >= peer.remote_length:
+            return False
+        nodes = merkle.missing_nodes(state, 2 * index, length)
+        if peer.remote_length < length and not _within(2 * index, nodes, peer.remote_length):
+            return False  # its tree is too short to prove this block to us
+        req = self._new_request(peer, block=index, upgrade=False)
+        self._inflight_blocks[index] = req
+        peer.w_request.send(
+            wire.Request(
+                id=req.id,
+                fork=state.head.fork,
+                block=RequestIndex(index, nodes),
+                manifest=state.manifest is None and peer.remote_has_manifest,
+                priority=priority,
+            )
+        )
+        return True
+
+    def _new_request(self, peer: Peer, *, block: int | None, upgrade: bool) -> _OutRequest:
+        id = self._ids.allocate()
+        req = _OutRequest(id, peer, block, upgrade, peer.remote_fork, trio.current_time())
+        self._ids.active[id] = req
+        peer.inflight[id] = req
+        return req
+
+    def _clear_request(self, req: _OutRequest, *, roundtrip: bool) -> None:
+        req.peer.inflight.pop(req.id, None)
+        if req.block is not None and self._inflight_blocks.get(req.block) is req:
+            del self._inflight_blocks[req.block]
+        if self._upgrade_inflight is req:
+            self._upgrade_inflight = None
+        if roundtrip:
+            self._ids.release(req.id)
+        else:
+            # An id the remote may still answer is not reused (a late answer is ignored).
+            self._ids.active.pop(req.id, None)
+
+    # --- answering wants --------------------------------------------------------------------------
+
+    def _answer_want(self, peer: Peer, start: int, length: int, any: bool) -> None:
+        state = self.state
+        head_length = state.head.length
+        contig = min(head_length, state.contiguous_length)
+        if start + length < contig or head_length == contig or (any and start < contig):
+            peer.send_range(0, contig)
+            return
+        length = min(length, head_length - start)
+        if length <= 0:
+            return
+        if any:
+            bit = state.bitfield.first_set(start, start + length)
+            if bit != -1:
+                peer.send_range(bit, 1)
+            return
+        for chunk_start, words in _bitfield_chunks(state, start, length):
+            peer.w_bitfield.send(wire.make_bitfield(chunk_start, words))
+
+    # --- extensions -------------------------------------------------------------------------------
+
+    def _on_extension(self, peer: Peer, name: str, message: bytes) -> None:
+        handler = self.extensions.get(name)
+        if handler is not None:
+            handler(peer, message)
+
+    def send_extension(
+        self, name: str, message: bytes, peers: Iterable[Peer] | None = None
+    ) -> None:
+        for peer in list(self.peers if peers is None else peers):
+            if peer.active:
+                peer.w_extension.send(wire.Extension(name=name, message=message))
+
+
+def _within(index: int, nodes: int, remote_length: int) -> bool:
+    """Does the node ``nodes`` levels above ``index`` (the first one we store) lie inside a
+    tree of ``remote_length`` blocks?"""
+    top = index
+    for _ in range(nodes):
+        top = flat_tree.parent(top)
+    _, right = flat_tree.spans(top)
+    return right < 2 * remote_length
+
+
+def _bitfield_chunks(state: CoreState, start: int, length: int) -> Iterable[tuple[int, bytes]]:
+    """Our bitfield over ``[start, start + length)`` as ``(start, little-endian u32 words)``
+    pieces of at most one page, start rounded down to 32, pages we lack left out."""
+    d = start & 31
+    start -= d
+    length += d
+    end = start + length
+    i = start
+    while i < end:
+        p = i >> 15
+        page_end = min(end, (p + 1) << 15)
+        if page_end & 31:
+            page_end += 32 - (page_end & 31)
+        page = state.bitfield.page(p) if state.bitfield.has_page(p) else None
+        if page is not None:
+            lo = (i - (p << 15)) >> 3
+            hi = (page_end - (p << 15)) >> 3
+            yield i, page[lo:hi]
+        i = (p + 1) << 15
+
+
+_MUXES: weakref.WeakKeyDictionary[Any, Protomux] = weakref.WeakKeyDictionary()
+
+
+def mux_for_stream(stream: ReplicationStream | Protomux, nursery: trio.Nursery | None) -> Protomux:
+    """The Protomux that replication uses on ``stream``: the one given, the one already made
+    for this stream, or a new one started in ``nursery``."""
+    if isinstance(stream, Protomux):
+        return stream
+    mux = _MUXES.get(stream)
+    if mux is not None and not mux.closed:
+        return mux
+    if nursery is None:
+        raise RuntimeError(
+            "replicate() needs a nursery to run the stream's Protomux: use `async with` on "
+            "the core (or store), or pass nursery="
+        )
+    set_keep_alive = getattr(stream, "set_keep_alive", None)
+    if set_keep_alive is not None and not getattr(stream, "keep_alive", None):
+        set_keep_alive(5.0)  # as JS does for a replication stream without keep-alive
+    mux = Protomux(stream)
+    _MUXES[stream] = mux
+    nursery.start_soon(mux.run)
+    return mux

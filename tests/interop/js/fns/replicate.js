@@ -1,0 +1,152 @@
+// Hypercore replication peers in JS for the replication interop tests: servers that replicate
+// a core to every TCP connection on 127.0.0.1 (over a secret-stream), and clients that connect
+// to a Python server and download. Cores live in temporary directories.
+'use strict'
+
+const net = require('net')
+const os = require('os')
+const path = require('path')
+const fs = require('fs')
+const Hypercore = require('hypercore')
+const crypto = require('hypercore-crypto')
+const NoiseSecretStream = require('@hyperswarm/secret-stream')
+
+const peers = new Map()
+let nextId = 1
+
+function tmpdir () {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'hc-repl-'))
+}
+
+function options (opts = {}) {
+  const o = {}
+  if (opts.seed) o.keyPair = crypto.keyPair(opts.seed)
+  if (opts.encryptionKey) o.encryptionKey = opts.encryptionKey
+  return o
+}
+
+async function openCore (key, opts) {
+  const dir = tmpdir()
+  const core = key ? new Hypercore(dir, key, options(opts)) : new Hypercore(dir, options(opts))
+  await core.ready()
+  return { core, dir }
+}
+
+function replicateOn (core, socket, isInitiator, sockets) {
+  sockets.add(socket)
+  socket.on('close', () => sockets.delete(socket))
+  socket.on('error', () => {})
+  const stream = new NoiseSecretStream(isInitiator, socket)
+  stream.on('error', () => {})
+  core.replicate(stream)
+  return stream
+}
+
+async function blocksOf (core, raw) {
+  const out = []
+  for (let i = 0; i < core.length; i++) {
+    out.push((await core.has(i)) ? await core.get(i, raw ? { raw: true } : {}) : null)
+  }
+  return out
+}
+
+function waitFor (fn, ms) {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => { clearInterval(i); reject(new Error('timed out')) }, ms)
+    const i = setInterval(async () => {
+      try {
+        if (await fn()) { clearTimeout(t); clearInterval(i); resolve() }
+      } catch (err) { clearTimeout(t); clearInterval(i); reject(err) }
+    }, 10)
+  })
+}
+
+module.exports = {
+  // A core (new writer, or a reader of `key`) served to every connection.
+  'replicate.serve': async (key, opts, blocks) => {
+    const { core, dir } = await openCore(key, opts)
+    if (blocks && blocks.length) await core.append(blocks)
+    const sockets = new Set()
+    const server = net.createServer((socket) => replicateOn(core, socket, false, sockets))
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const id = nextId++
+    peers.set(id, { core, dir, server, sockets, downloads: 0 })
+    core.on('download', () => { peers.get(id).downloads++ })
+    return { id, port: server.address().port, key: core.key, discoveryKey: core.discoveryKey }
+  },
+  // Connect a JS core (writer or reader of `key`) to a Python server.
+  'replicate.connect': async (port, key, opts) => {
+    const { core, dir } = await openCore(key, opts)
+    const sockets = new Set()
+    const socket = net.connect(port, '127.0.0.1')
+    replicateOn(core, socket, true, sockets)
+    const id = nextId++
+    peers.set(id, { core, dir, server: null, sockets, downloads: 0 })
+    core.on('download', () => { peers.get(id).downloads++ })
+    return { id, key: core.key }
+  },
+  // Connect an existing JS core to another server (the relay case).
+  'replicate.connectExisting': async (id, port) => {
+    const p = peers.get(id)
+    const socket = net.connect(port, '127.0.0.1')
+    replicateOn(p.core, socket, true, p.sockets)
+    return true
+  },
+  'replicate.append': async (id, blocks) => {
+    const p = peers.get(id)
+    await p.core.append(blocks)
+    return p.core.length
+  },
+  'replicate.truncate': async (id, length) => {
+    const p = peers.get(id)
+    await p.core.truncate(length)
+    return { length: p.core.length, fork: p.core.fork }
+  },
+  // Wait until the core has `length` blocks, all downloaded; return them.
+  'replicate.download': async (id, length, ms, raw) => {
+    const p = peers.get(id)
+    await waitFor(async () => {
+      if (p.core.length < length) {
+        await p.core.update({ wait: true })
+        return false
+      }
+      return true
+    }, ms)
+    const d = p.core.download({ start: 0, end: length })
+    await Promise.race([d.done(), new Promise((resolve, reject) => setTimeout(() => reject(new Error('download timed out')), ms))])
+    return { length: p.core.length, fork: p.core.fork, blocks: await blocksOf(p.core, raw), treeHash: await p.core.treeHash() }
+  },
+  'replicate.get': async (id, index, ms) => {
+    const p = peers.get(id)
+    return p.core.get(index, { timeout: ms })
+  },
+  'replicate.info': async (id, raw) => {
+    const p = peers.get(id)
+    return { length: p.core.length, fork: p.core.fork, contiguousLength: p.core.contiguousLength, blocks: await blocksOf(p.core, raw), downloads: p.downloads, peers: p.core.peers.length }
+  },
+  // Stop serving and disconnect (the core stays open and its data stays).
+  'replicate.disconnect': async (id) => {
+    const p = peers.get(id)
+    for (const s of p.sockets) s.destroy()
+    if (p.server) await new Promise((resolve) => p.server.close(resolve))
+    p.server = null
+    return true
+  },
+  'replicate.close': async (id) => {
+    const p = peers.get(id)
+    if (!p) return false
+    for (const s of p.sockets) s.destroy()
+    if (p.server) await new Promise((resolve) => p.server.close(resolve))
+    await p.core.close()
+    fs.rmSync(p.dir, { recursive: true, force: true })
+    peers.delete(id)
+    return true
+  },
+  // Serve an existing core again on a new port.
+  'replicate.reserve': async (id) => {
+    const p = peers.get(id)
+    p.server = net.createServer((socket) => replicateOn(p.core, socket, false, p.sockets))
+    await new Promise((resolve) => p.server.listen(0, '127.0.0.1', resolve))
+    return { port: p.server.address().port }
+  }
+}
