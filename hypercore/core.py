@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from . import crypto, merkle
+from . import crypto, flat_tree, merkle
 from .bitfield import Bitfield
 from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
@@ -331,6 +331,92 @@ class CoreState:
         ):
             raise INVALID_SIGNATURE("Proof contains an invalid manifest", self.discovery_key)
         return Verifier(self.key, manifest), manifest
+
+    def reorg(self, data: Data) -> bool:
+        """Follow the writer to a newer fork, from a fork proof (an upgrade from 0, signed
+        for a fork above ours), as a reader does when the writer truncated.
+
+        The new tree is verified on its own (roots and signature). Our blocks and nodes are
+        kept up to the longest prefix whose subtrees equal the new tree's leading roots;
+        everything past it is dropped, and the new head is stored. Returns False when ``data``
+        is not such a proof (or we are the writer); raises ``INVALID_*`` errors, changing
+        nothing, when it does not verify.
+        """
+        up = data.upgrade
+        old = self.head
+        if self.writable or up is None or up.start != 0 or data.fork <= old.fork:
+            return False
+        verifier, learned = self._proof_verifier(data)
+        try:
+            verified = merkle.verify_proof(
+                merkle.MemoryNodeStore(),
+                TreeHead(fork=data.fork),
+                data,
+                verifier.verify,
+                prologue=verifier.prologue,
+            )
+        except merkle.MerkleError as e:
+            raise _hypercore_error(e, self.discovery_key) from None
+        new_head = verified.head
+        if new_head is None:
+            return False
+        ancestor = 0
+        for r in new_head.roots:
+            ours = self.get_node(r.index)
+            if ours is None or ours.hash != r.hash or ours.size != r.size:
+                break
+            ancestor = flat_tree.right_span(r.index) // 2 + 1
+        ancestor = min(ancestor, old.length)
+
+        batch = self.cs.batch()
+        touched: list[int] = []
+        if ancestor < old.length:
+            try:
+                cut = merkle.truncate(self, old, ancestor, data.fork)
+                doomed: tuple[int, ...] = cut.delete_nodes
+            except merkle.MerkleError:
+                ancestor, doomed = 0, ()
+            batch.delete_tree_node_range(2 * ancestor, 2 * old.length)
+            for index in doomed:
+                batch.delete_tree_node(index)
+            batch.delete_block_range(ancestor, old.length)
+            touched = self.bitfield.set_range(ancestor, old.length, False)
+            for p in touched:
+                batch.put_bitfield_page(p, self.bitfield.page(p))
+        batch.put_tree_nodes(verified.nodes)
+        batch.put_head(
+            CoreHead(
+                new_head.fork,
+                new_head.length,
+                new_head.hash(),
+                new_head.signature,
+                int(time.time() * 1000),
+            )
+        )
+        contiguous = min(self.contiguous_length, ancestor)
+        batch.put_hints(Hints(contiguous, min(ancestor, self.remote_contiguous_length)))
+        if learned is not None:
+            auth = self.cs.get_auth()
+            if auth is not None:
+                batch.put_auth(replace(auth, manifest=learned))
+        try:
+            batch.commit()
+        except BaseException:
+            if touched:
+                self.bitfield.set_range(ancestor, old.length, True)
+            raise
+        if learned is not None:
+            self.manifest = learned
+            self.verifier = verifier
+        self.head = new_head
+        self.contiguous_length = contiguous
+        self._notify()
+        if self._replicator is not None:
+            self._replicator.on_truncate(ancestor, old.length)
+        self.emit("truncate", ancestor, new_head.fork)
+        if new_head.length > ancestor:
+            self.emit("append")
+        return True
 
     def verify(self, data: Data) -> bool:
         """Check a remote ``data`` message and store what it proves.

@@ -91,6 +91,7 @@ class _OutRequest:
     upgrade: bool
     fork: int
     sent_at: float
+    reorg: bool = False
 
 
 class _Ids:
@@ -360,6 +361,8 @@ class Peer:
             self.can_upgrade = same_fork and rep._can_upgrade(m.length)
         if same_fork and state.head.length > self.remote_length:
             self.signal_upgrade()
+        if m.fork > state.head.fork:
+            rep._maybe_follow_fork(self)
         rep._notify()
         rep.update_peer(self)
 
@@ -492,7 +495,7 @@ class Peer:
             return
         rep._clear_request(req, roundtrip=True)
         try:
-            ok = rep.state.verify(data)
+            ok = rep.state.reorg(data) if req.reorg else rep.state.verify(data)
         except HypercoreError as e:
             rep._report_invalid(self, e)
             self.close(e)
@@ -596,6 +599,7 @@ class Replicator:
         self._block_wants: dict[int, int] = {}
         self._inflight_blocks: dict[int, _OutRequest] = {}
         self._upgrade_inflight: _OutRequest | None = None
+        self._reorg_inflight: _OutRequest | None = None
         self._downloads: list[Download] = []
         self._changed = trio.Event()
         self._muxes: weakref.WeakSet[Protomux] = weakref.WeakSet()
@@ -735,12 +739,14 @@ class Replicator:
     def upgrade_pending(self) -> bool:
         """Could a peer still give us a longer tree (an update should wait)?"""
         state = self.state
-        if self._upgrade_inflight is not None:
+        if self._upgrade_inflight is not None or self._reorg_inflight is not None:
             return True
         for peer in self.peers:
             if not peer.remote_synced:
                 return True
             if peer.remote_fork == state.head.fork and self._should_upgrade(peer):
+                return True
+            if peer.remote_fork > state.head.fork and not state.writable and peer.remote_length:
                 return True
         return False
 
@@ -755,6 +761,8 @@ class Replicator:
             return
         if self.state.closed:
             return
+        if peer.remote_fork > self.state.head.fork:
+            self._maybe_follow_fork(peer)
         self._maybe_upgrade(peer)
         if len(peer.inflight) >= MAX_INFLIGHT:
             return
@@ -785,6 +793,28 @@ class Replicator:
             and peer.remote_fork == head.fork
             and peer.remote_length > head.length
             and peer.length_acked == head.length
+        )
+
+    def _maybe_follow_fork(self, peer: Peer) -> None:
+        """A peer is on a newer fork: ask it for the new tree (JS ``_requestForkProof``)."""
+        state = self.state
+        if (
+            state.writable
+            or self._reorg_inflight is not None
+            or peer.remote_length == 0
+            or peer.remote_fork <= state.head.fork
+        ):
+            return
+        req = self._new_request(peer, block=None, upgrade=True)
+        req.reorg = True
+        self._reorg_inflight = req
+        peer.w_request.send(
+            wire.Request(
+                id=req.id,
+                fork=peer.remote_fork,
+                upgrade=RequestUpgrade(0, peer.remote_length),
+                manifest=state.manifest is None,
+            )
         )
 
     def _maybe_upgrade(self, peer: Peer) -> None:
@@ -882,6 +912,8 @@ class Replicator:
             del self._inflight_blocks[req.block]
         if self._upgrade_inflight is req:
             self._upgrade_inflight = None
+        if self._reorg_inflight is req:
+            self._reorg_inflight = None
         if roundtrip:
             self._ids.release(req.id)
         else:
