@@ -24,6 +24,7 @@ per-peer watchdog for request timeouts.
 from __future__ import annotations
 
 import logging
+import random
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -66,6 +67,7 @@ LAST_BLOCKS = 256  # single new blocks are announced to peers that did not ask, 
 WANT_BATCH = 1 << 21  # JS wants.js batch (compat mode)
 BITFIELD_CHUNK = 32768  # bits per bitfield message (one storage page)
 SCAN_LIMIT = 8192  # bitfield positions looked at per scheduling step of one range
+MAX_AVOIDED = 65536  # blocks remembered per peer as "do not ask it again"
 
 
 class ReplicationStream(Protocol):
@@ -192,6 +194,9 @@ class Peer:
         self.remote_requests: dict[int, wire.Request] = {}
         self.queue: deque[wire.Request] = deque()
         self.invalid_requests = 0
+        self.invalid_answers = 0
+        #: Blocks not to ask this peer for again (it timed out or said it lacks them).
+        self.avoid: set[int] = set()
         self.error: BaseException | None = None
         self._last_extension_recv = ""
         self._watchdog_started = False
@@ -238,6 +243,8 @@ class Peer:
         ch.open(wire.Handshake(seeks=True, capability=cap))
 
     def has_block(self, index: int) -> bool:
+        if index in self.avoid:
+            return False
         return index < self.remote_contiguous or self.remote_bits.get(index)
 
     # --- sending ----------------------------------------------------------------------------
@@ -335,6 +342,8 @@ class Peer:
                 if self.active:
                     self.w_cancel.send(wire.Cancel(request=r.id))
                 self.replicator._clear_request(r, roundtrip=False)
+                if r.block is not None and len(self.avoid) < MAX_AVOIDED:
+                    self.avoid.add(r.block)  # ask someone else for it
             if late:
                 self.replicator.update_all()
 
@@ -370,6 +379,9 @@ class Peer:
         if not self.active:
             return
         has = not m.drop
+        if has and self.avoid:
+            end = m.start + m.length
+            self.avoid = {i for i in self.avoid if not m.start <= i < end}
         if m.drop and m.start < self.remote_contiguous:
             self.remote_contiguous = m.start
         if m.start == 0 and has:
@@ -490,7 +502,15 @@ class Peer:
         if req is None or req.peer is not self:
             return  # unsolicited (push) or late: we do not take pushes
         if not _matches(req, data):
+            # Not what we asked for: treat it as "not available" (as JS does), and drop a
+            # peer that keeps doing it.
             rep._clear_request(req, roundtrip=True)
+            self._not_available(req)
+            self.invalid_answers += 1
+            if self.invalid_answers >= MAX_INVALID_REQUESTS:
+                err = HypercoreError("peer keeps answering with data we did not ask for")
+                rep._report_invalid(self, err)
+                self.close(err)
             rep.update_all()
             return
         rep._clear_request(req, roundtrip=True)
@@ -508,8 +528,8 @@ class Peer:
                 len(data.block.value) - rep.state.padding,
                 self,
             )
-        if not ok and req.block is not None:
-            self.remote_bits.set(req.block, False)
+        if not ok:
+            self._not_available(req)
         rep._after_data()
 
     def _on_no_data(self, m: wire.NoData, channel: Channel) -> None:
@@ -518,12 +538,18 @@ class Peer:
         if req is None or req.peer is not self:
             return
         rep._clear_request(req, roundtrip=True)
+        self._not_available(req)
+        rep.update_all()
+
+    def _not_available(self, req: _OutRequest) -> None:
+        """It does not have the block after all (truncated, cleared, or it misbehaves): stop
+        asking it for that block."""
         if req.block is not None:
-            # It does not have it after all (truncated or cleared): look elsewhere.
             self.remote_bits.set(req.block, False)
             if req.block < self.remote_contiguous:
                 self.remote_contiguous = req.block
-        rep.update_all()
+            if len(self.avoid) < MAX_AVOIDED:
+                self.avoid.add(req.block)
 
 
 def _matches(req: _OutRequest, data: Data) -> bool:
@@ -753,7 +779,10 @@ class Replicator:
     # --- scheduling -----------------------------------------------------------------------------
 
     def update_all(self) -> None:
-        for peer in list(self.peers):
+        peers = list(self.peers)
+        if len(peers) > 1:
+            random.shuffle(peers)  # spread requests; no peer is always asked first
+        for peer in peers:
             self.update_peer(peer)
 
     def update_peer(self, peer: Peer) -> None:

@@ -1,0 +1,235 @@
+"""Hypercore replication between Python and JS peers over TCP (127.0.0.1) and secret-stream:
+both directions, live appends, forks, relays in both arrangements, and an encrypted core
+relayed by a peer without the encryption key."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+
+from hypercore import Hypercore
+from hypercore.storage import MemoryStorage
+from hyperswarm import SecretStream
+
+from .jsenv import JSHelper
+
+TIMEOUT = 10
+MS = 20_000
+
+
+def blocks(seed: int, n: int) -> list[bytes]:
+    rng = random.Random(seed)
+    return [rng.randbytes(rng.randrange(1, 3000)) for _ in range(n)]
+
+
+async def call(js: JSHelper, fn: str, *args: Any) -> Any:
+    """A JS call that may wait on us: run it off the Trio thread."""
+    return await trio.to_thread.run_sync(js, fn, *args)
+
+
+@asynccontextmanager
+async def serving(core: Hypercore) -> AsyncIterator[int]:
+    """Replicate ``core`` to every TCP connection on 127.0.0.1; yields the port."""
+    (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+    port = listener.socket.getsockname()[1]
+
+    async def one(tcp: trio.SocketStream) -> None:
+        try:
+            async with SecretStream(tcp, is_initiator=False) as s:
+                core.replicate(s)
+                await trio.sleep_forever()
+        except trio.BrokenResourceError:
+            pass
+
+    async def accept_loop(nursery: trio.Nursery) -> None:
+        while True:
+            nursery.start_soon(one, await listener.accept())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(accept_loop, nursery)
+        try:
+            yield port
+        finally:
+            nursery.cancel_scope.cancel()
+            await listener.aclose()
+
+
+@asynccontextmanager
+async def connected(core: Hypercore, port: int) -> AsyncIterator[SecretStream]:
+    tcp = await trio.open_tcp_stream("127.0.0.1", port)
+    async with SecretStream(tcp, is_initiator=True) as s:
+        core.replicate(s)
+        yield s
+
+
+async def wait_peer(core: Hypercore) -> None:
+    while not core.peers:
+        await trio.sleep(0.01)
+
+
+async def download_all(core: Hypercore, length: int) -> None:
+    await wait_peer(core)
+    while core.length < length:
+        await core.update()
+        if core.length < length:
+            await core.wait_for_append()
+    await core.download(0, length).done()
+
+
+async def test_js_writer_python_reader_with_live_appends(js: JSHelper) -> None:
+    data = blocks(1, 200)
+    srv = js("replicate.serve", None, {"seed": bytes([5]) * 32}, data)
+    try:
+        async with Hypercore(MemoryStorage(), srv["key"]) as reader:
+            with trio.fail_after(TIMEOUT):
+                async with connected(reader, srv["port"]):
+                    await download_all(reader, 200)
+                    assert [await reader.get(i) for i in range(200)] == data
+                    more = blocks(2, 5)
+                    await call(js, "replicate.append", srv["id"], more)
+                    # get() waits for blocks past the current length, fetched live
+                    assert await reader.get(204) == more[-1]
+                    assert [await reader.get(i) for i in range(200, 205)] == more
+                    info = js("replicate.download", srv["id"], 205, MS, False)
+                    assert await reader.tree_hash() == info["treeHash"]
+    finally:
+        js("replicate.close", srv["id"])
+
+
+async def test_python_writer_js_reader_with_live_appends(js: JSHelper) -> None:
+    data = blocks(3, 150)
+    async with Hypercore(MemoryStorage()) as writer:
+        await writer.append(data)
+        with trio.fail_after(TIMEOUT):
+            async with serving(writer) as port:
+                c = await call(js, "replicate.connect", port, writer.key, {})
+                try:
+                    out = await call(js, "replicate.download", c["id"], 150, MS, False)
+                    assert out["blocks"] == data
+                    assert out["treeHash"] == await writer.tree_hash()
+                    more = blocks(4, 7)
+                    for b in more:  # one by one, while the JS reader is connected
+                        await writer.append([b])
+                    out = await call(js, "replicate.download", c["id"], 157, MS, False)
+                    assert out["blocks"] == data + more
+                    assert out["treeHash"] == await writer.tree_hash()
+                finally:
+                    js("replicate.close", c["id"])
+
+
+async def test_forks_are_followed_both_ways(js: JSHelper) -> None:
+    srv = js("replicate.serve", None, {"seed": bytes([6]) * 32}, [b"a", b"b", b"c", b"d"])
+    try:
+        async with Hypercore(MemoryStorage(), srv["key"]) as reader:
+            with trio.fail_after(TIMEOUT):
+                async with connected(reader, srv["port"]):
+                    await download_all(reader, 4)
+                    assert (reader.length, reader.fork) == (4, 0)
+                    await call(js, "replicate.truncate", srv["id"], 2)
+                    await call(js, "replicate.append", srv["id"], [b"X", b"Y", b"Z"])
+                    while (reader.length, reader.fork) != (5, 1):
+                        await trio.sleep(0.01)
+                    assert [await reader.get(i) for i in range(5)] == [b"a", b"b", b"X", b"Y", b"Z"]
+    finally:
+        js("replicate.close", srv["id"])
+
+    async with Hypercore(MemoryStorage()) as writer:
+        await writer.append([b"1", b"2", b"3", b"4"])
+        with trio.fail_after(TIMEOUT):
+            async with serving(writer) as port:
+                c = await call(js, "replicate.connect", port, writer.key, {})
+                try:
+                    out = await call(js, "replicate.download", c["id"], 4, MS, False)
+                    assert out["blocks"] == [b"1", b"2", b"3", b"4"]
+                    await writer.truncate(1)
+                    await writer.append([b"Q", b"R"])
+                    for _ in range(400):
+                        info = await call(js, "replicate.info", c["id"], False)
+                        if (info["fork"], info["length"]) == (1, 3):
+                            break
+                        await trio.sleep(0.025)
+                    out = await call(js, "replicate.download", c["id"], 3, MS, False)
+                    assert (out["fork"], out["blocks"]) == (1, [b"1", b"Q", b"R"])
+                    assert out["treeHash"] == await writer.tree_hash()
+                finally:
+                    js("replicate.close", c["id"])
+
+
+async def test_relay_js_writer_python_relay_js_reader(js: JSHelper) -> None:
+    data = blocks(7, 120)
+    a = js("replicate.serve", None, {"seed": bytes([7]) * 32}, data)
+    c_id = None
+    try:
+        a_hash = js("replicate.download", a["id"], 120, MS, False)["treeHash"]
+        async with Hypercore(MemoryStorage(), a["key"]) as relay:
+            with trio.fail_after(TIMEOUT):
+                async with connected(relay, a["port"]):
+                    await download_all(relay, 120)
+                await call(js, "replicate.disconnect", a["id"])  # A leaves
+                js("replicate.close", a["id"])
+                a = None
+                async with serving(relay) as port:
+                    c = await call(js, "replicate.connect", port, relay.key, {})
+                    c_id = c["id"]
+                    out = await call(js, "replicate.download", c_id, 120, MS, False)
+                    assert out["blocks"] == data
+                    assert out["treeHash"] == a_hash
+    finally:
+        if a is not None:
+            js("replicate.close", a["id"])
+        if c_id is not None:
+            js("replicate.close", c_id)
+
+
+async def test_relay_python_writer_js_relay_python_reader(js: JSHelper) -> None:
+    data = blocks(8, 120)
+    async with Hypercore(MemoryStorage()) as writer:
+        await writer.append(data)
+        a_hash = await writer.tree_hash()
+        with trio.fail_after(TIMEOUT):
+            async with serving(writer) as port:
+                b = await call(js, "replicate.connect", port, writer.key, {})
+                out = await call(js, "replicate.download", b["id"], 120, MS, False)
+                assert out["blocks"] == data
+                await call(js, "replicate.disconnect", b["id"])
+            # the writer is gone (its server closed); B serves what it has
+            try:
+                relay = await call(js, "replicate.reserve", b["id"])
+                async with Hypercore(MemoryStorage(), writer.key) as reader:
+                    async with connected(reader, relay["port"]):
+                        await download_all(reader, 120)
+                        assert [await reader.get(i) for i in range(120)] == data
+                        assert await reader.tree_hash() == a_hash
+            finally:
+                js("replicate.close", b["id"])
+
+
+async def test_encrypted_core_relayed_by_a_peer_without_the_key(js: JSHelper) -> None:
+    key = bytes(range(32))
+    data = blocks(9, 60)
+    a = js("replicate.serve", None, {"seed": bytes([9]) * 32, "encryptionKey": key}, data)
+    c_id = None
+    try:
+        raw = js("replicate.download", a["id"], 60, MS, True)["blocks"]
+        assert raw != data  # stored encrypted
+        async with Hypercore(MemoryStorage(), a["key"]) as relay:  # no encryption key
+            with trio.fail_after(TIMEOUT):
+                async with connected(relay, a["port"]):
+                    await download_all(relay, 60)
+                assert [await relay.get(i, raw=True) for i in range(60)] == raw
+                js("replicate.close", a["id"])
+                a = None
+                async with serving(relay) as port:
+                    c = await call(js, "replicate.connect", port, relay.key, {"encryptionKey": key})
+                    c_id = c["id"]
+                    out = await call(js, "replicate.download", c_id, 60, MS, False)
+                    assert out["blocks"] == data
+    finally:
+        if a is not None:
+            js("replicate.close", a["id"])
+        if c_id is not None:
+            js("replicate.close", c_id)
