@@ -233,3 +233,52 @@ async def test_encrypted_core_relayed_by_a_peer_without_the_key(js: JSHelper) ->
             js("replicate.close", a["id"])
         if c_id is not None:
             js("replicate.close", c_id)
+
+
+async def test_corestores_replicate_every_core_over_one_stream(js: JSHelper) -> None:
+    from corestore import Corestore
+
+    spec = [("alpha", blocks(10, 30)), ("beta", blocks(11, 5)), ("empty", [])]
+    srv = js("replicate.storeServe", [{"name": n, "blocks": b} for n, b in spec])
+    try:
+        async with Corestore(MemoryStorage()) as store:
+            cores = [store.get(key=k) for k in srv["keys"]]
+            with trio.fail_after(TIMEOUT):
+                tcp = await trio.open_tcp_stream("127.0.0.1", srv["port"])
+                async with SecretStream(tcp, is_initiator=True) as s:
+                    store.replicate(s)
+                    for core, (_, data) in zip(cores, spec, strict=True):
+                        if data:
+                            await download_all(core, len(data))
+                        assert [await core.get(i) for i in range(len(data))] == data
+    finally:
+        js("replicate.close", srv["id"])
+
+    # The other way: a Python store serves cores that are stored but not open; the JS store
+    # asks for them by key over one stream, and the Python store opens them on demand.
+    async with Corestore(MemoryStorage()) as store:
+        keys, lengths = [], []
+        for name, data in spec:
+            core = store.get(name)
+            await core.append(data)
+            keys.append(core.key)
+            lengths.append(len(data))
+            await core.aclose()
+        assert not any(not s.closed for s in store.cores())
+        with trio.fail_after(TIMEOUT):
+            (listener,) = await trio.open_tcp_listeners(0, host="127.0.0.1")
+            port = listener.socket.getsockname()[1]
+
+            async def serve_one() -> None:
+                tcp = await listener.accept()
+                async with SecretStream(tcp, is_initiator=False) as s:
+                    store.replicate(s)
+                    await trio.sleep_forever()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve_one)
+                out = await call(js, "replicate.storeRead", port, keys, lengths, MS)
+                nursery.cancel_scope.cancel()
+            await listener.aclose()
+        assert [o["blocks"] for o in out] == [d for _, d in spec]
+        assert [o["key"] for o in out] == keys

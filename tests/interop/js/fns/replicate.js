@@ -8,6 +8,7 @@ const os = require('os')
 const path = require('path')
 const fs = require('fs')
 const Hypercore = require('hypercore')
+const Corestore = require('corestore')
 const crypto = require('hypercore-crypto')
 const NoiseSecretStream = require('@hyperswarm/secret-stream')
 
@@ -61,7 +62,60 @@ function waitFor (fn, ms) {
   })
 }
 
+function storeOn (store, socket, isInitiator, sockets) {
+  sockets.add(socket)
+  socket.on('close', () => sockets.delete(socket))
+  socket.on('error', () => {})
+  const stream = new NoiseSecretStream(isInitiator, socket)
+  stream.on('error', () => {})
+  store.replicate(stream)
+}
+
 module.exports = {
+  // A corestore with named cores (closed again after writing, so that a remote's request
+  // has to open them), served with store.replicate to every connection.
+  'replicate.storeServe': async (cores) => {
+    const dir = tmpdir()
+    const store = new Corestore(dir)
+    await store.ready()
+    const keys = []
+    for (const { name, blocks } of cores) {
+      const core = store.get({ name })
+      await core.ready()
+      if (blocks.length) await core.append(blocks)
+      keys.push(core.key)
+      await core.close()
+    }
+    const sockets = new Set()
+    const server = net.createServer((socket) => storeOn(store, socket, false, sockets))
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const id = nextId++
+    peers.set(id, { store, dir, server, sockets })
+    return { id, port: server.address().port, keys }
+  },
+  // A corestore that connects to a Python store and downloads the cores of `keys`.
+  'replicate.storeRead': async (port, keys, lengths, ms) => {
+    const dir = tmpdir()
+    const store = new Corestore(dir)
+    await store.ready()
+    const sockets = new Set()
+    storeOn(store, net.connect(port, '127.0.0.1'), true, sockets)
+    const out = []
+    for (let k = 0; k < keys.length; k++) {
+      const core = store.get({ key: keys[k] })
+      await core.ready()
+      await waitFor(async () => {
+        if (core.length < lengths[k]) await core.update({ wait: true })
+        return core.length >= lengths[k]
+      }, ms)
+      await core.download({ start: 0, end: lengths[k] }).done()
+      out.push({ key: core.key, length: core.length, blocks: await blocksOf(core, false) })
+    }
+    for (const s of sockets) s.destroy()
+    await store.close()
+    fs.rmSync(dir, { recursive: true, force: true })
+    return out
+  },
   // A core (new writer, or a reader of `key`) served to every connection.
   'replicate.serve': async (key, opts, blocks) => {
     const { core, dir } = await openCore(key, opts)
@@ -137,7 +191,8 @@ module.exports = {
     if (!p) return false
     for (const s of p.sockets) s.destroy()
     if (p.server) await new Promise((resolve) => p.server.close(resolve))
-    await p.core.close()
+    if (p.core) await p.core.close()
+    if (p.store) await p.store.close()
     fs.rmSync(p.dir, { recursive: true, force: true })
     peers.delete(id)
     return true
