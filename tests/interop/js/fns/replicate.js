@@ -43,10 +43,16 @@ function replicateOn (core, socket, isInitiator, sockets) {
   return stream
 }
 
+// What is stored now, without waiting (a block may go away under us while the core follows
+// a new fork, and a get that waits would then wait for a download).
 async function blocksOf (core, raw) {
   const out = []
   for (let i = 0; i < core.length; i++) {
-    out.push((await core.has(i)) ? await core.get(i, raw ? { raw: true } : {}) : null)
+    try {
+      out.push(await core.get(i, { wait: false, raw: !!raw }))
+    } catch {
+      out.push(null)
+    }
   }
   return out
 }
