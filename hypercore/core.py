@@ -280,6 +280,8 @@ class CoreState:
             self.bitfield.set_range(start, end, True)
             raise
         self.contiguous_length = contiguous
+        if self._replicator is not None:
+            self._replicator.on_clear(start, end)
 
     # --- proofs ---------------------------------------------------------------------------
 

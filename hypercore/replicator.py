@@ -138,8 +138,10 @@ class Download:
     def _check(self) -> None:
         if self.end is None or self._done.is_set():
             return
-        state = self._replicator.state
-        if state.bitfield.all_set(self.start, self.end):
+        # The cursor is the first block not stored (at or after start): it only moves back
+        # when the core is truncated (see Replicator.on_truncate).
+        self.cursor = self._replicator.state.bitfield.first_unset(self.cursor)
+        if self.cursor >= self.end:
             self._done.set()
             self._replicator._remove_download(self)
 
@@ -719,7 +721,16 @@ class Replicator:
             elif index + LAST_BLOCKS >= length or index // WANT_BATCH in peer.remote_wants:
                 peer.send_range(index, 1)
 
+    def on_clear(self, start: int, end: int) -> None:
+        """Blocks were dropped locally: tell the peers, and look at them again in ranges."""
+        for d in self._downloads:
+            d.cursor = min(d.cursor, start)
+        for peer in self.peers:
+            peer.send_range(start, end - start, drop=True)
+
     def on_truncate(self, length: int, old_length: int) -> None:
+        for d in self._downloads:
+            d.cursor = min(d.cursor, length)
         for peer in self.peers:
             with peer.mux.corked():
                 peer.send_sync()
