@@ -261,8 +261,11 @@ class CoreState:
         def has_any(s: int, e: int) -> bool:
             return bitfield.first_set(s, e) != -1
 
-        for index in merkle.clearable_nodes(self.head.roots, start, end, has_any):
-            batch.delete_tree_node(index)
+        if not self.writable:
+            # A writer keeps every tree node: a later truncate() may need any of them as a
+            # root, and without the blocks it could not recompute their hashes.
+            for index in merkle.clearable_nodes(self.head.roots, start, end, has_any):
+                batch.delete_tree_node(index)
         if end - start == 1:
             batch.delete_block(start)
         else:

@@ -123,6 +123,19 @@ async def test_clear_keeps_length() -> None:
         assert core.length == 11
 
 
+async def test_a_writer_can_truncate_into_a_cleared_range() -> None:
+    """Found by the list model: truncating to 9 needs the leaf of block 8 as a root, and a
+    writer cannot recompute it once the block is cleared, so clear() keeps the tree."""
+    async with Hypercore(MemoryStorage()) as core:
+        await core.append([b""] * 10)
+        await core.clear(8, 10)
+        await core.truncate(9)
+        assert (core.length, core.fork) == (9, 1)
+        assert not await core.has(8) and await core.has(7)
+        await core.append(b"again")
+        assert await core.get(9) == b"again"
+
+
 async def test_user_data_sessions_and_close() -> None:
     async with Hypercore(MemoryStorage()) as core:
         await core.set_user_data("foo", b"bar")
