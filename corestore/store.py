@@ -43,7 +43,6 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Callable, Iterator
-from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any
 
@@ -61,6 +60,7 @@ from hypercore.session import Hypercore
 from hypercore.storage import Alias, Auth, RocksDBStorage, Storage
 from protomux import Protomux
 from protomux import encoding as c
+from protomux.background import BackgroundNursery
 
 from .errors import CORESTORE_CLOSED, PRIMARY_KEY_MISMATCH
 from .keys import DEFAULT_NAMESPACE, create_key_pair, generate_namespace
@@ -86,10 +86,10 @@ class _Shared:
     """What a root store and all its views share."""
 
     __slots__ = (
+        "background",
         "closing",
         "cores",
         "muxes",
-        "nursery",
         "opened",
         "owns_storage",
         "primary_key",
@@ -113,7 +113,7 @@ class _Shared:
         self.watching: builtins.list[Corestore] = []  # stores with watchers
         # Protomuxes we replicate over -> sessions opened for cores the remote asked for.
         self.muxes: dict[Protomux, builtins.list[Hypercore]] = {}
-        self.nursery: trio.Nursery | None = None
+        self.background = BackgroundNursery()  # the root's, for what replicate() starts
 
     def open(self) -> None:
         arg = self.storage_arg
@@ -199,7 +199,6 @@ class Corestore:
         self._sessions = set()
         self._prune_at = 64
         self._watchers = []
-        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
 
     def _view(self, ns: bytes, writable: bool | None) -> Corestore:
         self._check_not_closed()
@@ -252,11 +251,8 @@ class Corestore:
 
     async def __aenter__(self) -> Corestore:
         await self.ready()
-        if self._shared.root is self and self._shared.nursery is None:
-            # Runs what replicate() starts; the same task enters and leaves the block.
-            manager = trio.open_nursery()
-            self._shared.nursery = await manager.__aenter__()
-            self._nursery_manager = manager
+        if self._shared.root is self and self._shared.background.nursery is None:
+            await self._shared.background.open()
         return self
 
     async def __aexit__(
@@ -265,16 +261,11 @@ class Corestore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        manager = self._nursery_manager
-        nursery = self._shared.nursery
-        self._nursery_manager = None
         try:
             await self.aclose()
         finally:
-            if manager is not None and nursery is not None:
-                self._shared.nursery = None
-                nursery.cancel_scope.cancel()
-                await manager.__aexit__(None, None, None)
+            if self._shared.root is self:
+                await self._shared.background.close()
 
     # --- replication ------------------------------------------------------------------------
 
@@ -292,7 +283,8 @@ class Corestore:
         """
         self._check_not_closed()
         shared = self._shared
-        mux = mux_for_stream(stream, nursery or shared.nursery)
+        runner = nursery or shared.background.nursery
+        mux = mux_for_stream(stream, runner)
         if mux in shared.muxes:
             return mux
         shared.muxes[mux] = []
@@ -301,7 +293,6 @@ class Corestore:
                 if not state.closed:
                     state.replicator.attach(mux)
         mux.pair(PROTOCOL, None, lambda dkey: self._on_pair(mux, dkey))
-        runner = nursery or shared.nursery
         if runner is not None:
             runner.start_soon(self._release_when_closed, mux)
         return mux

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -14,6 +13,7 @@ import trio
 
 from protomux import Protomux
 from protomux import encoding as c
+from protomux.background import BackgroundNursery
 
 from . import crypto, id_encoding, merkle
 from .core import CoreState, open_core
@@ -102,8 +102,7 @@ class Hypercore:
         self._snapshot: _Snapshot | None = None
         self._state: CoreState | None = None
         self._closed = False
-        self._nursery: trio.Nursery | None = None
-        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._background = BackgroundNursery()  # runs what replicate() starts
         self._handlers: list[tuple[str, Callable[..., object]]] = []
         if _state is not None:
             self._attach(_state)
@@ -166,10 +165,7 @@ class Hypercore:
 
     async def __aenter__(self) -> Hypercore:
         await self.ready()
-        # The nursery that runs what replicate() starts; same task enters and leaves.
-        manager = trio.open_nursery()
-        self._nursery = await manager.__aenter__()
-        self._nursery_manager = manager
+        await self._background.open()
         return self
 
     async def __aexit__(
@@ -178,16 +174,10 @@ class Hypercore:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        manager = self._nursery_manager
-        nursery = self._nursery
-        self._nursery_manager = None
-        self._nursery = None
         try:
             await self.aclose()
         finally:
-            if manager is not None and nursery is not None:
-                nursery.cancel_scope.cancel()
-                await manager.__aexit__(None, None, None)
+            await self._background.close()
 
     def _open_state(self) -> CoreState:
         if self._closed:
@@ -249,7 +239,7 @@ class Hypercore:
         stream ends or the session closes. Returns the Protomux.
         """
         state = self._open_state()
-        mux = mux_for_stream(stream, nursery or self._nursery)
+        mux = mux_for_stream(stream, nursery or self._background.nursery)
         state.replicator.attach(mux)
         return mux
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import AbstractAsyncContextManager, contextmanager
+from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 from ._channel import Callback, Channel
 from ._errors import ProtocolError, ProtomuxError
 from ._session import Session
+from .background import BackgroundNursery
 from .encoding import Codec
 
 __all__ = ["DEFAULT_HIGH_WATER_MARK", "DEFAULT_MAX_MESSAGE_SIZE", "MessageStream", "Protomux"]
@@ -101,7 +102,7 @@ class Protomux:
         self._send_nowait: Callable[[bytes], None] | None = getattr(stream, "send_nowait", None)
         self._receive_nowait: Callable[[], bytes] | None = getattr(stream, "receive_nowait", None)
         self._nursery: trio.Nursery | None = None
-        self._nursery_cm: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._background = BackgroundNursery()
         self._pre_spawn: list[tuple[Callable[..., Awaitable[object]], tuple[Any, ...]]] = []
         self._reader_scope = trio.CancelScope()
         self._writer_scope = trio.CancelScope()
@@ -118,12 +119,9 @@ class Protomux:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> Protomux:
-        if self._nursery_cm is not None or self._closing:
+        if self._nursery is not None or self._closing:
             raise RuntimeError("a Protomux can be started only once")
-        cm = trio.open_nursery()
-        nursery = await cm.__aenter__()
-        self._nursery_cm = cm
-        self._start(nursery)
+        self._start(await self._background.open())
         return self
 
     async def __aexit__(
@@ -132,9 +130,6 @@ class Protomux:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        cm = self._nursery_cm
-        nursery = self._nursery
-        assert cm is not None and nursery is not None
         try:
             if exc is None:
                 await self.aclose()
@@ -143,10 +138,7 @@ class Protomux:
                 await self._close_stream()
         finally:
             # Callbacks still running do not outlive the block.
-            nursery.cancel_scope.cancel()
-            # The body's own exception is not handed to the nursery, so it propagates as is
-            # instead of inside an ExceptionGroup.
-            await cm.__aexit__(None, None, None)
+            await self._background.close()
         return False
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -8,7 +8,6 @@ import errno
 import math
 import operator
 import os
-from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Final, Self
 
@@ -16,6 +15,7 @@ import trio
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled
 
 from hypercore.crypto import KeyPair
+from protomux.background import BackgroundNursery
 
 from .box import MAX_MESSAGE
 from .errors import ProtocolError
@@ -202,7 +202,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         self._leftover: memoryview | None = None
         self._timer_scopes: set[trio.CancelScope] = set()
         self._timer_wakeup = trio.Event()
-        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._background = BackgroundNursery()
         # Encrypted frames not yet written: ``send_nowait`` appends here (in encryption
         # order) and the flusher task, or the next ``send``, writes them out.
         self._out = bytearray()
@@ -297,9 +297,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         except BaseException:
             await trio.aclose_forcefully(self)
             raise
-        manager = trio.open_nursery()
-        nursery = await manager.__aenter__()
-        self._nursery_manager = manager
+        nursery = await self._background.open()
         nursery.start_soon(self.run_timers)
         self._flusher_running = True  # from now on: it writes what is buffered when it starts
         nursery.start_soon(self._run_flusher)
@@ -311,14 +309,10 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         exc_value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        manager = self._nursery_manager
-        self._nursery_manager = None
         try:
             await self.aclose()
         finally:
-            if manager is not None:
-                # The timer and flusher tasks were cancelled by aclose and never raise.
-                await manager.__aexit__(None, None, None)
+            await self._background.close()  # the timer and flusher tasks never raise
 
     # -- handshake -------------------------------------------------------------------------
 
