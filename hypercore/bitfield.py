@@ -50,6 +50,24 @@ class Bitfield:
         page = self._pages.get(p)
         return bytes(page) if page is not None else bytes(BYTES_PER_PAGE)
 
+    def insert(self, start: int, data: bytes | bytearray) -> None:
+        """Overwrite ``len(data) * 8`` bits from ``start`` (a multiple of 8) with ``data``
+        (bit ``i`` of the range is bit ``i & 7`` of byte ``i >> 3``, as the pages store it)."""
+        if start & 7:
+            raise ValueError("a bitfield insert starts at a multiple of 8")
+        i = 0
+        while i < len(data):
+            bit = start + 8 * i
+            p = bit >> 15
+            off = (bit & (BITS_PER_PAGE - 1)) >> 3
+            chunk = data[i : i + BYTES_PER_PAGE - off]
+            page = self._pages.get(p)
+            if page is None and any(chunk):
+                page = self._pages[p] = bytearray(BYTES_PER_PAGE)
+            if page is not None:
+                page[off : off + len(chunk)] = chunk
+            i += len(chunk)
+
     def has_page(self, p: int) -> bool:
         """Whether page ``p`` has ever been touched."""
         return p in self._pages

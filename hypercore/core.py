@@ -489,10 +489,7 @@ class CoreState:
         self.contiguous_length = contiguous
         self._notify()
         if self._replicator is not None:
-            if new_head is not None:
-                self._replicator.on_upgrade()
-            if index >= 0:
-                self._replicator.on_have(index)
+            self._replicator.on_verified(index, new_head is not None)
         if grew:
             self.emit("append")
         return True

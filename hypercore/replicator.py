@@ -36,7 +36,8 @@ import trio
 from protomux import Channel, Protomux
 
 from . import crypto, flat_tree, merkle, wire
-from .errors import BLOCK_NOT_AVAILABLE, INVALID_CAPABILITY, HypercoreError
+from .bitfield import Bitfield
+from .errors import BLOCK_NOT_AVAILABLE, INVALID_CAPABILITY, REQUEST_CANCELLED, HypercoreError
 from .merkle import RequestIndex, RequestUpgrade
 from .messages import Data
 
@@ -149,15 +150,8 @@ class Download:
         """Wait until every block of the range is stored; raises ``REQUEST_CANCELLED`` if the
         range was cancelled first."""
         await self._done.wait()
-        if self.cancelled and not self._finished_ok():
-            from .errors import REQUEST_CANCELLED
-
+        if self.cancelled:
             raise REQUEST_CANCELLED(discovery_key=self._replicator.state.discovery_key)
-
-    def _finished_ok(self) -> bool:
-        return self.end is not None and self._replicator.state.bitfield.all_set(
-            self.start, self.end
-        )
 
     def cancel(self) -> None:
         if self._done.is_set():
@@ -189,7 +183,7 @@ class Peer:
         self.length_acked = 0
         self.can_upgrade = True  # what we last told the remote: "I can prove your length"
         self.remote_contiguous = 0
-        self.remote_bits = _SparseBits()
+        self.remote_bits = Bitfield()  # what it told us it has, past remote_contiguous
         self.inflight: dict[int, _OutRequest] = {}
         self.wants_sent: set[int] = set()
         self.remote_wants: set[int] = set()
@@ -397,6 +391,11 @@ class Peer:
     def _on_bitfield(self, m: wire.Bitfield, channel: Channel) -> None:
         if not self.active:
             return
+        if m.start & 31:
+            err = HypercoreError(f"bitfield message at {m.start}, not a multiple of 32")
+            self.replicator._report_invalid(self, err)
+            self.close(err)
+            return
         if m.start < self.remote_contiguous:
             self.remote_contiguous = m.start  # a bitfield is the truth
         self.remote_bits.insert(m.start, wire.bitfield_bytes(m))
@@ -523,16 +522,11 @@ class Peer:
             self.close(e)
             rep.update_all()
             return
-        if ok and data.block is not None:
-            rep._emit(
-                "download",
-                data.block.index,
-                len(data.block.value) - rep.state.padding,
-                self,
-            )
-        if not ok:
+        if not ok:  # another fork: nothing was stored
             self._not_available(req)
-        rep._after_data()
+            rep.update_all()
+        elif data.block is not None:  # stored; the core's hook already moved things on
+            rep._emit("download", data.block.index, len(data.block.value) - rep.state.padding, self)
 
     def _on_no_data(self, m: wire.NoData, channel: Channel) -> None:
         rep = self.replicator
@@ -547,7 +541,7 @@ class Peer:
         """It does not have the block after all (truncated, cleared, or it misbehaves): stop
         asking it for that block."""
         if req.block is not None:
-            self.remote_bits.set(req.block, False)
+            self.remote_bits.set_range(req.block, req.block + 1, False)
             if req.block < self.remote_contiguous:
                 self.remote_contiguous = req.block
             if len(self.avoid) < MAX_AVOIDED:
@@ -562,57 +556,6 @@ def _matches(req: _OutRequest, data: Data) -> bool:
     if data.upgrade is not None and not req.upgrade:
         return False
     return data.fork == req.fork
-
-
-class _SparseBits:
-    """What a remote has: a sparse bitfield of pages (memory only)."""
-
-    __slots__ = ("_pages",)
-
-    PAGE = 32768
-
-    def __init__(self) -> None:
-        self._pages: dict[int, bytearray] = {}
-
-    def get(self, index: int) -> bool:
-        page = self._pages.get(index >> 15)
-        if page is None:
-            return False
-        i = index & 32767
-        return bool(page[i >> 3] >> (i & 7) & 1)
-
-    def set(self, index: int, value: bool) -> None:
-        self.set_range(index, index + 1, value)
-
-    def set_range(self, start: int, end: int, value: bool) -> None:
-        i = start
-        while i < end:
-            p = i >> 15
-            page_end = min(end, (p + 1) << 15)
-            page = self._pages.get(p)
-            if page is None:
-                if not value:
-                    i = page_end
-                    continue
-                page = self._pages[p] = bytearray(4096)
-            for j in range(i - (p << 15), page_end - (p << 15)):
-                if value:
-                    page[j >> 3] |= 1 << (j & 7)
-                else:
-                    page[j >> 3] &= ~(1 << (j & 7)) & 0xFF
-            i = page_end
-
-    def insert(self, start: int, bits: bytes) -> None:
-        """Overwrite ``len(bits) * 8`` bits from ``start`` (a multiple of 8) with ``bits``."""
-        for k, byte in enumerate(bits):
-            base = start + 8 * k
-            p = base >> 15
-            page = self._pages.get(p)
-            if page is None:
-                if not byte:
-                    continue
-                page = self._pages[p] = bytearray(4096)
-            page[(base & 32767) >> 3] = byte
 
 
 class Replicator:
@@ -699,16 +642,21 @@ class Replicator:
                     peer.send_range(0, state.head.length)
                 else:
                     peer.send_range(start, length)
-        self._after_local_change()
+        self._after_change()
 
-    def on_upgrade(self) -> None:
-        """The tree grew through a verified proof."""
-        for peer in self.peers:
-            peer.signal_upgrade()
-        self._after_local_change()
+    def on_verified(self, index: int, upgraded: bool) -> None:
+        """A proof was verified and stored: sync the peers if the tree grew, announce the
+        block (``index``, or -1) where it helps, then go on downloading."""
+        if upgraded:
+            for peer in self.peers:
+                peer.signal_upgrade()
+        if index >= 0:
+            self._announce(index)
+        self._after_change()
 
-    def on_have(self, index: int) -> None:
-        """A block was verified and stored: announce it where it helps (as JS does)."""
+    def _announce(self, index: int) -> None:
+        """Tell peers about a new block: all of them once we have everything, otherwise
+        those near the head or that asked for its range (as JS ``broadcastRange``)."""
         state = self.state
         length = state.head.length
         full = state.contiguous_length >= length
@@ -735,15 +683,9 @@ class Replicator:
             with peer.mux.corked():
                 peer.send_sync()
                 peer.send_range(length, old_length - length, drop=True)
-        self._after_local_change()
+        self._after_change()
 
-    def _after_local_change(self) -> None:
-        for d in list(self._downloads):
-            d._check()
-        self._notify()
-        self.update_all()
-
-    def _after_data(self) -> None:
+    def _after_change(self) -> None:
         for d in list(self._downloads):
             d._check()
         self._notify()

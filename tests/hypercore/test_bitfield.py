@@ -46,3 +46,27 @@ def test_page_layout() -> None:
     again = Bitfield((p, bf.page(p)) for p in bf.pages())
     assert again.get(BITS_PER_PAGE + 9) and again.get(1) and not again.get(2)
     assert again.all_set(0, 2) and not again.all_set(0, 3)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(positions, st.integers(0, 70_000)), max_size=4),
+    st.integers(0, 3 * BYTES_PER_PAGE).map(lambda b: 8 * b),
+    st.binary(max_size=2 * BYTES_PER_PAGE),
+)
+def test_insert_overwrites_a_run_of_bytes(
+    sets: list[tuple[int, int]], start: int, data: bytes
+) -> None:
+    bf = Bitfield()
+    model: set[int] = set()
+    for s, n in sets:
+        bf.set_range(s, s + n, True)
+        model.update(range(s, s + n))
+    bf.insert(start, data)
+    end = start + 8 * len(data)
+    model.difference_update(range(start, end))
+    model.update(start + i for i in range(8 * len(data)) if data[i >> 3] >> (i & 7) & 1)
+    for p in [*range(max(0, start - 9), min(end + 9, start + 40)), *range(end - 40, end + 9)]:
+        if p >= 0:
+            assert bf.get(p) == (p in model)
+    assert bf.first_set(0, 4 * BITS_PER_PAGE) == min(model, default=-1)

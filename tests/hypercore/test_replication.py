@@ -773,3 +773,22 @@ async def test_two_cores_share_one_stream() -> None:
             await w2.append(b"more")
             assert await r2.get(25) == b"more"
             assert r1.length == 40
+
+
+async def test_a_misaligned_bitfield_message_drops_the_peer() -> None:
+    """Bitfield messages start at a multiple of 32 (JS only makes those); anything else is
+    garbage from the peer: it is dropped, the core carries on."""
+    with trio.fail_after(5):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(4, seed=14))
+            invalid = Recorder(writer, "invalid-data")
+            raw, _ = await _raw_peer_of(stack, writer, "memory")
+            raw.open(writer.key)
+            while not writer.peers:
+                await trio.sleep(0.01)
+            raw.send("bitfield", wire.Bitfield(start=33, bitfield=(0xFFFFFFFF,)))
+            await raw.closed.wait()
+            await invalid.wait_count(1)
+            assert writer.peers == []
+            assert writer.length == 4 and await writer.get(3, wait=False) is not None
