@@ -18,6 +18,7 @@ import trio
 
 from tests.interop.jsenv import ensure_installed, require_node
 
+from .report import table
 from .workloads import WORKLOADS, AsyncFactory, AsyncOp, BatchOp, Op
 
 JS_DIR = Path(__file__).parent / "js"
@@ -101,16 +102,7 @@ def format_table(results: Sequence[Result]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return table(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -39,6 +39,7 @@ from hypercore import Hypercore
 from hyperswarm import SecretStream
 from tests.interop.jsenv import ensure_installed, require_node
 
+from .report import table
 from .workloads import BLOCK
 
 JS_DIR = Path(__file__).parent / "js"
@@ -227,16 +228,7 @@ def format_table(results: Sequence[Result]) -> str:
         )
         for r in results
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    lines = [
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+    return table(rows)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
