@@ -264,51 +264,36 @@ class _Sync(c.Codec[Sync]):
 class _Request(c.Codec[Request]):
     __slots__ = ()
 
-    def preencode(self, state: c.State, m: Request) -> None:
-        state.end += 1  # flags
-        _uint.preencode(state, m.id)
-        _uint.preencode(state, m.fork)
-        if m.block is not None:
-            _uint.preencode(state, m.block.index)
-            _uint.preencode(state, m.block.nodes)
-        if m.hash is not None:
-            _uint.preencode(state, m.hash.index)
-            _uint.preencode(state, m.hash.nodes)
+    @staticmethod
+    def _flags_and_fields(m: Request) -> tuple[int, list[int]]:
+        """The flags and the uints that follow them, in wire order."""
+        fields = [m.id, m.fork]
+        flags = 16 if m.manifest else 0
+        for bit, part in ((1, m.block), (2, m.hash)):
+            if part is not None:
+                flags |= bit
+                fields += (part.index, part.nodes)
         if m.seek is not None:
-            _uint.preencode(state, m.seek.bytes)
-            _uint.preencode(state, m.seek.padding)
+            flags |= 4
+            fields += (m.seek.bytes, m.seek.padding)
         if m.upgrade is not None:
-            _uint.preencode(state, m.upgrade.start)
-            _uint.preencode(state, m.upgrade.length)
+            flags |= 8
+            fields += (m.upgrade.start, m.upgrade.length)
         if m.priority:
-            _uint.preencode(state, m.priority)
+            flags |= 32
+            fields.append(m.priority)
+        return flags, fields
+
+    def preencode(self, state: c.State, m: Request) -> None:
+        state.end += 1  # flags (below 64: one byte)
+        for v in self._flags_and_fields(m)[1]:
+            _uint.preencode(state, v)
 
     def encode(self, state: c.State, m: Request) -> None:
-        flags = (
-            (1 if m.block is not None else 0)
-            | (2 if m.hash is not None else 0)
-            | (4 if m.seek is not None else 0)
-            | (8 if m.upgrade is not None else 0)
-            | (16 if m.manifest else 0)
-            | (32 if m.priority else 0)
-        )
+        flags, fields = self._flags_and_fields(m)
         _uint.encode(state, flags)
-        _uint.encode(state, m.id)
-        _uint.encode(state, m.fork)
-        if m.block is not None:
-            _uint.encode(state, m.block.index)
-            _uint.encode(state, m.block.nodes)
-        if m.hash is not None:
-            _uint.encode(state, m.hash.index)
-            _uint.encode(state, m.hash.nodes)
-        if m.seek is not None:
-            _uint.encode(state, m.seek.bytes)
-            _uint.encode(state, m.seek.padding)
-        if m.upgrade is not None:
-            _uint.encode(state, m.upgrade.start)
-            _uint.encode(state, m.upgrade.length)
-        if m.priority:
-            _uint.encode(state, m.priority)
+        for v in fields:
+            _uint.encode(state, v)
 
     def decode(self, state: c.State) -> Request:
         flags = _uint.decode(state)
