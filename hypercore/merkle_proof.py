@@ -7,6 +7,7 @@ them, so that a JS requester verifies it and the encoded message is byte-identic
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -191,7 +192,7 @@ def generate_proof(
     if upgrade is not None:
         _upgrade_proof(reader, target, seek is not None, frm, to, sub_tree, p)
         if end > to:
-            _additional_upgrade_proof(reader, to, end, p)
+            p.additional = _upgrade_nodes(reader, to, end)
 
     data_block = data_hash = data_seek = data_upgrade = None
     if target is not None:
@@ -269,6 +270,41 @@ def _block_and_seek_proof(
         ite.parent()
 
 
+def _upgrade_nodes(
+    reader: NodeReader, frm: int, to: int, stand_in: Callable[[int], bool] | None = None
+) -> list[TreeNode]:
+    """The nodes that grow a tree of ``frm`` blocks into one of ``to`` blocks (JS
+    ``upgradeProof`` and ``additionalUpgradeProof``): the siblings above the old last block
+    inside the root that holds it, then every later root. ``stand_in(index)`` may provide
+    node ``index`` some other way (the block/seek proof that leads up to it): it returns True
+    when it did, and the node is left out."""
+    out: list[TreeNode] = []
+    started = frm == 0
+    ite = flat.Iterator(0)
+    while ite.full_root(to):
+        if ite.index + ite.factor // 2 < frm:
+            ite.next_tree()  # a root the requester already has
+            continue
+        if not started and ite.contains(frm - 2):
+            started = True
+            root = ite.index
+            steps = 0
+            ite.seek(frm - 2)
+            while ite.index != root:
+                steps = _walk_guard(steps, f"upgradeProof target={frm - 2}, root={root}")
+                ite.sibling()
+                if ite.index > frm - 2 and not (stand_in is not None and stand_in(ite.index)):
+                    out.append(_get(reader, ite.index))
+                ite.parent()
+            ite.next_tree()
+            continue
+        started = True
+        if not (stand_in is not None and stand_in(ite.index)):
+            out.append(_get(reader, ite.index))
+        ite.next_tree()
+    return out
+
+
 def _upgrade_proof(
     reader: NodeReader,
     target: _Target | None,
@@ -278,68 +314,15 @@ def _upgrade_proof(
     sub_tree: int,
     p: _Pending,
 ) -> None:
-    if frm == 0:
-        p.upgrade = []
-    ite = flat.Iterator(0)
-    while ite.full_root(to):
-        if ite.index + ite.factor // 2 < frm:
-            # a root the requester already has
-            ite.next_tree()
-            continue
-        if p.upgrade is None and ite.contains(frm - 2):
-            # siblings that grow the requester's last root into this one
-            out: list[TreeNode] = []
-            p.upgrade = out
-            root = ite.index
-            steps = 0
-            ite.seek(frm - 2)
-            while ite.index != root:
-                steps = _walk_guard(steps, f"upgradeProof target={frm - 2}, root={root}")
-                ite.sibling()
-                if ite.index > frm - 2:
-                    if p.node is None and p.seek is None and ite.contains(sub_tree):
-                        _block_and_seek_proof(reader, target, has_seek, sub_tree, ite.index, p)
-                    else:
-                        out.append(_get(reader, ite.index))
-                ite.parent()
-            ite.next_tree()
-            continue
-        if p.upgrade is None:
-            p.upgrade = []
-        if p.node is None and p.seek is None and ite.contains(sub_tree):
-            # the block/seek proof leads up to this root, which the requester then computes
-            _block_and_seek_proof(reader, target, has_seek, sub_tree, ite.index, p)
-        else:
-            p.upgrade.append(_get(reader, ite.index))
-        ite.next_tree()
+    def block_and_seek(index: int) -> bool:
+        # the block/seek proof leads up to this node, which the requester then computes
+        left, right = flat.spans(index)
+        if p.node is None and p.seek is None and left <= sub_tree <= right:
+            _block_and_seek_proof(reader, target, has_seek, sub_tree, index, p)
+            return True
+        return False
 
-
-def _additional_upgrade_proof(reader: NodeReader, frm: int, to: int, p: _Pending) -> None:
-    if frm == 0:
-        p.additional = []
-    ite = flat.Iterator(0)
-    while ite.full_root(to):
-        if ite.index + ite.factor // 2 < frm:
-            ite.next_tree()
-            continue
-        if p.additional is None and ite.contains(frm - 2):
-            out: list[TreeNode] = []
-            p.additional = out
-            root = ite.index
-            steps = 0
-            ite.seek(frm - 2)
-            while ite.index != root:
-                steps = _walk_guard(steps, f"additionalUpgradeProof root={root}")
-                ite.sibling()
-                if ite.index > frm - 2:
-                    out.append(_get(reader, ite.index))
-                ite.parent()
-            ite.next_tree()
-            continue
-        if p.additional is None:
-            p.additional = []
-        p.additional.append(_get(reader, ite.index))
-        ite.next_tree()
+    p.upgrade = _upgrade_nodes(reader, frm, to, block_and_seek)
 
 
 # --- locating a seek inside the responder's tree ------------------------------------------------
