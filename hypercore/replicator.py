@@ -27,7 +27,7 @@ import logging
 import random
 import weakref
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -179,7 +179,6 @@ class Peer:
         self.remote_downloading = True
         self.remote_has_manifest = False
         self.remote_allow_push = False
-        self.remote_supports_seeks = False
         self.length_acked = 0
         self.can_upgrade = True  # what we last told the remote: "I can prove your length"
         self.remote_contiguous = 0
@@ -194,7 +193,6 @@ class Peer:
         #: Blocks not to ask this peer for again (it timed out or said it lacks them).
         self.avoid: set[int] = set()
         self.error: BaseException | None = None
-        self._last_extension_recv = ""
         self._watchdog_started = False
         state = replicator.state
         self.channel: Channel | None = mux.create_channel(
@@ -219,7 +217,7 @@ class Peer:
         self.w_unwant = ch.add_message(wire.UNWANT, self._on_unwant)
         self.w_bitfield = ch.add_message(wire.BITFIELD, self._on_bitfield)
         self.w_range = ch.add_message(wire.RANGE, self._on_range)
-        self.w_extension = ch.add_message(wire.EXTENSION, self._on_extension)
+        ch.add_message(wire.EXTENSION)  # no extensions here: ignored, as JS ignores unknown ones
 
     def __repr__(self) -> str:
         key = self.remote_public_key.hex()[:16] if self.remote_public_key else "?"
@@ -304,7 +302,6 @@ class Peer:
         if self.remote_opened:
             return
         self.remote_opened = True
-        self.remote_supports_seeks = bool(handshake.seeks)
         with self.mux.corked():
             self.send_sync()
             contig = min(state.head.length, state.contiguous_length)
@@ -412,11 +409,6 @@ class Peer:
     def _on_unwant(self, m: wire.Unwant, channel: Channel) -> None:
         self.remote_wants.discard(m.start // WANT_BATCH)
 
-    def _on_extension(self, m: wire.Extension, channel: Channel) -> None:
-        name = m.name or self._last_extension_recv
-        self._last_extension_recv = name
-        self.replicator._on_extension(self, name, m.message)
-
     # --- incoming: serving -----------------------------------------------------------------------
 
     def _on_request(self, m: wire.Request, channel: Channel) -> None:
@@ -465,7 +457,7 @@ class Peer:
                 data = state.proof(
                     block=m.block,
                     hash=m.hash,
-                    seek=m.seek if self.replicator.supports_seeks else None,
+                    seek=m.seek,
                     upgrade=m.upgrade,
                     manifest=m.manifest and not state.compat,
                     request=m.id,
@@ -565,7 +557,6 @@ class Replicator:
         self.state = state
         self.peers: list[Peer] = []
         self.downloading = True
-        self.supports_seeks = True
         self._ids = _Ids()
         self._block_wants: dict[int, int] = {}
         self._inflight_blocks: dict[int, _OutRequest] = {}
@@ -574,7 +565,6 @@ class Replicator:
         self._downloads: list[Download] = []
         self._changed = trio.Event()
         self._muxes: weakref.WeakSet[Protomux] = weakref.WeakSet()
-        self.extensions: dict[str, Callable[[Peer, bytes], object]] = {}
 
     # --- attaching ------------------------------------------------------------------------------
 
@@ -921,20 +911,6 @@ class Replicator:
             return
         for chunk_start, words in _bitfield_chunks(state, start, length):
             peer.w_bitfield.send(wire.make_bitfield(chunk_start, words))
-
-    # --- extensions -------------------------------------------------------------------------------
-
-    def _on_extension(self, peer: Peer, name: str, message: bytes) -> None:
-        handler = self.extensions.get(name)
-        if handler is not None:
-            handler(peer, message)
-
-    def send_extension(
-        self, name: str, message: bytes, peers: Iterable[Peer] | None = None
-    ) -> None:
-        for peer in list(self.peers if peers is None else peers):
-            if peer.active:
-                peer.w_extension.send(wire.Extension(name=name, message=message))
 
 
 def _within(index: int, nodes: int, remote_length: int) -> bool:

@@ -207,7 +207,6 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         # order) and the flusher task, or the next ``send``, writes them out.
         self._out = bytearray()
         self._flusher: trio.lowlevel.Task | None = None
-        self._flusher_parked = False
         self._flusher_running = False
         self._coalescing = False  # send_nowait buffers until the flusher task has run
         self._protocol_error: ProtocolError | None = None  # found by receive_nowait
