@@ -35,7 +35,7 @@ from .errors import (
 from .manifest import Manifest
 from .merkle import TreeHead
 from .messages import Data
-from .storage import CoreStorage, Storage
+from .storage import CoreBatch, CoreStorage, Storage
 from .storage.records import CoreHead, Hints
 from .verifier import Verifier
 
@@ -171,8 +171,7 @@ class CoreState:
         tree_hash = crypto.tree(roots)
         signature = verifier.sign(tree_hash, length, fork, self.key_pair)
         head = TreeHead(roots, length, byte_length, fork, signature)
-        record = CoreHead(fork, length, tree_hash, signature, int(time.time() * 1000))
-        return head, record
+        return head, _head_record(head, tree_hash)
 
     def append(self, blocks: list[bytes]) -> tuple[int, int]:
         """Append already-encoded blocks; returns the new length and byte length."""
@@ -325,6 +324,13 @@ class CoreState:
             data = replace(data, manifest=self.manifest)
         return data
 
+    def _put_learned_manifest(self, batch: CoreBatch, learned: Manifest | None) -> None:
+        """Store a manifest that came with a verified proof (a reader that knew only the key)."""
+        if learned is not None:
+            auth = self.cs.get_auth()
+            if auth is not None:
+                batch.put_auth(replace(auth, manifest=learned))
+
     def _proof_verifier(self, data: Data) -> tuple[Verifier, Manifest | None]:
         """The verifier for a proof, and the manifest it teaches us (if we had none)."""
         if self.verifier is not None:
@@ -389,21 +395,10 @@ class CoreState:
             for p in touched:
                 batch.put_bitfield_page(p, self.bitfield.page(p))
         batch.put_tree_nodes(verified.nodes)
-        batch.put_head(
-            CoreHead(
-                new_head.fork,
-                new_head.length,
-                new_head.hash(),
-                new_head.signature,
-                int(time.time() * 1000),
-            )
-        )
+        batch.put_head(_head_record(new_head))
         contiguous = min(self.contiguous_length, ancestor)
         batch.put_hints(Hints(contiguous, min(ancestor, self.remote_contiguous_length)))
-        if learned is not None:
-            auth = self.cs.get_auth()
-            if auth is not None:
-                batch.put_auth(replace(auth, manifest=learned))
+        self._put_learned_manifest(batch, learned)
         try:
             batch.commit()
         except BaseException:
@@ -448,19 +443,8 @@ class CoreState:
         batch = self.cs.batch()
         batch.put_tree_nodes(verified.nodes)
         if new_head is not None:
-            tree_hash = new_head.hash()
-            record = CoreHead(
-                new_head.fork,
-                new_head.length,
-                tree_hash,
-                new_head.signature,
-                int(time.time() * 1000),
-            )
-            batch.put_head(record)
-        if learned is not None:
-            auth = self.cs.get_auth()
-            if auth is not None:
-                batch.put_auth(replace(auth, manifest=learned))
+            batch.put_head(_head_record(new_head))
+        self._put_learned_manifest(batch, learned)
         touched: list[int] = []
         index = -1
         if data.block is not None:
@@ -493,6 +477,17 @@ class CoreState:
         if grew:
             self.emit("append")
         return True
+
+
+def _head_record(head: TreeHead, tree_hash: bytes | None = None) -> CoreHead:
+    """The storage record of a signed head (``tree_hash``: ``head.hash()`` if known)."""
+    return CoreHead(
+        head.fork,
+        head.length,
+        head.hash() if tree_hash is None else tree_hash,
+        head.signature,
+        int(time.time() * 1000),
+    )
 
 
 def _hypercore_error(e: merkle.MerkleError, discovery_key: bytes) -> HypercoreError:
