@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +46,8 @@ __all__ = ["CoreState", "TreeHead", "open_core"]
 
 log = logging.getLogger("hypercore")
 
+MAX_CACHED_NODES = 1 << 18
+
 
 class CoreState:
     """One open core; every session of it holds a reference."""
@@ -76,6 +78,7 @@ class CoreState:
         self.sessions = 0
         self.closed = False
         self._changed = trio.Event()
+        self._nodes: dict[int, TreeNode] = {}  # stored tree nodes read or written lately
         self._replicator: Replicator | None = None
         #: Event name -> callbacks (see :meth:`Hypercore.on`).
         self.handlers: dict[str, list[Callable[..., object]]] = {}
@@ -107,7 +110,20 @@ class CoreState:
     # --- reading ------------------------------------------------------------------------
 
     def get_node(self, index: int) -> TreeNode | None:
-        return self.cs.get_tree_node(index)
+        node = self._nodes.get(index)
+        if node is None:
+            node = self.cs.get_tree_node(index)
+            if node is not None:
+                self._remember((node,))
+        return node
+
+    def _remember(self, nodes: Iterable[TreeNode]) -> None:
+        """Keep stored tree nodes in memory (they never change while stored; every deletion
+        empties the cache)."""
+        if len(self._nodes) > MAX_CACHED_NODES:
+            self._nodes.clear()
+        for n in nodes:
+            self._nodes[n.index] = n
 
     @property
     def writable(self) -> bool:
@@ -204,6 +220,7 @@ class CoreState:
         except BaseException:
             self.bitfield.set_range(old.length, length, False)
             raise
+        self._remember(nodes)
         self.head = new
         self.contiguous_length = contiguous
         self._notify()
@@ -243,6 +260,7 @@ class CoreState:
         except BaseException:
             self.bitfield.set_range(length, old.length, True)
             raise
+        self._nodes.clear()
         self.head = new
         self.contiguous_length = contiguous
         self._notify()
@@ -281,6 +299,7 @@ class CoreState:
         except BaseException:
             self.bitfield.set_range(start, end, True)
             raise
+        self._nodes.clear()
         self.contiguous_length = contiguous
         if self._replicator is not None:
             self._replicator.on_clear(start, end)
@@ -405,6 +424,7 @@ class CoreState:
             if touched:
                 self.bitfield.set_range(ancestor, old.length, True)
             raise
+        self._nodes.clear()
         if learned is not None:
             self.manifest = learned
             self.verifier = verifier
@@ -464,6 +484,7 @@ class CoreState:
             if touched:
                 self.bitfield.set_range(index, index + 1, False)
             raise
+        self._remember(verified.nodes)
         if learned is not None:
             self.manifest = learned
             self.verifier = verifier
