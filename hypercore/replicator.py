@@ -129,6 +129,8 @@ class Download:
         self.start = start
         self.end = end
         self.cursor = start
+        # Every block of [cursor, requested) is stored or being requested: scans start here.
+        self.requested = start
         self.cancelled = False
         self._done = trio.Event()
 
@@ -506,15 +508,19 @@ class Peer:
                 self.close(err)
             rep.update_all()
             return
-        rep._clear_request(req, roundtrip=True)
+        rep._clear_request(req, roundtrip=True, answered=True)
         try:
             ok = rep.state.reorg(data) if req.reorg else rep.state.verify(data)
         except HypercoreError as e:
+            if req.block is not None:
+                rep._requeue(req.block)
             rep._report_invalid(self, e)
             self.close(e)
             rep.update_all()
             return
         if not ok:  # another fork: nothing was stored
+            if req.block is not None:
+                rep._requeue(req.block)
             self._not_available(req)
             rep.update_all()
         elif data.block is not None:  # stored; the core's hook already moved things on
@@ -662,13 +668,13 @@ class Replicator:
     def on_clear(self, start: int, end: int) -> None:
         """Blocks were dropped locally: tell the peers, and look at them again in ranges."""
         for d in self._downloads:
-            d.cursor = min(d.cursor, start)
+            d.cursor = d.requested = min(d.cursor, start)
         for peer in self.peers:
             peer.send_range(start, end - start, drop=True)
 
     def on_truncate(self, length: int, old_length: int) -> None:
         for d in self._downloads:
-            d.cursor = min(d.cursor, length)
+            d.cursor = d.requested = min(d.cursor, length)
         for peer in self.peers:
             with peer.mux.corked():
                 peer.send_sync()
@@ -823,23 +829,34 @@ class Replicator:
         bitfield = state.bitfield
         length = state.head.length
         end = length if d.end is None else min(d.end, length)
-        i = bitfield.first_unset(d.cursor)
-        d.cursor = i
+        d.cursor = bitfield.first_unset(d.cursor)
+        i = max(d.cursor, d.requested)
+        unbroken = True  # every block of [requested, i) is stored or in flight
         looked = 0
         asked = False
         while i < end and len(peer.inflight) < MAX_INFLIGHT and looked < SCAN_LIMIT:
             looked += 1
             if bitfield.get(i):
                 i = bitfield.first_unset(i)
-                continue
-            if i not in self._inflight_blocks:
-                if peer.has_block(i):
-                    if not self._request_block(peer, i, priority=0):
-                        return
-                elif not asked:
+            elif i in self._inflight_blocks:
+                i += 1
+            elif peer.has_block(i):
+                if not self._request_block(peer, i, priority=0):
+                    break  # its tree or fork does not allow this block, nor later ones
+                i += 1
+            else:
+                if not asked:
                     asked = True
                     self._maybe_want(peer, i)
-            i += 1
+                unbroken = False
+                i += 1
+            if unbroken:
+                d.requested = i
+
+    def _requeue(self, index: int) -> None:
+        """A requested block did not arrive: the ranges must look at it again."""
+        for d in self._downloads:
+            d.requested = min(d.requested, index)
 
     def _maybe_want(self, peer: Peer, index: int) -> None:
         if index < peer.remote_contiguous:
@@ -878,10 +895,14 @@ class Replicator:
         peer.inflight[id] = req
         return req
 
-    def _clear_request(self, req: _OutRequest, *, roundtrip: bool) -> None:
+    def _clear_request(self, req: _OutRequest, *, roundtrip: bool, answered: bool = False) -> None:
+        """Forget a request; unless it was ``answered`` with its block, the block goes back
+        to the downloads' queue."""
         req.peer.inflight.pop(req.id, None)
         if req.block is not None and self._inflight_blocks.get(req.block) is req:
             del self._inflight_blocks[req.block]
+            if not answered:
+                self._requeue(req.block)
         if self._upgrade_inflight is req:
             self._upgrade_inflight = None
         if self._reorg_inflight is req:
