@@ -3,6 +3,11 @@
 Mutations (append, truncate, clear, verified proofs) are computed synchronously, written in
 one storage batch, and only then applied to memory, so a failed write changes nothing and
 there is no await in the middle of a mutation.
+
+The one exception is replication: proofs verified with ``defer=True`` are applied to memory
+at once (blocks and nodes stay readable from there) and written together by the next
+:meth:`CoreState.flush`, which the replicator calls after each burst of messages and every
+other mutation, and closing, calls first, so storage sees the same order of writes.
 """
 
 from __future__ import annotations
@@ -47,6 +52,22 @@ __all__ = ["CoreState", "TreeHead", "open_core"]
 log = logging.getLogger("hypercore")
 
 MAX_CACHED_NODES = 1 << 18
+#: Verified blocks kept in memory before a deferred write is forced.
+MAX_PENDING_BLOCKS = 1024
+
+
+class _Pending:
+    """Verified proofs not written yet (see :meth:`CoreState.flush`)."""
+
+    __slots__ = ("batch", "blocks", "head", "hints", "nodes", "pages")
+
+    def __init__(self, batch: CoreBatch) -> None:
+        self.batch = batch
+        self.blocks: dict[int, bytes] = {}
+        self.nodes: dict[int, TreeNode] = {}
+        self.pages: set[int] = set()
+        self.head = False
+        self.hints = False
 
 
 class CoreState:
@@ -79,6 +100,8 @@ class CoreState:
         self.closed = False
         self._changed = trio.Event()
         self._nodes: dict[int, TreeNode] = {}  # stored tree nodes read or written lately
+        self._absent: set[int] = set()  # tree nodes storage lately said it lacks
+        self._pending: _Pending | None = None
         self._replicator: Replicator | None = None
         #: Event name -> callbacks (see :meth:`Hypercore.on`).
         self.handlers: dict[str, list[Callable[..., object]]] = {}
@@ -112,18 +135,33 @@ class CoreState:
     def get_node(self, index: int) -> TreeNode | None:
         node = self._nodes.get(index)
         if node is None:
+            if self._pending is not None:
+                node = self._pending.nodes.get(index)
+                if node is not None:
+                    return node
+            if index in self._absent:
+                return None
             node = self.cs.get_tree_node(index)
             if node is not None:
                 self._remember((node,))
+            else:
+                if len(self._absent) > MAX_CACHED_NODES:
+                    self._absent.clear()
+                self._absent.add(index)
         return node
 
     def _remember(self, nodes: Iterable[TreeNode]) -> None:
-        """Keep stored tree nodes in memory (they never change while stored; every deletion
-        empties the cache)."""
+        """Keep stored tree nodes in memory. Nodes never change while stored; every deletion
+        empties both caches. ``_absent`` entries for nodes written since are shadowed by
+        ``_nodes``, which is looked at first, so both are emptied together."""
         if len(self._nodes) > MAX_CACHED_NODES:
-            self._nodes.clear()
+            self._forget_nodes()
         for n in nodes:
             self._nodes[n.index] = n
+
+    def _forget_nodes(self) -> None:
+        self._nodes.clear()
+        self._absent.clear()
 
     @property
     def writable(self) -> bool:
@@ -144,6 +182,10 @@ class CoreState:
         """The stored (possibly encrypted) block, or None."""
         if not self.bitfield.get(index):
             return None
+        if self._pending is not None:
+            value = self._pending.blocks.get(index)
+            if value is not None:
+                return value
         return self.cs.get_block(index)
 
     def roots_at(self, length: int) -> list[TreeNode]:
@@ -164,6 +206,12 @@ class CoreState:
     def close(self) -> None:
         if self.closed:
             return
+        try:
+            self.flush()
+        except Exception:
+            log.exception(
+                "core %s: the last verified blocks were not stored", self.discovery_key.hex()
+            )
         self.closed = True
         if self._replicator is not None:
             self._replicator.close()
@@ -192,6 +240,7 @@ class CoreState:
     def append(self, blocks: list[bytes]) -> tuple[int, int]:
         """Append already-encoded blocks; returns the new length and byte length."""
         self._require_writable()
+        self.flush()
         if not blocks:
             return self.head.length, self.head.byte_length
         old = self.head
@@ -231,6 +280,7 @@ class CoreState:
 
     def truncate(self, length: int, fork: int) -> None:
         self._require_writable()
+        self.flush()
         old = self.head
         if length > old.length:
             raise INVALID_OPERATION(
@@ -260,7 +310,7 @@ class CoreState:
         except BaseException:
             self.bitfield.set_range(length, old.length, True)
             raise
-        self._nodes.clear()
+        self._forget_nodes()
         self.head = new
         self.contiguous_length = contiguous
         self._notify()
@@ -272,6 +322,7 @@ class CoreState:
         end = min(end, self.head.length)
         if start >= end:
             return
+        self.flush()
         batch = self.cs.batch()
         bitfield = self.bitfield
 
@@ -299,7 +350,7 @@ class CoreState:
         except BaseException:
             self.bitfield.set_range(start, end, True)
             raise
-        self._nodes.clear()
+        self._forget_nodes()
         self.contiguous_length = contiguous
         if self._replicator is not None:
             self._replicator.on_clear(start, end)
@@ -398,6 +449,7 @@ class CoreState:
             ancestor = flat_tree.right_span(r.index) // 2 + 1
         ancestor = min(ancestor, old.length)
 
+        self.flush()
         batch = self.cs.batch()
         touched: list[int] = []
         if ancestor < old.length:
@@ -424,7 +476,7 @@ class CoreState:
             if touched:
                 self.bitfield.set_range(ancestor, old.length, True)
             raise
-        self._nodes.clear()
+        self._forget_nodes()
         if learned is not None:
             self.manifest = learned
             self.verifier = verifier
@@ -438,19 +490,25 @@ class CoreState:
             self.emit("append")
         return True
 
-    def verify(self, data: Data) -> bool:
+    def verify(self, data: Data, *, defer: bool = False) -> bool:
         """Check a remote ``data`` message and store what it proves.
 
         Returns False when the proof is for another fork (nothing to apply); raises an
         ``INVALID_*`` error for a proof that does not verify. Either way nothing changes
-        unless everything verified.
+        unless everything verified. With ``defer``, what it proves is applied to memory at
+        once and written by the next :meth:`flush` (together with other deferred proofs).
         """
         if data.fork != self.head.fork:
             return False
         verifier, learned = self._proof_verifier(data)
         try:
             verified = merkle.verify_proof(
-                self, self.head, data, verifier.verify, prologue=verifier.prologue
+                self,
+                self.head,
+                data,
+                verifier.verify,
+                prologue=verifier.prologue,
+                stop_at_stored=True,
             )
         except merkle.ForkMismatchError:
             return False
@@ -460,10 +518,17 @@ class CoreState:
         if new_head is not None and learned is None and self.manifest is None:
             learned = verifier.manifest
 
-        batch = self.cs.batch()
-        batch.put_tree_nodes(verified.nodes)
-        if new_head is not None:
-            batch.put_head(_head_record(new_head))
+        pending = self._pending
+        if not defer:
+            if pending is not None:
+                self.flush()
+                pending = None
+        elif pending is None:
+            pending = self._pending = _Pending(self.cs.batch())
+        batch = pending.batch if pending is not None else self.cs.batch()
+        cached = self._nodes
+        new_nodes = [n for n in verified.nodes if cached.get(n.index) != n]
+        batch.put_tree_nodes(new_nodes)
         self._put_learned_manifest(batch, learned)
         touched: list[int] = []
         index = -1
@@ -471,20 +536,31 @@ class CoreState:
             index = data.block.index
             batch.put_block(index, data.block.value)
             touched = self.bitfield.set_range(index, index + 1, True)
-            for p in touched:
-                batch.put_bitfield_page(p, self.bitfield.page(p))
         length = new_head.length if new_head is not None else self.head.length
         contiguous = self.contiguous_length
         if index == contiguous:
             contiguous = min(self.bitfield.first_unset(contiguous), length)
-            batch.put_hints(Hints(contiguous, self.remote_contiguous_length))
-        try:
-            batch.commit()
-        except BaseException:
-            if touched:
-                self.bitfield.set_range(index, index + 1, False)
-            raise
-        self._remember(verified.nodes)
+        if pending is not None:
+            pending.nodes.update((n.index, n) for n in new_nodes)
+            if index >= 0:
+                pending.blocks[index] = data.block.value  # type: ignore[union-attr]
+                pending.pages.update(touched)
+            pending.head |= new_head is not None
+            pending.hints |= contiguous != self.contiguous_length
+        else:
+            if new_head is not None:
+                batch.put_head(_head_record(new_head))
+            for p in touched:
+                batch.put_bitfield_page(p, self.bitfield.page(p))
+            if contiguous != self.contiguous_length:
+                batch.put_hints(Hints(contiguous, self.remote_contiguous_length))
+            try:
+                batch.commit()
+            except BaseException:
+                if touched:
+                    self.bitfield.set_range(index, index + 1, False)
+                raise
+        self._remember(new_nodes)
         if learned is not None:
             self.manifest = learned
             self.verifier = verifier
@@ -497,7 +573,26 @@ class CoreState:
             self._replicator.on_verified(index, new_head is not None)
         if grew:
             self.emit("append")
+        if pending is not None and len(pending.blocks) >= MAX_PENDING_BLOCKS:
+            self.flush()
         return True
+
+    def flush(self) -> None:
+        """Write what deferred :meth:`verify` calls applied (one atomic batch). On a storage
+        error what was pending is lost from storage (it stays in memory) and the error is
+        raised."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        batch = pending.batch
+        for p in sorted(pending.pages):
+            batch.put_bitfield_page(p, self.bitfield.page(p))
+        if pending.head:
+            batch.put_head(_head_record(self.head))
+        if pending.hints:
+            batch.put_hints(Hints(self.contiguous_length, self.remote_contiguous_length))
+        batch.commit()
 
 
 def _head_record(head: TreeHead, tree_hash: bytes | None = None) -> CoreHead:

@@ -130,11 +130,20 @@ class _Batch:
 
 
 def _verify_path(
-    ite: flat.Iterator, start: TreeNode, q: _NodeQueue, nodes: list[TreeNode]
+    ite: flat.Iterator,
+    start: TreeNode,
+    q: _NodeQueue,
+    nodes: list[TreeNode],
+    reader: NodeReader | None = None,
 ) -> TreeNode:
+    """Hash up from ``start`` with the proof's nodes. With a ``reader``, stop at the first
+    node the reader already stores: the caller compares the two, and the proof's nodes
+    above it are not needed (the stored tree already proves the rest)."""
     root = start
     nodes.append(root)
     while q.length > 0:
+        if reader is not None and reader.get_node(root.index) is not None:
+            return root
         node = q.shift(ite.sibling())
         root = parent_node(ite.parent(), root, node)
         nodes.append(node)
@@ -142,8 +151,12 @@ def _verify_path(
     return root
 
 
-def _verify_tree(data: Data, nodes: list[TreeNode]) -> TreeNode | None:
-    """The root the block/hash and seek parts lead to (not yet trusted), or None."""
+def _verify_tree(
+    data: Data, nodes: list[TreeNode], reader: NodeReader | None = None
+) -> TreeNode | None:
+    """The root the block/hash and seek parts lead to (not yet trusted), or None. With a
+    ``reader`` (only for a proof with no seek and no upgrade part), the node returned may be
+    a lower one that the reader already stores."""
     if data.block is not None and data.hash is not None:
         raise InvalidProofError("A proof has either a block or a hash part, not both")
     seek_nodes = data.seek.nodes if data.seek is not None else ()
@@ -156,11 +169,11 @@ def _verify_tree(data: Data, nodes: list[TreeNode]) -> TreeNode | None:
     if data.block is not None:
         ite = flat.Iterator(2 * data.block.index)
         q = _NodeQueue(data.block.nodes, root)
-        return _verify_path(ite, block_node(ite.index, data.block.value), q, nodes)
+        return _verify_path(ite, block_node(ite.index, data.block.value), q, nodes, reader)
     if data.hash is not None:
         ite = flat.Iterator(data.hash.index)
         q = _NodeQueue(data.hash.nodes, root)
-        return _verify_path(ite, q.shift(ite.index), q, nodes)
+        return _verify_path(ite, q.shift(ite.index), q, nodes, reader)
     return root
 
 
@@ -248,6 +261,7 @@ def verify_proof(
     verify_signature: SignatureVerifier,
     *,
     prologue: Prologue | None = None,
+    stop_at_stored: bool = False,
 ) -> VerifiedProof:
     """Check a ``data`` message against the reader's tree; return what to store.
 
@@ -258,11 +272,19 @@ def verify_proof(
 
     For a proof of a tree with no local state at all (JS ``verifyFullyRemote``), pass an empty
     reader and ``TreeHead(fork=data.fork)``.
+
+    ``stop_at_stored``: a plain block or hash proof (no seek, no upgrade) is checked only up
+    to the first node the reader stores, and the proof's nodes above it are ignored. As
+    safe (stored nodes are verified), much cheaper when downloading neighbouring blocks,
+    but not JS's behaviour for a malformed proof: it may be accepted (its needed part is
+    right) or rejected with another error code than JS gives.
     """
     if data.fork != head.fork:
         raise ForkMismatchError(f"Proof is for fork {data.fork}, the tree is at {head.fork}")
     batch = _Batch(head)
-    unverified = _verify_tree(data, batch.nodes)
+    # A plain block or hash proof may stop at the first node we already store.
+    plain = stop_at_stored and data.upgrade is None and data.seek is None
+    unverified = _verify_tree(data, batch.nodes, reader if plain else None)
     if data.upgrade is not None and _verify_upgrade(
         data.fork, data.upgrade, unverified, batch, prologue
     ):

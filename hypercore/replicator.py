@@ -509,8 +509,9 @@ class Peer:
             rep.update_all()
             return
         rep._clear_request(req, roundtrip=True, answered=True)
+        rep._burst_mux = self.mux
         try:
-            ok = rep.state.reorg(data) if req.reorg else rep.state.verify(data)
+            ok = rep.state.reorg(data) if req.reorg else rep.state.verify(data, defer=True)
         except HypercoreError as e:
             if req.block is not None:
                 rep._requeue(req.block)
@@ -518,6 +519,8 @@ class Peer:
             self.close(e)
             rep.update_all()
             return
+        finally:
+            rep._burst_mux = None
         if not ok:  # another fork: nothing was stored
             if req.block is not None:
                 rep._requeue(req.block)
@@ -571,6 +574,8 @@ class Replicator:
         self._downloads: list[Download] = []
         self._changed = trio.Event()
         self._muxes: weakref.WeakSet[Protomux] = weakref.WeakSet()
+        #: The mux whose message is being verified: the rest waits for the end of its burst.
+        self._burst_mux: Protomux | None = None
 
     # --- attaching ------------------------------------------------------------------------------
 
@@ -648,7 +653,26 @@ class Replicator:
                 peer.signal_upgrade()
         if index >= 0:
             self._announce(index)
-        self._after_change()
+        mux = self._burst_mux
+        if mux is not None:
+            mux.defer(self._end_of_burst)
+        else:
+            self._after_change()
+
+    def _end_of_burst(self) -> None:
+        """After a burst of ``data`` messages: write them, then ask for more (the requests
+        to each peer go out as one batch)."""
+        self.state.flush()
+        for d in list(self._downloads):
+            d._check()
+        self._notify()
+        peers = list(self.peers)
+        if len(peers) > 1:
+            random.shuffle(peers)
+        for peer in peers:
+            if peer.active:
+                with peer.mux.corked():
+                    self.update_peer(peer)
 
     def _announce(self, index: int) -> None:
         """Tell peers about a new block: all of them once we have everything, otherwise

@@ -111,6 +111,8 @@ class Protomux:
         self._writing = True
         self._closing = False
         self._stopped = False
+        self._handling = False  # the reader is inside a message callback
+        self._deferred: dict[Callable[[], object], None] = {}
         self._stream_closing = False
         self._done = trio.Event()
         #: Why the mux closed, if it did not close normally.
@@ -245,6 +247,7 @@ class Protomux:
                     self._destroy(e, is_remote=True)
                     return
                 if not self._handle(data):
+                    self._run_deferred()
                     return
                 if receive_nowait is not None:
                     # Take what is already there without a task switch per message (at most
@@ -255,15 +258,20 @@ class Protomux:
                         except trio.WouldBlock:
                             break
                         except trio.EndOfChannel:
+                            self._run_deferred()
                             self._on_end()
                             return
                         except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
+                            self._run_deferred()
                             self._destroy(e, is_remote=True)
                             return
                         if not self._handle(data):
+                            self._run_deferred()
                             return
                         if self._session.paused:
                             break
+                if self._deferred:
+                    self._run_deferred()
                 if self._session.paused:
                     self._resume_event = ev = trio.Event()
                     if self._session.paused and not self._stopped:
@@ -278,6 +286,7 @@ class Protomux:
                 is_remote=True,
             )
             return False
+        self._handling = True
         try:
             self._session.receive(data)
         except ProtomuxError as e:
@@ -286,7 +295,33 @@ class Protomux:
         except BaseException as e:
             self._destroy(e, is_remote=False)
             raise
+        finally:
+            self._handling = False
         return not self._stopped
+
+    def defer(self, fn: Callable[[], object]) -> None:
+        """Call ``fn()`` once the reader has handled the messages that have already arrived
+        (before it waits for more), when called from a message callback; at once otherwise.
+
+        The same ``fn`` deferred again before it ran is called once. This lets a callback
+        batch work over a burst of messages (one storage write, one batch of answers).
+        An exception from ``fn`` ends the mux as one from a message callback does.
+        """
+        if self._handling:
+            self._deferred[fn] = None
+        else:
+            fn()
+
+    def _run_deferred(self) -> None:
+        while self._deferred:
+            fn = next(iter(self._deferred))
+            del self._deferred[fn]
+            try:
+                fn()
+            except BaseException as e:
+                self._deferred.clear()
+                self._destroy(e, is_remote=False)
+                raise
 
     def _on_end(self) -> None:
         if self._nursery is not None and not self._closing:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -137,5 +139,89 @@ def test_any_changed_byte_is_rejected_or_harmless(length: int, data: st.DataObje
         for i in range(reader.length):
             if await reader.has(i):
                 assert await reader.get(i) == blocks[i]
+
+    trio.run(run)
+
+
+async def test_deferred_proofs_are_readable_at_once_and_written_by_flush(tmp_path: Path) -> None:
+    blocks = [bytes([i]) * 10 for i in range(40)]
+    writer = await writer_with(blocks)
+    reader = Hypercore(tmp_path, writer.key)
+    await reader.ready()
+    state = reader._open_state()
+    assert await reader.verify(await writer.proof(upgrade=RequestUpgrade(0, 40), manifest=True))
+    # Asked for together (as a download does), answered in any order.
+    asked = [(i, await reader.missing_nodes(i)) for i in range(10, 30)]
+    proofs = [await writer.proof(block=RequestIndex(i, n)) for i, n in asked]
+    random.Random(2).shuffle(proofs)
+    for proof in proofs:
+        assert state.verify(proof, defer=True)
+    assert [await reader.get(i) for i in range(10, 30)] == blocks[10:30]
+    assert state.cs.get_block(10) is None  # not written yet
+    # A bad proof changes nothing, pending or not.
+    bad = await writer.proof(block=RequestIndex(31, await reader.missing_nodes(31)))
+    assert bad.block is not None
+    bad = replace(bad, block=replace(bad.block, value=b"forged"))
+    with pytest.raises(errors.INVALID_CHECKSUM):
+        state.verify(bad, defer=True)
+    assert not await reader.has(31)
+    state.flush()
+    assert state.cs.get_block(10) == blocks[10] and state.cs.get_block(31) is None
+    # Closing writes what is still pending.
+    last = await writer.proof(block=RequestIndex(0, await reader.missing_nodes(0)))
+    assert state.verify(last, defer=True)
+    assert reader.contiguous_length == 1
+    await reader.aclose()
+    async with Hypercore(tmp_path, writer.key) as again:
+        assert again.contiguous_length == 1
+        for i in [0, *range(10, 30)]:
+            assert await again.get(i, wait=False) == blocks[i]
+        assert not await again.has(1) and not await again.has(31)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(2, 40), st.data())
+def test_a_block_proof_checked_only_up_to_a_stored_node_is_still_safe(
+    length: int, data: st.DataObject
+) -> None:
+    """Proofs asked for before neighbouring blocks arrived carry nodes the reader has since
+    stored: it stops at them. Any changed byte is still rejected or harmless."""
+    import trio
+
+    async def run() -> None:
+        rng = random.Random(length)
+        blocks = [rng.randbytes(rng.randrange(0, 50)) for _ in range(length)]
+        writer = await writer_with(blocks)
+        reader = Hypercore(MemoryStorage(), writer.key)
+        await reader.ready()
+        state = reader._open_state()
+        assert state.verify(await writer.proof(upgrade=RequestUpgrade(0, length), manifest=True))
+        index = data.draw(st.integers(0, length - 1))
+        stale = await writer.proof(block=RequestIndex(index, await reader.missing_nodes(index)))
+        for i in data.draw(st.lists(st.integers(0, length - 1), max_size=8)):
+            n = await reader.missing_nodes(i)
+            assert state.verify(await writer.proof(block=RequestIndex(i, n)), defer=True)
+        encoded = bytearray(c.encode(DATA, stale))
+        if data.draw(st.booleans()):
+            position = data.draw(st.integers(0, len(encoded) - 1))
+            encoded[position] ^= 1 << data.draw(st.integers(0, 7))
+        try:
+            proof: Data = c.decode(DATA, bytes(encoded))
+        except c.DecodeError:
+            return
+        before = await snapshot_of(reader)
+        try:
+            applied = state.verify(proof, defer=data.draw(st.booleans()))
+        except errors.HypercoreError:
+            applied = False
+        if not applied:
+            assert await snapshot_of(reader) == before
+            assert bytes(encoded) != c.encode(DATA, stale)  # the honest proof is accepted
+            return
+        assert reader.length == length and await reader.tree_hash() == await writer.tree_hash()
+        for i in range(length):
+            if await reader.has(i):
+                assert await reader.get(i) == blocks[i]
+        state.flush()
 
     trio.run(run)

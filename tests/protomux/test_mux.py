@@ -430,7 +430,8 @@ async def test_protomux_error_raised_by_a_callback_drops_the_peer() -> None:
         assert ma.error is None and ca.closed
 
 
-async def test_other_callback_exceptions_propagate() -> None:
+@pytest.mark.parametrize("deferred", [False, True], ids=["callback", "deferred"])
+async def test_other_callback_exceptions_propagate(deferred: bool) -> None:
     a, b = memory_message_stream_pair()
     with pytest.raises(ExceptionGroup) as info:
         with trio.fail_after(TIMEOUT):
@@ -439,7 +440,10 @@ async def test_other_callback_exceptions_propagate() -> None:
                 m = ca.add_message(c.uint)
                 ca.open()
                 cb = make(mb)
-                cb.add_message(c.uint, lambda v, ch: 1 // v)
+                if deferred:  # work deferred to the end of the burst fails the same way
+                    cb.add_message(c.uint, lambda v, ch: mb.defer(lambda: 1 // v))
+                else:
+                    cb.add_message(c.uint, lambda v, ch: 1 // v)
                 cb.open()
                 await ca.wait_opened()
                 m.send(0)
@@ -447,6 +451,40 @@ async def test_other_callback_exceptions_propagate() -> None:
                 await trio.sleep_forever()
     assert info.group_contains(ZeroDivisionError)
     assert isinstance(mb.error, ZeroDivisionError)
+
+
+async def test_deferred_work_runs_once_after_the_messages_that_already_arrived() -> None:
+    a, b = memory_message_stream_pair()
+    with trio.fail_after(TIMEOUT):
+        async with Protomux(a) as ma, Protomux(b) as mb:
+            log: list[object] = []
+
+            def end_of_burst() -> None:
+                log.append("burst")
+
+            def on_message(v: int, ch: Channel) -> None:
+                log.append(v)
+                mb.defer(end_of_burst)
+
+            ca = make(ma)
+            m = ca.add_message(c.uint)
+            ca.open()
+            cb = make(mb)
+            cb.add_message(c.uint, on_message)
+            cb.open()
+            await ca.wait_opened()
+            with ma.corked():  # one frame: the reader sees all three at once
+                for i in range(3):
+                    m.send(i)
+            while "burst" not in log:
+                await trio.sleep(0.001)
+            m.send(3)
+            while log.count("burst") < 2:
+                await trio.sleep(0.001)
+            assert log == [0, 1, 2, "burst", 3, "burst"]
+            # Outside a message callback it runs at once.
+            mb.defer(lambda: log.append("now"))
+            assert log[-1] == "now"
 
 
 async def test_async_callback_exceptions_propagate() -> None:
