@@ -101,6 +101,9 @@ class CoreState:
         self._changed = trio.Event()
         self._nodes: dict[int, TreeNode] = {}  # stored tree nodes read or written lately
         self._absent: set[int] = set()  # tree nodes storage lately said it lacks
+        #: Every stored tree node is in ``_nodes`` (the core was empty when opened, and
+        #: nothing was deleted or evicted since): a miss there needs no storage read.
+        self._nodes_complete = False
         self._pending: _Pending | None = None
         self._replicator: Replicator | None = None
         #: Event name -> callbacks (see :meth:`Hypercore.on`).
@@ -139,7 +142,7 @@ class CoreState:
                 node = self._pending.nodes.get(index)
                 if node is not None:
                     return node
-            if index in self._absent:
+            if self._nodes_complete or index in self._absent:
                 return None
             node = self.cs.get_tree_node(index)
             if node is not None:
@@ -162,6 +165,7 @@ class CoreState:
     def _forget_nodes(self) -> None:
         self._nodes.clear()
         self._absent.clear()
+        self._nodes_complete = False
 
     @property
     def writable(self) -> bool:
@@ -490,13 +494,15 @@ class CoreState:
             self.emit("append")
         return True
 
-    def verify(self, data: Data, *, defer: bool = False) -> bool:
+    def verify(self, data: Data, *, defer: bool = False, stop_at_stored: bool = True) -> bool:
         """Check a remote ``data`` message and store what it proves.
 
         Returns False when the proof is for another fork (nothing to apply); raises an
         ``INVALID_*`` error for a proof that does not verify. Either way nothing changes
         unless everything verified. With ``defer``, what it proves is applied to memory at
         once and written by the next :meth:`flush` (together with other deferred proofs).
+        ``stop_at_stored``: see :func:`merkle.verify_proof` (False stores every node of the
+        proof).
         """
         if data.fork != self.head.fork:
             return False
@@ -508,7 +514,7 @@ class CoreState:
                 data,
                 verifier.verify,
                 prologue=verifier.prologue,
-                stop_at_stored=True,
+                stop_at_stored=stop_at_stored,
             )
         except merkle.ForkMismatchError:
             return False
@@ -686,6 +692,7 @@ def _load(state: CoreState) -> None:
     hints = cs.get_hints()
     stored = cs.get_head()
     if stored is None or stored.length == 0:
+        state._nodes_complete = next(iter(cs.tree_nodes()), None) is None
         fork = stored.fork if stored is not None else 0
         state.head = TreeHead(fork=fork, signature=stored.signature if stored else None)
         return

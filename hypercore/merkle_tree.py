@@ -10,13 +10,15 @@ Indices are flat-tree indices (block ``i`` is node ``2 * i``) unless a name says
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, TypeVar
 
 from . import crypto
 from . import flat_tree as flat
 from .crypto import TreeNode
+
+_P = TypeVar("_P")
 
 __all__ = [
     "AppendResult",
@@ -37,6 +39,7 @@ __all__ = [
     "head_at",
     "max_missing_nodes",
     "missing_nodes",
+    "missing_nodes_until",
     "parent_node",
     "roots_at",
     "seek",
@@ -456,19 +459,31 @@ def missing_nodes(reader: NodeReader, index: int, length: int) -> int:
     JS ``MerkleTree.missingNodes``: the ``nodes`` field of a block (``index = 2 * block``) or
     hash request. 0 when ``index`` is not inside the tree of ``length`` blocks.
     """
+    return missing_nodes_until(reader, index, length, None)[0]
+
+
+def missing_nodes_until(
+    reader: NodeReader, index: int, length: int, promised: Mapping[int, _P] | None
+) -> tuple[int, _P | None]:
+    """:func:`missing_nodes`, also stopping at a node in ``promised`` (nodes that proofs
+    already asked for will store): the count, and the promise it stopped at (or None)."""
     head = 2 * length
     ite = flat.Iterator(index)
     if ite.index + ite.factor // 2 - 1 >= head:
-        return 0
+        return 0, None
     count = 0
     while not ite.contains(head) and reader.get_node(ite.index) is None:
+        if promised:
+            p = promised.get(ite.index)
+            if p is not None:
+                return count, p
         count += 1
         if count >= MAX_STEPS:
             raise MerkleError(
                 f"Bad arguments to missingNodes index={index} at length={length}", "ERR_ASSERTION"
             )
         ite.parent()
-    return count
+    return count, None
 
 
 def max_missing_nodes(index: int, length: int) -> int:

@@ -86,7 +86,7 @@ class ReplicationStream(Protocol):
     async def aclose(self) -> None: ...
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _OutRequest:
     id: int
     peer: Peer
@@ -95,6 +95,14 @@ class _OutRequest:
     fork: int
     sent_at: float
     reorg: bool = False
+    #: A block request may ask for fewer proof nodes than we lack, because an earlier
+    #: request to the same peer (``depends``) brings the node it stops at. Its answer waits
+    #: in ``depends.waiting`` until that one is verified; if that one fails, it is asked again.
+    depends: _OutRequest | None = None
+    dependents: int = 0
+    waiting: list[tuple[_OutRequest, Data]] | None = None
+    resolved: bool = False  # answered, failed, timed out or its peer left
+    verified: bool = False
 
 
 class _Ids:
@@ -508,13 +516,30 @@ class Peer:
                 self.close(err)
             rep.update_all()
             return
+        dep = req.depends
+        if dep is not None and not dep.verified:
+            if not dep.resolved:  # the proof it relies on has not come yet: wait for it
+                if dep.waiting is None:
+                    dep.waiting = []
+                dep.waiting.append((req, data))
+                return
+            # That proof failed, so this one cannot be checked: not the peer's fault.
+            rep._clear_request(req, roundtrip=True)
+            rep.update_all()
+            return
         rep._clear_request(req, roundtrip=True, answered=True)
         rep._burst_mux = self.mux
         try:
-            ok = rep.state.reorg(data) if req.reorg else rep.state.verify(data, defer=True)
+            if req.reorg:
+                ok = rep.state.reorg(data)
+            else:
+                # A proof others rely on is checked all the way up, so that it stores
+                # every node they expect.
+                ok = rep.state.verify(data, defer=True, stop_at_stored=not req.dependents)
         except HypercoreError as e:
             if req.block is not None:
                 rep._requeue(req.block)
+            rep._fail_waiting(req)
             rep._report_invalid(self, e)
             self.close(e)
             rep.update_all()
@@ -524,10 +549,19 @@ class Peer:
         if not ok:  # another fork: nothing was stored
             if req.block is not None:
                 rep._requeue(req.block)
+            rep._fail_waiting(req)
             self._not_available(req)
             rep.update_all()
-        elif data.block is not None:  # stored; the core's hook already moved things on
+            return
+        req.verified = True
+        if data.block is not None:  # stored; the core's hook already moved things on
             rep._emit("download", data.block.index, len(data.block.value) - rep.state.padding, self)
+        waiting = req.waiting
+        if waiting:
+            req.waiting = None
+            for r, d in waiting:
+                if rep._ids.active.get(r.id) is r and self.active:
+                    self._on_data(d, channel)
 
     def _on_no_data(self, m: wire.NoData, channel: Channel) -> None:
         rep = self.replicator
@@ -858,6 +892,7 @@ class Replicator:
         unbroken = True  # every block of [requested, i) is stored or in flight
         looked = 0
         asked = False
+        promised: dict[int, _OutRequest] = {}
         while i < end and len(peer.inflight) < MAX_INFLIGHT and looked < SCAN_LIMIT:
             looked += 1
             if bitfield.get(i):
@@ -865,7 +900,7 @@ class Replicator:
             elif i in self._inflight_blocks:
                 i += 1
             elif peer.has_block(i):
-                if not self._request_block(peer, i, priority=0):
+                if not self._request_block(peer, i, priority=0, promised=promised):
                     break  # its tree or fork does not allow this block, nor later ones
                 i += 1
             else:
@@ -891,16 +926,36 @@ class Replicator:
         peer.wants_sent.add(batch)
         peer.w_want.send(wire.Want(start=batch * WANT_BATCH, length=WANT_BATCH, any=False))
 
-    def _request_block(self, peer: Peer, index: int, priority: int) -> bool:
+    def _request_block(
+        self,
+        peer: Peer,
+        index: int,
+        priority: int,
+        promised: dict[int, _OutRequest] | None = None,
+    ) -> bool:
+        """Ask ``peer`` for a block. ``promised``: the tree nodes that the proofs already
+        asked of this peer (in this scheduling pass) will store, and by which request; the
+        proof asked for stops at the first of them, and depends on that request."""
         state = self.state
         length = state.head.length
         if peer.remote_fork != state.head.fork or index >= peer.remote_length:
             return False
-        nodes = merkle.missing_nodes(state, 2 * index, length)
+        nodes, dep = merkle.missing_nodes_until(state, 2 * index, length, promised)
         if peer.remote_length < length and not _within(2 * index, nodes, peer.remote_length):
             return False  # its tree is too short to prove this block to us
         req = self._new_request(peer, block=index, upgrade=False)
         self._inflight_blocks[index] = req
+        if dep is not None:
+            req.depends = dep
+            dep.dependents += 1
+        if promised is not None:
+            # Verified all the way up, its proof stores the path and the sibling hashes up
+            # to ``nodes`` levels above the block.
+            ite = flat_tree.Iterator(2 * index)
+            promised[ite.index] = req
+            for _ in range(nodes):
+                promised[ite.sibling()] = req
+                promised[ite.parent()] = req
         peer.w_request.send(
             wire.Request(
                 id=req.id,
@@ -923,6 +978,9 @@ class Replicator:
         """Forget a request; unless it was ``answered`` with its block, the block goes back
         to the downloads' queue."""
         req.peer.inflight.pop(req.id, None)
+        req.resolved = True
+        if not answered and req.waiting:
+            self._fail_waiting(req)
         if req.block is not None and self._inflight_blocks.get(req.block) is req:
             del self._inflight_blocks[req.block]
             if not answered:
@@ -936,6 +994,15 @@ class Replicator:
         else:
             # An id the remote may still answer is not reused (a late answer is ignored).
             self._ids.active.pop(req.id, None)
+
+    def _fail_waiting(self, req: _OutRequest) -> None:
+        """``req`` brought no verified proof: the answers waiting on it cannot be checked,
+        so their blocks are asked for again."""
+        waiting = req.waiting
+        req.waiting = None
+        for r, _ in waiting or ():
+            if self._ids.active.get(r.id) is r:
+                self._clear_request(r, roundtrip=True)
 
     # --- answering wants --------------------------------------------------------------------------
 

@@ -225,3 +225,36 @@ def test_a_block_proof_checked_only_up_to_a_stored_node_is_still_safe(
         state.flush()
 
     trio.run(run)
+
+
+async def test_a_core_opened_empty_answers_tree_lookups_from_memory(tmp_path: Path) -> None:
+    blocks = [bytes([i]) * 10 for i in range(64)]
+    writer = await writer_with(blocks)
+    reader = Hypercore(tmp_path, writer.key)
+    await reader.ready()
+    state = reader._open_state()
+    reads: list[int] = []
+    stored_lookup = state.cs.get_tree_node
+
+    def counting(index: int) -> object:
+        reads.append(index)
+        return stored_lookup(index)
+
+    state.cs.get_tree_node = counting  # type: ignore[method-assign]
+    assert await reader.verify(await writer.proof(upgrade=RequestUpgrade(0, 64), manifest=True))
+    for i in random.Random(3).sample(range(64), 40):
+        n = await reader.missing_nodes(i)
+        assert state.verify(await writer.proof(block=RequestIndex(i, n)), defer=i % 2 == 0)
+    assert reads == []
+    assert await reader.tree_hash() == await writer.tree_hash()
+    await reader.aclose()
+    # Opened with nodes stored, it reads them (and answers the same).
+    async with Hypercore(tmp_path, writer.key) as again:
+        assert again._open_state()._nodes_complete is False
+        for i in range(64):
+            n = await again.missing_nodes(i)
+            if await again.has(i):
+                assert n == 0
+            else:
+                assert again._open_state().verify(await writer.proof(block=RequestIndex(i, n)))
+        assert [await again.get(i) for i in range(64)] == blocks

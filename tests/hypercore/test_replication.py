@@ -792,3 +792,65 @@ async def test_a_misaligned_bitfield_message_drops_the_peer() -> None:
             await invalid.wait_count(1)
             assert writer.peers == []
             assert writer.length == 4 and await writer.get(3, wait=False) is not None
+
+
+# ---- proofs that rely on earlier ones --------------------------------------------------------
+
+
+@pytest.mark.parametrize("fail_first", [False, True])
+async def test_short_proofs_wait_for_the_proofs_they_rely_on(fail_first: bool) -> None:
+    """Blocks asked for together carry only the proof nodes that the earlier requests of the
+    batch do not bring. A peer answering them in reverse order is fine (they wait for what
+    they rely on); a peer failing the first of them is not dropped: the blocks that relied
+    on it are asked for again."""
+    n = 64
+    blocks = make_blocks(n, seed=21)
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            source = await open_core(stack)
+            await source.append(blocks)
+            reader = await open_core(stack, source.key)
+            invalid = Recorder(reader, "invalid-data")
+            raw, _ = await _raw_peer_of(stack, reader, "memory")
+            raw.open(source.key)
+            await raw.channel.wait_opened()
+            raw.send(
+                "sync",
+                wire.Sync(fork=0, length=n, remote_length=0, can_upgrade=True, uploading=True),
+            )
+            raw.send("range", wire.Range(start=0, length=n))
+            download = reader.download(0, n)
+            asked: list[wire.Request] = []
+            short = 0
+            failed: int | None = None
+            seen = 0
+            while not download.completed:
+                await wait_until(
+                    lambda seen=seen: len(raw.received) > seen or download.completed  # type: ignore[misc]
+                )
+                new = [v for name, v in raw.received[seen:] if name == "request"]
+                seen = len(raw.received)
+                block_requests = [r for r in new if r.block is not None]
+                for r in new:
+                    if r.block is None:  # the upgrade
+                        proof = await source.proof(upgrade=r.upgrade, manifest=r.manifest)
+                        raw.send("data", dataclasses.replace(proof, request=r.id))
+                for r in sorted(block_requests, key=lambda r: -r.block.index):
+                    asked.append(r)
+                    short += r.block.nodes < await reader.missing_nodes(r.block.index)
+                    if fail_first and failed is None and r is block_requests[0]:
+                        failed = r.block.index
+                        raw.send("no_data", wire.NoData(request=r.id))
+                        raw.send("range", wire.Range(start=0, length=n))  # has them after all
+                        continue
+                    proof = await source.proof(block=r.block)
+                    raw.send("data", dataclasses.replace(proof, request=r.id))
+            await download.done()
+            assert short > n // 4  # most of a batch relies on earlier proofs
+            assert len(invalid) == 0 and len(reader.peers) == 1
+            if fail_first:
+                again = [r.block.index for r in asked]
+                assert again.count(failed) == 2 and len(again) > len(set(again)) + 1
+            else:
+                assert len(asked) == n
+            await assert_same_core(reader, source)
