@@ -59,7 +59,7 @@ class UpgradeRequestLike(Protocol):
     def length(self) -> int: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treat as immutable (frozen would triple the cost of making one)
 class RequestIndex:
     """The ``block`` or ``hash`` part of a request."""
 

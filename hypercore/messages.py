@@ -68,7 +68,7 @@ NODE: c.Codec[TreeNode] = _Node()
 NODES = c.array(NODE)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treat as immutable (frozen would triple the cost of making one)
 class DataBlock:
     index: int
     value: bytes
@@ -96,7 +96,7 @@ class DataUpgrade:
     signature: bytes | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treat as immutable (frozen would triple the cost of making one)
 class Data:
     """A ``data`` message: a block and/or hash, seek and upgrade proofs for one request."""
 

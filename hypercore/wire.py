@@ -121,7 +121,7 @@ class Sync:
     allow_push: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treat as immutable (frozen would triple the cost of making one)
 class Request:
     """Type 1: ask for a block and/or hash, seek and upgrade proof (and maybe the manifest).
 

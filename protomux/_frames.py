@@ -167,7 +167,7 @@ class BatchBuilder:
 # --- decoding ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # treat as immutable (frozen would triple the cost of making one)
 class MessageFrame:
     """A message of type ``type`` on the sender's channel ``channel``."""
 
