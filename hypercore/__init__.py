@@ -10,12 +10,14 @@ RocksDB layout of JS ``hypercore-storage``, or in memory). Below it: :mod:`hyper
 
 from . import crypto, errors, flat_tree, manifest, messages
 from .crypto import KeyPair
+from .extensions import Extension
 from .merkle import RequestIndex, RequestSeek, RequestUpgrade
 from .session import AppendResult, Hypercore, Info
 from .storage import MemoryStorage, RocksDBStorage, Storage
 
 __all__ = [
     "AppendResult",
+    "Extension",
     "Hypercore",
     "Info",
     "KeyPair",

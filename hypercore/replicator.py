@@ -43,6 +43,7 @@ from .messages import Data
 
 if TYPE_CHECKING:
     from .core import CoreState
+    from .extensions import Extension
 
 __all__ = [
     "MAX_INFLIGHT",
@@ -204,6 +205,9 @@ class Peer:
         self.avoid: set[int] = set()
         self.error: BaseException | None = None
         self._watchdog_started = False
+        # Extension names, each repeated one sent/received as '' (JS does the same).
+        self.last_extension_sent = ""
+        self.last_extension_received = ""
         state = replicator.state
         self.channel: Channel | None = mux.create_channel(
             PROTOCOL,
@@ -227,7 +231,7 @@ class Peer:
         self.w_unwant = ch.add_message(wire.UNWANT, self._on_unwant)
         self.w_bitfield = ch.add_message(wire.BITFIELD, self._on_bitfield)
         self.w_range = ch.add_message(wire.RANGE, self._on_range)
-        ch.add_message(wire.EXTENSION)  # no extensions here: ignored, as JS ignores unknown ones
+        self.w_extension = ch.add_message(wire.EXTENSION, self._on_extension)
 
     def __repr__(self) -> str:
         key = self.remote_public_key.hex()[:16] if self.remote_public_key else "?"
@@ -287,6 +291,15 @@ class Peer:
     def send_range(self, start: int, length: int, drop: bool = False) -> None:
         if self.active and length > 0:
             self.w_range.send(wire.Range(drop=drop, start=start, length=length))
+
+    def send_extension(self, name: str, message: bytes) -> None:
+        """Send an already encoded extension message."""
+        if not self.active:
+            return
+        self.w_extension.send(
+            wire.Extension(name="" if name == self.last_extension_sent else name, message=message)
+        )
+        self.last_extension_sent = name
 
     def close(self, error: BaseException | None = None) -> None:
         if error is not None and self.error is None:
@@ -415,6 +428,15 @@ class Peer:
         if len(self.remote_wants) < 1024:
             self.remote_wants.add(batch)
         self.replicator._answer_want(self, m.start, m.length, m.any)
+
+    def _on_extension(self, m: wire.Extension, channel: Channel) -> None:
+        if not self.active:
+            return
+        name = m.name or self.last_extension_received
+        self.last_extension_received = name
+        ext = self.replicator.extensions.get(name)
+        if ext is not None:  # unknown names are ignored, as JS does
+            ext._receive(m.message, self)
 
     def _on_unwant(self, m: wire.Unwant, channel: Channel) -> None:
         self.remote_wants.discard(m.start // WANT_BATCH)
@@ -608,6 +630,8 @@ class Replicator:
         self._downloads: list[Download] = []
         self._changed = trio.Event()
         self._muxes: weakref.WeakSet[Protomux] = weakref.WeakSet()
+        #: Registered extensions by name (see :mod:`hypercore.extensions`).
+        self.extensions: dict[str, Extension] = {}
         #: The mux whose message is being verified: the rest waits for the end of its burst.
         self._burst_mux: Protomux | None = None
 

@@ -28,6 +28,7 @@ from .errors import (
     SESSION_NOT_WRITABLE,
     SNAPSHOT_NOT_AVAILABLE,
 )
+from .extensions import Extension, ExtensionHandler, extension_encoding
 from .manifest import Manifest
 from .merkle import RequestIndex, RequestSeek, RequestUpgrade
 from .messages import Data
@@ -158,6 +159,10 @@ class Hypercore:
                 if fns is not None and fn in fns:
                     fns.remove(fn)
             self._handlers.clear()
+            if state._replicator is not None:
+                for ext in list(state._replicator.extensions.values()):
+                    if ext._owner is self:
+                        ext.destroy()
             state.sessions -= 1
             if state.sessions == 0:
                 state.close()
@@ -259,6 +264,30 @@ class Hypercore:
         if state is None or state._replicator is None:
             return []
         return list(state.replicator.peers)
+
+    def register_extension(
+        self,
+        name: str,
+        *,
+        encoding: Encoding = None,
+        on_message: ExtensionHandler | None = None,
+    ) -> Extension:
+        """Register a replication extension (JS ``registerExtension``): named messages to
+        and from the core's peers. ``on_message(message, peer)`` gets them decoded with
+        ``encoding`` (default: compact-encoding ``buffer``, as in JS). Registering a name
+        again updates its encoding and handler and returns the same extension. It is
+        destroyed when this session closes."""
+        state = self._open_state()
+        rep = state.replicator
+        ext = rep.extensions.get(name)
+        if ext is not None:
+            ext.encoding = extension_encoding(encoding)
+            ext.on_message = on_message
+            ext._owner = self
+            return ext
+        ext = Extension(rep, name, extension_encoding(encoding), on_message, self)
+        rep.extensions[name] = ext
+        return ext
 
     def on(self, event: str, callback: Callable[..., object]) -> None:
         """Call ``callback`` on ``event`` until this session closes: ``append()``,

@@ -1,6 +1,6 @@
 """Hypercore replication between Python and JS peers over TCP (127.0.0.1) and secret-stream:
-both directions, live appends, forks, relays in both arrangements, and an encrypted core
-relayed by a peer without the encryption key."""
+both directions, live appends, forks, relays in both arrangements, an encrypted core
+relayed by a peer without the encryption key, and extension messages."""
 
 from __future__ import annotations
 
@@ -282,3 +282,66 @@ async def test_corestores_replicate_every_core_over_one_stream(js: JSHelper) -> 
             await listener.aclose()
         assert [o["blocks"] for o in out] == [d for _, d in spec]
         assert [o["key"] for o in out] == keys
+
+
+async def test_extension_messages_both_ways(js: JSHelper) -> None:
+    """JS and Python cores register the same json extensions on one replication stream and
+    exchange messages with alternating names (so the names are compressed both ways)."""
+    with trio.fail_after(TIMEOUT):
+        served = js("replicate.serve", None, {}, [b"x"])
+        try:
+            js("replicate.extensions", served["id"], ["a", "b"])
+            async with Hypercore(MemoryStorage(), served["key"]) as reader:
+                got: list[tuple[str, Any]] = []
+                a = reader.register_extension(
+                    "a", encoding="json", on_message=lambda m, p: got.append(("a", m))
+                )
+                b = reader.register_extension(
+                    "b", encoding="json", on_message=lambda m, p: got.append(("b", m))
+                )
+                async with connected(reader, served["port"]):
+                    await wait_peer(reader)
+                    peer = reader.peers[0]
+                    sent = [(a, "a", {"n": 1}), (a, "a", {"n": 2}), (b, "b", {"n": 3})]
+                    sent += [(a, "a", {"n": 4})]
+                    for ext, _, message in sent:
+                        ext.send(message, peer)
+                    while len(got) < 9:
+                        await trio.sleep(0.01)
+                    log = js("replicate.extensionLog", served["id"])
+                    assert [tuple(e) for e in log] == [(n, m) for _, n, m in sent]
+                    expected: list[tuple[str, Any]] = []
+                    for n in (1, 2, 4):
+                        m = {"n": n}
+                        expected += [("b", {"echo": m}), ("b", {"echo2": m}), ("a", {"back": m})]
+                    assert got == expected
+        finally:
+            js("replicate.close", served["id"])
+
+
+async def test_extension_messages_from_a_js_client(js: JSHelper) -> None:
+    with trio.fail_after(TIMEOUT):
+        async with Hypercore(MemoryStorage()) as writer:
+            await writer.append([b"x"])
+            got: list[tuple[str, Any]] = []
+            exts = {
+                name: writer.register_extension(
+                    name, encoding="json", on_message=lambda m, p, n=name: got.append((n, m))
+                )
+                for name in ("a", "b")
+            }
+            async with serving(writer) as port:
+                client = js("replicate.connect", port, writer.key, {})
+                try:
+                    js("replicate.extensions", client["id"], ["a", "b"])
+                    for name, n in [("b", 1), ("b", 2), ("a", 3), ("b", 4)]:
+                        await call(js, "replicate.extensionBroadcast", client["id"], name, n)
+                    while len(got) < 4:
+                        await trio.sleep(0.01)
+                    assert got == [("b", 1), ("b", 2), ("a", 3), ("b", 4)]
+                    exts["a"].broadcast({"hi": "js"})
+                    while not js("replicate.extensionLog", client["id"]):
+                        await trio.sleep(0.01)
+                    assert js("replicate.extensionLog", client["id"]) == [["a", {"hi": "js"}]]
+                finally:
+                    js("replicate.close", client["id"])

@@ -184,6 +184,33 @@ module.exports = {
     const p = peers.get(id)
     return { length: p.core.length, fork: p.core.fork, contiguousLength: p.core.contiguousLength, blocks: await blocksOf(p.core, raw), downloads: p.downloads, peers: p.core.peers.length }
   },
+  // Register json extensions on a core: every message is logged; a message on the first
+  // one is answered (to its sender) on the second, the second again, then the first.
+  'replicate.extensions': async (id, names) => {
+    const p = peers.get(id)
+    p.extLog = []
+    p.exts = {}
+    for (const name of names) {
+      p.exts[name] = p.core.registerExtension(name, {
+        encoding: 'json',
+        onmessage (message, peer) {
+          p.extLog.push([name, message])
+          if (name !== names[0]) return
+          p.exts[names[1]].send({ echo: message }, peer)
+          p.exts[names[1]].send({ echo2: message }, peer)
+          p.exts[names[0]].send({ back: message }, peer)
+        }
+      })
+    }
+    return true
+  },
+  'replicate.extensionLog': async (id) => peers.get(id).extLog,
+  'replicate.extensionBroadcast': async (id, name, message) => {
+    const p = peers.get(id)
+    await waitFor(() => p.core.peers.length > 0, 10000)
+    p.exts[name].broadcast(message)
+    return true
+  },
   // Stop serving and disconnect (the core stays open and its data stays).
   'replicate.disconnect': async (id) => {
     const p = peers.get(id)
