@@ -130,13 +130,21 @@ class _Ids:
 
 class Download:
     """A range being downloaded (:meth:`Hypercore.download`); ``end=None`` follows the core
-    as it grows. ``await done()`` returns once every block is stored (never, for a live
-    range, until cancelled); ``cancel()`` stops it."""
+    as it grows; or a list of ``blocks``. ``await done()`` returns once every block is
+    stored (never, for a live range, until cancelled); ``cancel()`` stops it."""
 
-    def __init__(self, replicator: Replicator, start: int, end: int | None) -> None:
+    def __init__(
+        self,
+        replicator: Replicator,
+        start: int,
+        end: int | None,
+        blocks: Iterable[int] | None = None,
+    ) -> None:
         self._replicator = replicator
         self.start = start
         self.end = end
+        #: For a list download: the blocks not stored yet, in order.
+        self.blocks: list[int] | None = None if blocks is None else sorted(set(blocks))
         self.cursor = start
         # Every block of [cursor, requested) is stored or being requested: scans start here.
         self.requested = start
@@ -148,7 +156,16 @@ class Download:
         return self._done.is_set()
 
     def _check(self) -> None:
-        if self.end is None or self._done.is_set():
+        if self._done.is_set():
+            return
+        if self.blocks is not None:
+            bitfield = self._replicator.state.bitfield
+            self.blocks = [b for b in self.blocks if not bitfield.get(b)]
+            if not self.blocks:
+                self._done.set()
+                self._replicator._remove_download(self)
+            return
+        if self.end is None:
             return
         # The cursor is the first block not stored (at or after start): it only moves back
         # when the core is truncated (see Replicator.on_truncate).
@@ -782,8 +799,10 @@ class Replicator:
         else:
             self._block_wants[index] = n
 
-    def download(self, start: int = 0, end: int | None = None) -> Download:
-        d = Download(self, start, end)
+    def download(
+        self, start: int = 0, end: int | None = None, blocks: Iterable[int] | None = None
+    ) -> Download:
+        d = Download(self, start, end, blocks)
         self._downloads.append(d)
         d._check()
         self.update_all()
@@ -906,7 +925,27 @@ class Replicator:
             else:
                 self._maybe_want(peer, index)
 
+    def _request_list(self, peer: Peer, d: Download) -> None:
+        assert d.blocks is not None
+        state = self.state
+        length = state.head.length
+        promised: dict[int, _OutRequest] = {}
+        asked = False
+        for i in d.blocks:
+            if len(peer.inflight) >= MAX_INFLIGHT or i >= length:
+                return  # past the length: the upgrade comes first
+            if state.bitfield.get(i) or i in self._inflight_blocks:
+                continue
+            if peer.has_block(i):
+                self._request_block(peer, i, priority=0, promised=promised)
+            elif not asked:
+                asked = True
+                self._maybe_want(peer, i)
+
     def _request_range(self, peer: Peer, d: Download) -> None:
+        if d.blocks is not None:
+            self._request_list(peer, d)
+            return
         state = self.state
         bitfield = state.bitfield
         length = state.head.length

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, NamedTuple
@@ -248,10 +248,20 @@ class Hypercore:
         state.replicator.attach(mux)
         return mux
 
-    def download(self, start: int = 0, end: int | None = None) -> Download:
+    def download(
+        self, start: int = 0, end: int | None = None, *, blocks: Iterable[int] | None = None
+    ) -> Download:
         """Download blocks ``[start, end)`` from peers (``end=None``: everything, including
-        blocks appended later). ``await d.done()`` waits for a bounded range; ``d.cancel()``."""
+        blocks appended later), or exactly the listed ``blocks`` (JS ``{blocks}``).
+        ``await d.done()`` waits for a bounded range or a list; ``d.cancel()`` stops it."""
         state = self._open_state()
+        if blocks is not None:
+            if start != 0 or end is not None:
+                raise BAD_ARGUMENT("download() takes a range or a list of blocks, not both")
+            listed = list(blocks)
+            for b in listed:
+                _check_index(b, "download block")
+            return state.replicator.download(blocks=listed)
         _check_index(start, "download start")
         if end is not None:
             _check_index(end, "download end")

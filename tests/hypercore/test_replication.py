@@ -132,6 +132,38 @@ async def test_sparse_get_downloads_only_what_is_asked(update_first: bool) -> No
                 await reader.get(5, wait=False)
 
 
+async def test_download_of_a_block_list_fetches_exactly_those() -> None:
+    n = 400
+    blocks = make_blocks(n, seed=22)
+    listed = [399, 5, 6, 7, 200, 64, 5, 130]
+    with trio.fail_after(5):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(blocks[:300])
+            reader = await open_core(stack, writer.key)
+            downloads = Recorder(reader, "download")
+            _, sr = await connect(stack, writer, reader)
+            await wait_peer(reader, sr)
+            d = reader.download(blocks=listed)  # 399 is not written yet: it waits for it
+            await wait_until(lambda: len(downloads) == len(set(listed)) - 1)
+            assert not d.completed
+            await writer.append(blocks[300:])
+            await d.done()
+            await trio.sleep(0.05)  # anything sent on its own would arrive by now
+            assert sorted(c[0] for c in downloads.calls) == sorted(set(listed))
+            for i in set(listed):
+                assert await reader.get(i, wait=False) == blocks[i]
+            assert reader.download(blocks=[5, 6]).completed  # stored already
+            cancelled = reader.download(blocks=[1, 2])
+            cancelled.cancel()
+            with pytest.raises(errors.REQUEST_CANCELLED):
+                await cancelled.done()
+            with pytest.raises(errors.BAD_ARGUMENT):
+                reader.download(0, 10, blocks=[1])
+            with pytest.raises(errors.ASSERTION):
+                reader.download(blocks=[-1])
+
+
 async def test_get_beyond_length_waits_for_upgrade() -> None:
     with trio.fail_after(5):
         async with AsyncExitStack() as stack:

@@ -345,3 +345,27 @@ async def test_extension_messages_from_a_js_client(js: JSHelper) -> None:
                     assert js("replicate.extensionLog", client["id"]) == [["a", {"hi": "js"}]]
                 finally:
                     js("replicate.close", client["id"])
+
+
+async def test_python_downloads_a_block_list_from_js(js: JSHelper) -> None:
+    data = blocks(13, 120)
+    listed = [3, 50, 51, 119, 64]
+    with trio.fail_after(TIMEOUT):
+        served = js("replicate.serve", None, {}, data)
+        try:
+            async with Hypercore(MemoryStorage(), served["key"]) as reader:
+                got: list[int] = []
+                reader.on("download", lambda index, size, peer: got.append(index))
+                async with connected(reader, served["port"]):
+                    await wait_peer(reader)
+                    await reader.update()
+                    await reader.download(blocks=listed).done()
+                    await trio.sleep(0.05)  # anything sent on its own would arrive by now
+                    assert sorted(got) == sorted(listed)
+                    for i in range(len(data)):
+                        stored = await reader.has(i)
+                        assert stored == (i in listed)
+                        if stored:
+                            assert await reader.get(i) == data[i]
+        finally:
+            js("replicate.close", served["id"])
