@@ -28,7 +28,7 @@ import random
 import weakref
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 import trio
@@ -38,7 +38,7 @@ from protomux import Channel, Protomux
 from . import crypto, flat_tree, merkle, wire
 from .bitfield import Bitfield
 from .errors import BLOCK_NOT_AVAILABLE, INVALID_CAPABILITY, REQUEST_CANCELLED, HypercoreError
-from .merkle import RequestIndex, RequestUpgrade
+from .merkle import RequestIndex, RequestSeek, RequestUpgrade, SeekPending
 from .messages import Data
 
 if TYPE_CHECKING:
@@ -104,6 +104,20 @@ class _OutRequest:
     waiting: list[tuple[_OutRequest, Data]] | None = None
     resolved: bool = False  # answered, failed, timed out or its peer left
     verified: bool = False
+    hash: int | None = None  # the tree node of a hash request
+    seek_of: _Seek | None = None
+
+
+@dataclass(eq=False)
+class _Seek:
+    """A byte offset a session is seeking to while the tree nodes that answer it are
+    missing: asked of one peer at a time (a hash request with a seek proof, as JS)."""
+
+    offset: int
+    padding: int
+    inflight: _OutRequest | None = None
+    #: Peers that could not answer (asked again once they announce new blocks).
+    tried: set[Peer] = field(default_factory=set)
 
 
 class _Ids:
@@ -207,6 +221,7 @@ class Peer:
         self.remote_downloading = True
         self.remote_has_manifest = False
         self.remote_allow_push = False
+        self.remote_seeks = False
         self.length_acked = 0
         self.can_upgrade = True  # what we last told the remote: "I can prove your length"
         self.remote_contiguous = 0
@@ -342,6 +357,7 @@ class Peer:
         if self.remote_opened:
             return
         self.remote_opened = True
+        self.remote_seeks = handshake.seeks
         with self.mux.corked():
             self.send_sync()
             contig = min(state.head.length, state.contiguous_length)
@@ -377,6 +393,8 @@ class Peer:
                 self.replicator._clear_request(r, roundtrip=False)
                 if r.block is not None and len(self.avoid) < MAX_AVOIDED:
                     self.avoid.add(r.block)  # ask someone else for it
+                if r.seek_of is not None:
+                    r.seek_of.tried.add(self)
             if late:
                 self.replicator.update_all()
 
@@ -423,6 +441,8 @@ class Peer:
         else:
             self.remote_bits.set_range(m.start, m.start + m.length, has)
         if has:
+            for sk in self.replicator._seeks:
+                sk.tried.discard(self)
             self.replicator.update_peer(self)
 
     def _on_bitfield(self, m: wire.Bitfield, channel: Channel) -> None:
@@ -614,6 +634,8 @@ class Peer:
     def _not_available(self, req: _OutRequest) -> None:
         """It does not have the block after all (truncated, cleared, or it misbehaves): stop
         asking it for that block."""
+        if req.seek_of is not None:
+            req.seek_of.tried.add(self)
         if req.block is not None:
             self.remote_bits.set_range(req.block, req.block + 1, False)
             if req.block < self.remote_contiguous:
@@ -624,6 +646,10 @@ class Peer:
 
 def _matches(req: _OutRequest, data: Data) -> bool:
     if data.block is not None and data.block.index != req.block:
+        return False
+    if data.hash is not None and data.hash.index != req.hash:
+        return False
+    if data.seek is not None and req.seek_of is None:
         return False
     if data.block is None and req.block is not None:
         return False
@@ -645,6 +671,7 @@ class Replicator:
         self._upgrade_inflight: _OutRequest | None = None
         self._reorg_inflight: _OutRequest | None = None
         self._downloads: list[Download] = []
+        self._seeks: list[_Seek] = []
         self._changed = trio.Event()
         self._muxes: weakref.WeakSet[Protomux] = weakref.WeakSet()
         #: Registered extensions by name (see :mod:`hypercore.extensions`).
@@ -808,6 +835,49 @@ class Replicator:
         self.update_all()
         return d
 
+    def add_seek(self, offset: int, padding: int) -> _Seek:
+        """Ask peers for the tree nodes that resolve a seek to byte ``offset``."""
+        sk = _Seek(offset, padding)
+        self._seeks.append(sk)
+        self.update_all()
+        return sk
+
+    def remove_seek(self, sk: _Seek) -> None:
+        if sk in self._seeks:
+            self._seeks.remove(sk)
+
+    def _request_seek(self, peer: Peer, sk: _Seek) -> None:
+        state = self.state
+        if peer in sk.tried or peer.remote_fork != state.head.fork:
+            return
+        found = merkle.seek(state, state.head, sk.offset, sk.padding)
+        if not isinstance(found, SeekPending):
+            return  # answered locally: the session sees it
+        start, end = found.start, found.end
+        if start >= end or end > peer.remote_length:
+            return  # past our tree (the upgrade comes first), or past the peer's
+        span = end - start
+        first = random.randrange(span)
+        for k in range(min(span, SCAN_LIMIT)):
+            index = start + (first + k) % span
+            if not peer.has_block(index):
+                continue
+            req = self._new_request(peer, block=None, upgrade=False)
+            req.hash = 2 * index
+            req.seek_of = sk
+            sk.inflight = req
+            peer.w_request.send(
+                wire.Request(
+                    id=req.id,
+                    fork=state.head.fork,
+                    hash=RequestIndex(2 * index, flat_tree.depth(start + end - 1)),
+                    seek=RequestSeek(sk.offset, sk.padding) if peer.remote_seeks else None,
+                    manifest=state.manifest is None and peer.remote_has_manifest,
+                )
+            )
+            return
+        self._maybe_want(peer, start)
+
     def _remove_download(self, d: Download) -> None:
         if d in self._downloads:
             self._downloads.remove(d)
@@ -847,6 +917,9 @@ class Replicator:
             return
         if self._block_wants:
             self._request_wanted(peer)
+        for sk in self._seeks:
+            if sk.inflight is None and len(peer.inflight) < MAX_INFLIGHT:
+                self._request_seek(peer, sk)
         for d in list(self._downloads):
             if len(peer.inflight) >= MAX_INFLIGHT:
                 break
@@ -1048,6 +1121,8 @@ class Replicator:
             del self._inflight_blocks[req.block]
             if not answered:
                 self._requeue(req.block)
+        if req.seek_of is not None and req.seek_of.inflight is req:
+            req.seek_of.inflight = None
         if self._upgrade_inflight is req:
             self._upgrade_inflight = None
         if self._reorg_inflight is req:

@@ -513,21 +513,29 @@ class Hypercore:
         """The block holding ``byte_offset`` and the offset inside it."""
         state = self._open_state()
         _check_index(byte_offset, "seek")
-        with trio.move_on_after(math.inf if timeout is None else timeout):
-            while True:
-                if byte_offset < self.byte_length:
-                    await trio.lowlevel.checkpoint()
-                    found = merkle.seek(state, state.head, byte_offset, state.padding)
-                    if isinstance(found, tuple):
-                        return found
-                    raise BLOCK_NOT_AVAILABLE(
-                        "the blocks needed to seek are not stored", state.discovery_key
-                    )
-                if not wait:
-                    await trio.lowlevel.checkpoint()
-                    return None
-                await state.wait_changed()
-                state = self._open_state()
+        asking = None  # the seek the replicator asks peers about, once needed
+        try:
+            with trio.move_on_after(math.inf if timeout is None else timeout):
+                while True:
+                    if byte_offset < self.byte_length:
+                        await trio.lowlevel.checkpoint()
+                        found = merkle.seek(state, state.head, byte_offset, state.padding)
+                        if isinstance(found, tuple):
+                            return found
+                        if not wait:
+                            raise BLOCK_NOT_AVAILABLE(
+                                "the blocks needed to seek are not stored", state.discovery_key
+                            )
+                        if asking is None:  # the tree nodes that answer it come from peers
+                            asking = state.replicator.add_seek(byte_offset, state.padding)
+                    elif not wait:
+                        await trio.lowlevel.checkpoint()
+                        return None
+                    await state.wait_changed()
+                    state = self._open_state()
+        finally:
+            if asking is not None and state._replicator is not None:
+                state._replicator.remove_seek(asking)
         raise REQUEST_TIMEOUT(discovery_key=state.discovery_key)
 
     async def tree_hash(self, length: int | None = None) -> bytes:

@@ -164,6 +164,39 @@ async def test_download_of_a_block_list_fetches_exactly_those() -> None:
                 reader.download(blocks=[-1])
 
 
+@pytest.mark.parametrize("encrypted", [False, True])
+async def test_seek_on_a_sparse_core_asks_peers_for_the_tree(encrypted: bool) -> None:
+    n = 200
+    blocks = make_blocks(n, seed=23)
+    opts: dict[str, Any] = {"encryption_key": bytes(range(32))} if encrypted else {}
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack, **opts)
+            await writer.append(blocks)
+            reader = await open_core(stack, writer.key, **opts)
+            downloads = Recorder(reader, "download")
+            _, sr = await connect(stack, writer, reader)
+            await wait_peer(reader, sr)
+            await reader.update()
+            assert reader.byte_length == writer.byte_length
+            sizes = [len(b) for b in blocks]
+            boundaries = [sum(sizes[:i]) for i in (1, 77, 128, 199)]
+            offsets = [0, 1, 5000, *boundaries, boundaries[1] + 3, sum(sizes) - 1]
+            for offset in offsets:
+                assert await reader.seek(offset) == await writer.seek(offset), offset
+            assert len(downloads) == 0  # tree nodes only, no blocks
+            assert not await reader.has(0, n)
+            # With the tree's roots but no peer: wait=False refuses, a timeout ends the wait.
+            alone = await open_core(stack, writer.key, **opts)
+            assert await alone.verify(
+                await writer.proof(upgrade=RequestUpgrade(0, n), manifest=True)
+            )
+            with pytest.raises(errors.BLOCK_NOT_AVAILABLE):
+                await alone.seek(boundaries[1] + 3, wait=False)
+            with pytest.raises(errors.REQUEST_TIMEOUT):
+                await alone.seek(boundaries[1] + 3, timeout=0.05)
+
+
 async def test_get_beyond_length_waits_for_upgrade() -> None:
     with trio.fail_after(5):
         async with AsyncExitStack() as stack:
@@ -544,6 +577,42 @@ async def test_malicious_peer_is_dropped_and_honest_peer_finishes(kind: str) -> 
             assert len(invalid) == 1
             assert all(c[2] is good_peer for c in downloads.calls)  # none from the liar
             await assert_same_core(reader, writer)
+
+
+async def test_a_tampered_seek_proof_drops_the_peer() -> None:
+    n = 100
+    blocks = make_blocks(n, seed=24)
+    offset = sum(len(b) for b in blocks[:61]) + 2
+    with trio.fail_after(8):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(blocks)
+            evil = await mirror(stack, writer)
+            state = evil._open_state()
+            honest = state.proof
+
+            def proof(**kw: Any) -> Data:
+                data = honest(**kw)
+                if data.seek is None or not data.seek.nodes:
+                    return data
+                first = data.seek.nodes[0]
+                forged = dataclasses.replace(first, hash=bytes(32))
+                nodes = (forged, *data.seek.nodes[1:])
+                return dataclasses.replace(data, seek=dataclasses.replace(data.seek, nodes=nodes))
+
+            state.proof = proof  # type: ignore[method-assign]
+            reader = await open_core(stack, writer.key)
+            invalid = Recorder(reader, "invalid-data")
+            _, r_evil = await connect(stack, evil, reader)
+            await wait_peer(reader, r_evil)
+            await reader.update()
+            with pytest.raises(errors.REQUEST_TIMEOUT):  # the liar is dropped at once
+                await reader.seek(offset, timeout=0.5)
+            assert len(invalid) == 1 and reader.peers == []
+            await connect(stack, writer, reader)
+            answer = [await reader.seek(offset)]
+            assert answer == [await writer.seek(offset)]
+            assert len(invalid) == 1
 
 
 @pytest.mark.parametrize("kind", ["block-value", "block-node", "signature"])

@@ -347,25 +347,57 @@ async def test_extension_messages_from_a_js_client(js: JSHelper) -> None:
                     js("replicate.close", client["id"])
 
 
+@asynccontextmanager
+async def sparse_reader_of(
+    js: JSHelper, data: list[bytes]
+) -> AsyncIterator[tuple[Hypercore, list[int]]]:
+    """A JS writer of ``data`` and a Python reader connected to it that knows its length
+    and has no blocks; yields the reader and the indices it downloads."""
+    served = js("replicate.serve", None, {}, data)
+    try:
+        async with Hypercore(MemoryStorage(), served["key"]) as reader:
+            got: list[int] = []
+            reader.on("download", lambda index, size, peer: got.append(index))
+            async with connected(reader, served["port"]):
+                await wait_peer(reader)
+                await reader.update()
+                yield reader, got
+    finally:
+        js("replicate.close", served["id"])
+
+
 async def test_python_downloads_a_block_list_from_js(js: JSHelper) -> None:
     data = blocks(13, 120)
     listed = [3, 50, 51, 119, 64]
     with trio.fail_after(TIMEOUT):
-        served = js("replicate.serve", None, {}, data)
-        try:
-            async with Hypercore(MemoryStorage(), served["key"]) as reader:
-                got: list[int] = []
-                reader.on("download", lambda index, size, peer: got.append(index))
-                async with connected(reader, served["port"]):
-                    await wait_peer(reader)
-                    await reader.update()
-                    await reader.download(blocks=listed).done()
-                    await trio.sleep(0.05)  # anything sent on its own would arrive by now
-                    assert sorted(got) == sorted(listed)
-                    for i in range(len(data)):
-                        stored = await reader.has(i)
-                        assert stored == (i in listed)
-                        if stored:
-                            assert await reader.get(i) == data[i]
-        finally:
-            js("replicate.close", served["id"])
+        async with sparse_reader_of(js, data) as (reader, got):
+            await reader.download(blocks=listed).done()
+            await trio.sleep(0.05)  # anything sent on its own would arrive by now
+            assert sorted(got) == sorted(listed)
+            for i in range(len(data)):
+                stored = await reader.has(i)
+                assert stored == (i in listed)
+                if stored:
+                    assert await reader.get(i) == data[i]
+
+
+async def test_seek_on_sparse_cores_both_ways(js: JSHelper) -> None:
+    """A reader with no blocks seeks through its peer: Python on a JS writer's core, JS on a
+    Python writer's core; the answers are the writer's own."""
+    data = blocks(17, 150)
+    sizes = [len(b) for b in data]
+    offsets = [0, 7, sum(sizes[:40]), sum(sizes[:40]) + 5, sum(sizes[:101]) - 1, sum(sizes) - 1]
+    with trio.fail_after(TIMEOUT):
+        async with sparse_reader_of(js, data) as (reader, got):
+            answers = [list(await reader.seek(o)) for o in offsets]
+            assert got == []
+        async with Hypercore(MemoryStorage()) as writer:
+            await writer.append(data)
+            assert [list(await writer.seek(o)) for o in offsets] == answers
+            async with serving(writer) as port:
+                client = js("replicate.connect", port, writer.key, {})
+                try:
+                    out = await call(js, "replicate.seek", client["id"], offsets, MS)
+                    assert out["answers"] == answers and out["downloads"] == 0
+                finally:
+                    js("replicate.close", client["id"])

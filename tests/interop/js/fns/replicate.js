@@ -204,6 +204,14 @@ module.exports = {
     }
     return true
   },
+  // Seek to each offset (the JS core may have to ask its peers); also how many blocks it has.
+  'replicate.seek': async (id, offsets, ms) => {
+    const p = peers.get(id)
+    await waitFor(async () => { await p.core.update({ wait: true }); return p.core.length > 0 }, ms)
+    const out = []
+    for (const o of offsets) out.push(await p.core.seek(o, { timeout: ms }))
+    return { answers: out, downloads: p.downloads }
+  },
   'replicate.extensionLog': async (id) => peers.get(id).extLog,
   'replicate.extensionBroadcast': async (id, name, message) => {
     const p = peers.get(id)
