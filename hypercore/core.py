@@ -574,7 +574,8 @@ class CoreState:
         if new_head is not None:
             self.head = new_head
         self.contiguous_length = contiguous
-        self._notify()
+        if pending is None or new_head is not None:
+            self._notify()  # deferred blocks: waiters hear of them from flush()
         if self._replicator is not None:
             self._replicator.on_verified(index, new_head is not None)
         if grew:
@@ -599,6 +600,7 @@ class CoreState:
         if pending.hints:
             batch.put_hints(Hints(self.contiguous_length, self.remote_contiguous_length))
         batch.commit()
+        self._notify()
 
 
 def _head_record(head: TreeHead, tree_hash: bytes | None = None) -> CoreHead:

@@ -254,7 +254,12 @@ def _decode_batch(state: State, depth: int) -> BatchFrame:
     entries: list[Frame] = []
     first_end = -1
     while state.start < end:
-        n = uint.decode(state)
+        pos = state.start
+        n = buf[pos]
+        if n < 0xFD:  # one-byte uints (the usual case), read in place
+            state.start = pos + 1
+        else:
+            n = uint.decode(state)
         if n == 0:
             channel = uint.decode(state)
             continue
@@ -263,7 +268,12 @@ def _decode_batch(state: State, depth: int) -> BatchFrame:
         if first_end < 0:
             first_end = entry_end
         state.end = entry_end
-        typ = uint.decode(state)
+        pos = state.start
+        typ = buf[pos] if pos < entry_end else 0xFF
+        if typ < 0xFD:
+            state.start = pos + 1
+        else:
+            typ = uint.decode(state)
         if channel:
             entries.append(MessageFrame(channel, typ, buf[state.start : entry_end]))
         else:
