@@ -106,6 +106,7 @@ class _OutRequest:
     verified: bool = False
     hash: int | None = None  # the tree node of a hash request
     seek_of: _Seek | None = None
+    seek_bytes: int | None = None  # the byte offset of the seek part we sent
 
 
 @dataclass(eq=False)
@@ -649,7 +650,7 @@ def _matches(req: _OutRequest, data: Data) -> bool:
         return False
     if data.hash is not None and data.hash.index != req.hash:
         return False
-    if data.seek is not None and req.seek_of is None:
+    if data.seek is not None and (req.seek_bytes is None or data.seek.bytes != req.seek_bytes):
         return False
     if data.block is None and req.block is not None:
         return False
@@ -847,36 +848,79 @@ class Replicator:
             self._seeks.remove(sk)
 
     def _request_seek(self, peer: Peer, sk: _Seek) -> None:
+        """Ask ``peer`` for what a pending seek lacks (as JS ``_requestSeek``): past our
+        length, an upgrade with the seek; inside our tree, a hash request for a block of the
+        range the answer lies in, reaching up to that range's subtree, with the seek."""
         state = self.state
         if peer in sk.tried or peer.remote_fork != state.head.fork:
             return
         found = merkle.seek(state, state.head, sk.offset, sk.padding)
         if not isinstance(found, SeekPending):
             return  # answered locally: the session sees it
+        seek = RequestSeek(sk.offset, sk.padding) if peer.remote_seeks else None
+        length = state.head.length
         start, end = found.start, found.end
+        if start >= length:
+            if self._upgrade_inflight is not None or not self._should_upgrade(peer):
+                return  # the upgrade under way (or none) comes first
+            req = self._new_request(peer, block=None, upgrade=True)
+            self._upgrade_inflight = req
+            self._send_seek(
+                peer,
+                sk,
+                req,
+                seek,
+                upgrade=RequestUpgrade(length, peer.remote_length - length),
+                manifest=state.manifest is None,
+            )
+            return
         if start >= end or end > peer.remote_length:
-            return  # past our tree (the upgrade comes first), or past the peer's
+            return  # its tree cannot prove that subtree to us
         span = end - start
         first = random.randrange(span)
         for k in range(min(span, SCAN_LIMIT)):
             index = start + (first + k) % span
             if not peer.has_block(index):
                 continue
+            if state.bitfield.get(index) or index in self._inflight_blocks:
+                continue
             req = self._new_request(peer, block=None, upgrade=False)
             req.hash = 2 * index
-            req.seek_of = sk
-            sk.inflight = req
-            peer.w_request.send(
-                wire.Request(
-                    id=req.id,
-                    fork=state.head.fork,
-                    hash=RequestIndex(2 * index, flat_tree.depth(start + end - 1)),
-                    seek=RequestSeek(sk.offset, sk.padding) if peer.remote_seeks else None,
-                    manifest=state.manifest is None and peer.remote_has_manifest,
-                )
+            self._send_seek(
+                peer,
+                sk,
+                req,
+                seek,
+                hash=RequestIndex(2 * index, flat_tree.depth(start + end - 1)),
+                manifest=state.manifest is None and peer.remote_has_manifest,
             )
             return
         self._maybe_want(peer, start)
+
+    def _send_seek(
+        self,
+        peer: Peer,
+        sk: _Seek,
+        req: _OutRequest,
+        seek: RequestSeek | None,
+        *,
+        manifest: bool,
+        hash: RequestIndex | None = None,
+        upgrade: RequestUpgrade | None = None,
+    ) -> None:
+        req.seek_of = sk
+        req.seek_bytes = None if seek is None else seek.bytes
+        sk.inflight = req
+        peer.w_request.send(
+            wire.Request(
+                id=req.id,
+                fork=peer.remote_fork,
+                hash=hash,
+                seek=seek,
+                upgrade=upgrade,
+                manifest=manifest,
+            )
+        )
 
     def _remove_download(self, d: Download) -> None:
         if d in self._downloads:
@@ -912,14 +956,15 @@ class Replicator:
             return
         if peer.remote_fork > self.state.head.fork:
             self._maybe_follow_fork(peer)
+        # Seeks first (as JS): one past our length goes out as the upgrade request.
+        for sk in self._seeks:
+            if sk.inflight is None and len(peer.inflight) < MAX_INFLIGHT:
+                self._request_seek(peer, sk)
         self._maybe_upgrade(peer)
         if len(peer.inflight) >= MAX_INFLIGHT:
             return
         if self._block_wants:
             self._request_wanted(peer)
-        for sk in self._seeks:
-            if sk.inflight is None and len(peer.inflight) < MAX_INFLIGHT:
-                self._request_seek(peer, sk)
         for d in list(self._downloads):
             if len(peer.inflight) >= MAX_INFLIGHT:
                 break

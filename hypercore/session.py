@@ -510,27 +510,35 @@ class Hypercore:
     async def seek(
         self, byte_offset: int, *, wait: bool = True, timeout: float | None = None
     ) -> tuple[int, int] | None:
-        """The block holding ``byte_offset`` and the offset inside it."""
+        """The block holding ``byte_offset`` and the offset inside it (the byte length
+        itself gives ``(length, 0)``, as in JS).
+
+        Where the tree nodes that answer it are not stored (a sparse core), or the offset is
+        past the length, peers are asked for them (as JS ``seek``) until ``timeout``
+        (``REQUEST_TIMEOUT``). With ``wait=False`` nothing is asked: missing nodes raise
+        ``BLOCK_NOT_AVAILABLE``, an offset past the length returns None.
+        """
         state = self._open_state()
         _check_index(byte_offset, "seek")
         asking = None  # the seek the replicator asks peers about, once needed
         try:
             with trio.move_on_after(math.inf if timeout is None else timeout):
                 while True:
-                    if byte_offset < self.byte_length:
-                        await trio.lowlevel.checkpoint()
+                    await trio.lowlevel.checkpoint()
+                    beyond = byte_offset > self.byte_length
+                    if not beyond:
                         found = merkle.seek(state, state.head, byte_offset, state.padding)
                         if isinstance(found, tuple):
                             return found
-                        if not wait:
-                            raise BLOCK_NOT_AVAILABLE(
-                                "the blocks needed to seek are not stored", state.discovery_key
-                            )
-                        if asking is None:  # the tree nodes that answer it come from peers
-                            asking = state.replicator.add_seek(byte_offset, state.padding)
-                    elif not wait:
-                        await trio.lowlevel.checkpoint()
-                        return None
+                    if not wait:
+                        if beyond:
+                            return None
+                        raise BLOCK_NOT_AVAILABLE(
+                            "the blocks needed to seek are not stored", state.discovery_key
+                        )
+                    # A snapshot does not grow: past its length only an update() helps.
+                    if asking is None and not (beyond and self._snapshot is not None):
+                        asking = state.replicator.add_seek(byte_offset, state.padding)
                     await state.wait_changed()
                     state = self._open_state()
         finally:

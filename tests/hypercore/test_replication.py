@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import trio
 
-from hypercore import Hypercore, errors, replicator, wire
-from hypercore.merkle import RequestIndex, RequestUpgrade
+from hypercore import Hypercore, errors, flat_tree, merkle, replicator, wire
+from hypercore.merkle import RequestIndex, RequestSeek, RequestUpgrade
 from hypercore.messages import Data
 from hypercore.replicator import Peer
 from protomux import Protomux
@@ -173,6 +173,7 @@ async def test_seek_on_a_sparse_core_asks_peers_for_the_tree(encrypted: bool) ->
         async with AsyncExitStack() as stack:
             writer = await open_core(stack, **opts)
             await writer.append(blocks)
+            served = _record_proofs(writer)
             reader = await open_core(stack, writer.key, **opts)
             downloads = Recorder(reader, "download")
             _, sr = await connect(stack, writer, reader)
@@ -181,10 +182,17 @@ async def test_seek_on_a_sparse_core_asks_peers_for_the_tree(encrypted: bool) ->
             assert reader.byte_length == writer.byte_length
             sizes = [len(b) for b in blocks]
             boundaries = [sum(sizes[:i]) for i in (1, 77, 128, 199)]
-            offsets = [0, 1, 5000, *boundaries, boundaries[1] + 3, sum(sizes) - 1]
+            offsets = [0, 1, 5000, *boundaries, boundaries[1] + 3, sum(sizes) - 1, sum(sizes)]
             for offset in offsets:
                 assert await reader.seek(offset) == await writer.seek(offset), offset
+            assert await reader.seek(sum(sizes)) == (n, 0)  # the byte length, as JS
             assert len(downloads) == 0  # tree nodes only, no blocks
+            seeks = [kw for kw in served if kw["seek"] is not None]
+            assert seeks  # hash requests with a seek, as JS sends them
+            for kw in seeks:
+                assert kw["block"] is None and kw["upgrade"] is None
+                assert kw["hash"] is not None and kw["hash"].index % 2 == 0
+                assert kw["seek"].bytes in offsets
             assert not await reader.has(0, n)
             # With the tree's roots but no peer: wait=False refuses, a timeout ends the wait.
             alone = await open_core(stack, writer.key, **opts)
@@ -195,6 +203,126 @@ async def test_seek_on_a_sparse_core_asks_peers_for_the_tree(encrypted: bool) ->
                 await alone.seek(boundaries[1] + 3, wait=False)
             with pytest.raises(errors.REQUEST_TIMEOUT):
                 await alone.seek(boundaries[1] + 3, timeout=0.05)
+
+
+def _record_proofs(core: Hypercore) -> list[dict[str, Any]]:
+    """The requests ``core`` serves from now on (the arguments of its proofs)."""
+    state = core._open_state()
+    honest = state.proof
+    calls: list[dict[str, Any]] = []
+
+    def proof(**kw: Any) -> Data:
+        calls.append(kw)
+        return honest(**kw)
+
+    state.proof = proof  # type: ignore[method-assign]
+    return calls
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+async def test_seek_past_the_length_asks_for_the_upgrade_with_the_seek(encrypted: bool) -> None:
+    """A seek past the reader's length goes out as an upgrade request with the seek (as JS
+    sends it); an empty core seeks 0 to (0, 0) and wait=False returns None past the end."""
+    n = 150
+    blocks = make_blocks(n, seed=25)
+    opts: dict[str, Any] = {"encryption_key": bytes(range(32))} if encrypted else {}
+    offset = sum(len(b) for b in blocks[:90]) + 11
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack, **opts)
+            await writer.append(blocks)
+            served = _record_proofs(writer)
+            reader = await open_core(stack, writer.key, **opts)
+            downloads = Recorder(reader, "download")
+            assert await reader.seek(0) == (0, 0)
+            assert await reader.seek(1, wait=False) is None
+            answer: list[tuple[int, int] | None] = []
+
+            async def seek() -> None:
+                answer.append(await reader.seek(offset))
+
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            nursery.start_soon(seek)
+            rep = reader._open_state().replicator
+            await wait_until(lambda: len(rep._seeks) == 1)
+            await connect(stack, writer, reader)
+            await wait_until(lambda: len(answer) > 0)
+            assert answer == [await writer.seek(offset)]
+            assert reader.length == n and len(downloads) == 0
+            first = served[0]
+            assert first["upgrade"] == RequestUpgrade(0, n)
+            assert first["seek"] == RequestSeek(offset, reader.padding)
+            assert first["hash"] is None and first["block"] is None
+
+
+@pytest.mark.parametrize("failure", ["no-data", "timeout", "other-seek"])
+async def test_a_seek_request_is_shaped_as_js_and_asked_elsewhere_when_it_fails(
+    failure: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hand-made peer gets a hash request for a block of the range the answer lies in, up
+    to that range's subtree, with the seek; when it answers noData (or nothing, until the
+    timeout, or with a valid proof of a seek to other bytes, which JS does not take either)
+    the seek goes to another peer and is not asked of it again."""
+    monkeypatch.setattr(replicator, "REQUEST_TIMEOUT", 0.4)
+    n = 200
+    blocks = make_blocks(n, seed=26)
+    sizes = [len(b) for b in blocks]
+    offset = sum(sizes[:61]) + 7  # in the first root: JS proofs seek only there
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(blocks)
+            reader = await open_core(stack, writer.key)
+            assert await reader.verify(
+                await writer.proof(upgrade=RequestUpgrade(0, n), manifest=True)
+            )
+            state = reader._open_state()
+            pending = merkle.seek(state, state.head, offset)
+            assert isinstance(pending, merkle.SeekPending)
+            raw, _ = await _raw_peer_of(stack, reader, "memory")
+            raw.open(writer.key)
+            await raw.channel.wait_opened()
+            raw.send("sync", wire.Sync(length=n, remote_length=n, can_upgrade=True, uploading=True))
+            raw.send("range", wire.Range(start=0, length=n))
+            answer: list[tuple[int, int] | None] = []
+
+            async def seek() -> None:
+                answer.append(await reader.seek(offset))
+
+            def requests() -> list[wire.Request]:
+                return [m for name, m in raw.received if name == "request"]
+
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            nursery.start_soon(seek)
+            await wait_until(lambda: len(requests()) > 0)
+            (req,) = requests()
+            assert req.block is None and req.upgrade is None and req.hash is not None
+            assert 2 * pending.start <= req.hash.index < 2 * pending.end
+            assert req.hash.index % 2 == 0
+            assert req.hash.nodes == flat_tree.depth(pending.start + pending.end - 1)
+            assert req.seek == RequestSeek(offset, 0)
+            if failure == "no-data":
+                raw.send("no_data", wire.NoData(request=req.id, reason=wire.NOT_AVAILABLE))
+            elif failure == "other-seek":
+                # A seek in the same subtree that needs nodes off the hash's path.
+                proofs = (
+                    writer._open_state().proof(
+                        hash=req.hash, seek=RequestSeek(sum(sizes[:i]) + 1, 0), request=req.id
+                    )
+                    for i in range(pending.start, pending.end)
+                )
+                wrong = next(d for d in proofs if d.seek is not None and d.seek.nodes)
+                assert wrong.seek is not None and wrong.seek.bytes != offset
+                raw.send("data", wrong)
+            else:
+                await wait_until(lambda: ("cancel", wire.Cancel(req.id)) in raw.received)
+            await trio.sleep(0.05)
+            assert not answer
+            _, sr = await connect(stack, writer, reader)
+            await wait_peer(reader, sr)
+            await wait_until(lambda: len(answer) > 0)
+            assert answer == [await writer.seek(offset)]
+            assert len(requests()) == 1  # not asked of the failing peer again
 
 
 async def test_get_beyond_length_waits_for_upgrade() -> None:
