@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import pytest
 import trio
 
 from hypercore import Hypercore
+from hypercore.messages import Data
 from hypercore.storage import MemoryStorage
 from hyperswarm import SecretStream
 
@@ -349,13 +351,14 @@ async def test_extension_messages_from_a_js_client(js: JSHelper) -> None:
 
 @asynccontextmanager
 async def sparse_reader_of(
-    js: JSHelper, data: list[bytes]
+    js: JSHelper, data: list[bytes], encryption_key: bytes | None = None
 ) -> AsyncIterator[tuple[Hypercore, list[int]]]:
     """A JS writer of ``data`` and a Python reader connected to it that knows its length
     and has no blocks; yields the reader and the indices it downloads."""
-    served = js("replicate.serve", None, {}, data)
+    key = encryption_key
+    served = js("replicate.serve", None, {"encryptionKey": key} if key else {}, data)
     try:
-        async with Hypercore(MemoryStorage(), served["key"]) as reader:
+        async with Hypercore(MemoryStorage(), served["key"], encryption_key=key) as reader:
             got: list[int] = []
             reader.on("download", lambda index, size, peer: got.append(index))
             async with connected(reader, served["port"]):
@@ -381,23 +384,98 @@ async def test_python_downloads_a_block_list_from_js(js: JSHelper) -> None:
                     assert await reader.get(i) == data[i]
 
 
-async def test_seek_on_sparse_cores_both_ways(js: JSHelper) -> None:
+@pytest.mark.parametrize("encrypted", [False, True])
+async def test_seek_on_sparse_cores_both_ways(js: JSHelper, encrypted: bool) -> None:
     """A reader with no blocks seeks through its peer: Python on a JS writer's core, JS on a
     Python writer's core; the answers are the writer's own."""
+    key = bytes(range(32)) if encrypted else None
+    opts: dict[str, Any] = {"encryption_key": key} if key else {}
+    js_opts = {"encryptionKey": key} if key else {}
     data = blocks(17, 150)
     sizes = [len(b) for b in data]
     offsets = [0, 7, sum(sizes[:40]), sum(sizes[:40]) + 5, sum(sizes[:101]) - 1, sum(sizes) - 1]
+    offsets.append(sum(sizes))  # the byte length: (length, 0)
     with trio.fail_after(TIMEOUT):
-        async with sparse_reader_of(js, data) as (reader, got):
+        async with sparse_reader_of(js, data, key) as (reader, got):
             answers = [list(await reader.seek(o)) for o in offsets]
             assert got == []
-        async with Hypercore(MemoryStorage()) as writer:
+        assert answers[-1] == [len(data), 0]
+        async with Hypercore(MemoryStorage(), **opts) as writer:
             await writer.append(data)
             assert [list(await writer.seek(o)) for o in offsets] == answers
             async with serving(writer) as port:
-                client = js("replicate.connect", port, writer.key, {})
+                client = js("replicate.connect", port, writer.key, js_opts)
                 try:
                     out = await call(js, "replicate.seek", client["id"], offsets, MS)
                     assert out["answers"] == answers and out["downloads"] == 0
                 finally:
                     js("replicate.close", client["id"])
+
+
+async def _seek_in_background(
+    nursery: trio.Nursery, reader: Hypercore, offset: int
+) -> list[tuple[int, int] | None]:
+    """Start ``reader.seek(offset)``; the answer lands in the returned list."""
+    answer: list[tuple[int, int] | None] = []
+
+    async def seek() -> None:
+        answer.append(await reader.seek(offset))
+
+    nursery.start_soon(seek)
+    rep = reader._open_state().replicator
+    while not rep._seeks:
+        await trio.sleep(0.005)
+    return answer
+
+
+@pytest.mark.parametrize("encrypted", [False, True])
+async def test_seek_past_the_length_both_ways(js: JSHelper, encrypted: bool) -> None:
+    """A reader that knows no length yet seeks: its request carries the upgrade and the
+    seek. Python on a JS writer's core, JS on a Python writer's core (whose served requests
+    show what JS sent); no block is downloaded. Python's answer is the writer's own; JS's
+    is what it gets from a JS writer (the writer's own, except for an encrypted core: a
+    JS reader that seeks before it knows the manifest seeks with padding 0)."""
+    key = bytes(range(32)) if encrypted else None
+    opts: dict[str, Any] = {"encryption_key": key} if key else {}
+    js_opts = {"encryptionKey": key} if key else {}
+    data = blocks(19, 140)
+    sizes = [len(b) for b in data]
+    offset = sum(sizes[:70]) + 9  # in the first root: a JS responder sends the seek there
+    with trio.fail_after(TIMEOUT):
+        served = js("replicate.serve", None, js_opts, data)
+        try:
+            async with Hypercore(MemoryStorage(), served["key"], **opts) as reader:
+                got: list[int] = []
+                reader.on("download", lambda index, size, peer: got.append(index))
+                async with trio.open_nursery() as nursery:
+                    answer = await _seek_in_background(nursery, reader, offset)
+                    async with connected(reader, served["port"]):
+                        while not answer:
+                            await trio.sleep(0.01)
+                assert reader.length == len(data) and got == []
+            js_on_js = await call(
+                js, "replicate.seekFresh", served["port"], served["key"], js_opts, offset, MS
+            )
+        finally:
+            js("replicate.close", served["id"])
+        async with Hypercore(MemoryStorage(), **opts) as writer:
+            await writer.append(data)
+            assert answer == [await writer.seek(offset)]
+            if not encrypted:
+                assert js_on_js["answer"] == list(await writer.seek(offset) or ())
+            state = writer._open_state()
+            honest = state.proof
+            requests: list[dict[str, Any]] = []
+
+            def proof(**kw: Any) -> Data:
+                requests.append(kw)
+                return honest(**kw)
+
+            state.proof = proof  # type: ignore[method-assign]
+            async with serving(writer) as port:
+                out = await call(js, "replicate.seekFresh", port, writer.key, js_opts, offset, MS)
+            assert out == js_on_js
+            assert out["length"] == len(data) and out["downloads"] == 0
+            with_seek = [kw for kw in requests if kw["seek"] is not None]
+            assert with_seek and with_seek[0]["seek"].bytes == offset
+            assert with_seek[0]["upgrade"] is not None and with_seek[0]["hash"] is None

@@ -212,6 +212,24 @@ module.exports = {
     for (const o of offsets) out.push(await p.core.seek(o, { timeout: ms }))
     return { answers: out, downloads: p.downloads }
   },
+  // A new reader of `key` that starts seeking to `offset` before it connects to a Python
+  // server (so it knows no length yet); its answer, length and downloads.
+  'replicate.seekFresh': async (port, key, opts, offset, ms) => {
+    const { core, dir } = await openCore(key, opts)
+    let downloads = 0
+    core.on('download', () => { downloads++ })
+    const seeking = core.seek(offset, { timeout: ms })
+    const sockets = new Set()
+    replicateOn(core, net.connect(port, '127.0.0.1'), true, sockets)
+    try {
+      const answer = await seeking
+      return { answer, length: core.length, downloads }
+    } finally {
+      for (const s of sockets) s.destroy()
+      await core.close()
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  },
   'replicate.extensionLog': async (id) => peers.get(id).extLog,
   'replicate.extensionBroadcast': async (id, name, message) => {
     const p = peers.get(id)
