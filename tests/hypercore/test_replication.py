@@ -707,7 +707,10 @@ async def test_malicious_peer_is_dropped_and_honest_peer_finishes(kind: str) -> 
             await assert_same_core(reader, writer)
 
 
-async def test_a_tampered_seek_proof_drops_the_peer() -> None:
+@pytest.mark.parametrize("past_length", [False, True])
+async def test_a_tampered_seek_proof_drops_the_peer(past_length: bool) -> None:
+    """A seek proof with a forged node (in a hash request's answer, or with ``past_length``
+    in an upgrade's) drops the peer before anything is stored; an honest peer answers."""
     n = 100
     blocks = make_blocks(n, seed=24)
     offset = sum(len(b) for b in blocks[:61]) + 2
@@ -731,11 +734,27 @@ async def test_a_tampered_seek_proof_drops_the_peer() -> None:
             state.proof = proof  # type: ignore[method-assign]
             reader = await open_core(stack, writer.key)
             invalid = Recorder(reader, "invalid-data")
-            _, r_evil = await connect(stack, evil, reader)
-            await wait_peer(reader, r_evil)
-            await reader.update()
-            with pytest.raises(errors.REQUEST_TIMEOUT):  # the liar is dropped at once
-                await reader.seek(offset, timeout=0.5)
+            if past_length:  # the seek waits before the peer comes: it goes with the upgrade
+                nursery = await stack.enter_async_context(trio.open_nursery())
+                failed = trio.Event()
+
+                async def seek() -> None:
+                    with pytest.raises(errors.REQUEST_TIMEOUT):
+                        await reader.seek(offset, timeout=0.5)
+                    failed.set()
+
+                nursery.start_soon(seek)
+                rep = reader._open_state().replicator
+                await wait_until(lambda: len(rep._seeks) == 1)
+                await connect(stack, evil, reader)
+                await failed.wait()
+                assert reader.length == 0  # nothing of that upgrade was stored
+            else:
+                _, r_evil = await connect(stack, evil, reader)
+                await wait_peer(reader, r_evil)
+                await reader.update()
+                with pytest.raises(errors.REQUEST_TIMEOUT):  # the liar is dropped at once
+                    await reader.seek(offset, timeout=0.5)
             assert len(invalid) == 1 and reader.peers == []
             await connect(stack, writer, reader)
             answer = [await reader.seek(offset)]
