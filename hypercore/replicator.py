@@ -23,6 +23,7 @@ per-peer watchdog for request timeouts.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import random
 import weakref
@@ -106,7 +107,6 @@ class _OutRequest:
     verified: bool = False
     hash: int | None = None  # the tree node of a hash request
     seek_of: _Seek | None = None
-    seek_bytes: int | None = None  # the byte offset of the seek part we sent
 
 
 @dataclass(eq=False)
@@ -158,9 +158,9 @@ class Download:
         self._replicator = replicator
         self.start = start
         self.end = end
-        #: For a list download: the blocks not stored yet, in order.
+        #: For a list download: its blocks in order; those before ``cursor`` are stored.
         self.blocks: list[int] | None = None if blocks is None else sorted(set(blocks))
-        self.cursor = start
+        self.cursor = start if blocks is None else 0
         # Every block of [cursor, requested) is stored or being requested: scans start here.
         self.requested = start
         self.cancelled = False
@@ -173,10 +173,12 @@ class Download:
     def _check(self) -> None:
         if self._done.is_set():
             return
+        bitfield = self._replicator.state.bitfield
         if self.blocks is not None:
-            bitfield = self._replicator.state.bitfield
-            self.blocks = [b for b in self.blocks if not bitfield.get(b)]
-            if not self.blocks:
+            blocks = self.blocks
+            while self.cursor < len(blocks) and bitfield.get(blocks[self.cursor]):
+                self.cursor += 1
+            if self.cursor == len(blocks):
                 self._done.set()
                 self._replicator._remove_download(self)
             return
@@ -184,10 +186,17 @@ class Download:
             return
         # The cursor is the first block not stored (at or after start): it only moves back
         # when the core is truncated (see Replicator.on_truncate).
-        self.cursor = self._replicator.state.bitfield.first_unset(self.cursor)
+        self.cursor = bitfield.first_unset(self.cursor)
         if self.cursor >= self.end:
             self._done.set()
             self._replicator._remove_download(self)
+
+    def rewind(self, index: int) -> None:
+        """Blocks from ``index`` on may no longer be stored: look at them again."""
+        if self.blocks is not None:
+            self.cursor = min(self.cursor, bisect.bisect_left(self.blocks, index))
+        else:
+            self.cursor = self.requested = min(self.cursor, index)
 
     async def done(self) -> None:
         """Wait until every block of the range is stored; raises ``REQUEST_CANCELLED`` if the
@@ -650,8 +659,10 @@ def _matches(req: _OutRequest, data: Data) -> bool:
         return False
     if data.hash is not None and data.hash.index != req.hash:
         return False
-    if data.seek is not None and (req.seek_bytes is None or data.seek.bytes != req.seek_bytes):
-        return False
+    if data.seek is not None:
+        sk = req.seek_of
+        if sk is None or not req.peer.remote_seeks or data.seek.bytes != sk.offset:
+            return False
     if data.block is None and req.block is not None:
         return False
     if data.upgrade is not None and not req.upgrade:
@@ -795,13 +806,13 @@ class Replicator:
     def on_clear(self, start: int, end: int) -> None:
         """Blocks were dropped locally: tell the peers, and look at them again in ranges."""
         for d in self._downloads:
-            d.cursor = d.requested = min(d.cursor, start)
+            d.rewind(start)
         for peer in self.peers:
             peer.send_range(start, end - start, drop=True)
 
     def on_truncate(self, length: int, old_length: int) -> None:
         for d in self._downloads:
-            d.cursor = d.requested = min(d.cursor, length)
+            d.rewind(length)
         for peer in self.peers:
             with peer.mux.corked():
                 peer.send_sync()
@@ -909,7 +920,6 @@ class Replicator:
         upgrade: RequestUpgrade | None = None,
     ) -> None:
         req.seek_of = sk
-        req.seek_bytes = None if seek is None else seek.bytes
         sk.inflight = req
         peer.w_request.send(
             wire.Request(
@@ -964,7 +974,7 @@ class Replicator:
         if len(peer.inflight) >= MAX_INFLIGHT:
             return
         if self._block_wants:
-            self._request_wanted(peer)
+            self._request_listed(peer, list(self._block_wants), priority=1)
         for d in list(self._downloads):
             if len(peer.inflight) >= MAX_INFLIGHT:
                 break
@@ -1029,9 +1039,12 @@ class Replicator:
             )
         )
 
-    def _request_wanted(self, peer: Peer) -> None:
+    def _request_listed(self, peer: Peer, indices: Iterable[int], priority: int) -> None:
+        """Ask ``peer`` for the blocks of ``indices`` (those wanted by get(), or a
+        download's list) that are neither stored nor in flight."""
         state = self.state
-        for index in list(self._block_wants):
+        promised: dict[int, _OutRequest] = {}
+        for index in indices:
             if len(peer.inflight) >= MAX_INFLIGHT:
                 return
             if state.bitfield.get(index) or index in self._inflight_blocks:
@@ -1039,30 +1052,16 @@ class Replicator:
             if index >= state.head.length:
                 continue  # the upgrade comes first
             if peer.has_block(index):
-                self._request_block(peer, index, priority=1)
+                self._request_block(peer, index, priority, promised=promised)
             else:
                 self._maybe_want(peer, index)
 
-    def _request_list(self, peer: Peer, d: Download) -> None:
-        assert d.blocks is not None
-        state = self.state
-        length = state.head.length
-        promised: dict[int, _OutRequest] = {}
-        asked = False
-        for i in d.blocks:
-            if len(peer.inflight) >= MAX_INFLIGHT or i >= length:
-                return  # past the length: the upgrade comes first
-            if state.bitfield.get(i) or i in self._inflight_blocks:
-                continue
-            if peer.has_block(i):
-                self._request_block(peer, i, priority=0, promised=promised)
-            elif not asked:
-                asked = True
-                self._maybe_want(peer, i)
-
     def _request_range(self, peer: Peer, d: Download) -> None:
         if d.blocks is not None:
-            self._request_list(peer, d)
+            blocks = d.blocks
+            self._request_listed(
+                peer, (blocks[i] for i in range(d.cursor, len(blocks))), priority=0
+            )
             return
         state = self.state
         bitfield = state.bitfield
