@@ -24,7 +24,7 @@ from .encodings import ValueEncoding, resolve
 if TYPE_CHECKING:
     from .replicator import Peer, Replicator
 
-__all__ = ["Extension", "ExtensionHandler", "extension_encoding"]
+__all__ = ["Extension", "ExtensionHandler", "destroy_owned", "register"]
 
 log = logging.getLogger("hypercore.replicator")
 
@@ -32,9 +32,30 @@ log = logging.getLogger("hypercore.replicator")
 ExtensionHandler = Callable[[Any, "Peer"], object]
 
 
-def extension_encoding(encoding: Any) -> ValueEncoding:
-    """An extension's encoding: ``None`` is compact-encoding ``buffer``, as in JS."""
-    return resolve(c.buffer if encoding is None else encoding)
+def register(
+    replicator: Replicator,
+    name: str,
+    encoding: Any,
+    on_message: ExtensionHandler | None,
+    owner: object,
+) -> Extension:
+    """Register ``name`` on a core (see :meth:`Hypercore.register_extension`): again for a
+    registered name, its encoding, handler and owner are updated and the same one returned.
+    ``encoding=None`` is compact-encoding ``buffer``, as in JS."""
+    resolved = resolve(c.buffer if encoding is None else encoding)
+    ext = replicator.extensions.get(name)
+    if ext is None:
+        ext = replicator.extensions[name] = Extension(replicator, name, resolved, on_message, owner)
+    else:
+        ext.encoding, ext.on_message, ext._owner = resolved, on_message, owner
+    return ext
+
+
+def destroy_owned(replicator: Replicator, owner: object) -> None:
+    """Destroy the extensions ``owner`` (a closing session) registered."""
+    for ext in list(replicator.extensions.values()):
+        if ext._owner is owner:
+            ext.destroy()
 
 
 class Extension:

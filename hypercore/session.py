@@ -15,7 +15,7 @@ from protomux import Protomux
 from protomux import encoding as c
 from protomux.background import BackgroundNursery
 
-from . import crypto, id_encoding, merkle
+from . import crypto, extensions, id_encoding, merkle
 from .core import CoreState, open_core
 from .crypto import KeyPair
 from .encodings import ValueEncoding, resolve
@@ -28,7 +28,7 @@ from .errors import (
     SESSION_NOT_WRITABLE,
     SNAPSHOT_NOT_AVAILABLE,
 )
-from .extensions import Extension, ExtensionHandler, extension_encoding
+from .extensions import Extension, ExtensionHandler
 from .manifest import Manifest
 from .merkle import RequestIndex, RequestSeek, RequestUpgrade
 from .messages import Data
@@ -160,9 +160,7 @@ class Hypercore:
                     fns.remove(fn)
             self._handlers.clear()
             if state._replicator is not None:
-                for ext in list(state._replicator.extensions.values()):
-                    if ext._owner is self:
-                        ext.destroy()
+                extensions.destroy_owned(state._replicator, self)
             state.sessions -= 1
             if state.sessions == 0:
                 state.close()
@@ -287,17 +285,7 @@ class Hypercore:
         ``encoding`` (default: compact-encoding ``buffer``, as in JS). Registering a name
         again updates its encoding and handler and returns the same extension. It is
         destroyed when this session closes."""
-        state = self._open_state()
-        rep = state.replicator
-        ext = rep.extensions.get(name)
-        if ext is not None:
-            ext.encoding = extension_encoding(encoding)
-            ext.on_message = on_message
-            ext._owner = self
-            return ext
-        ext = Extension(rep, name, extension_encoding(encoding), on_message, self)
-        rep.extensions[name] = ext
-        return ext
+        return extensions.register(self._open_state().replicator, name, encoding, on_message, self)
 
     def on(self, event: str, callback: Callable[..., object]) -> None:
         """Call ``callback`` on ``event`` until this session closes: ``append()``,
