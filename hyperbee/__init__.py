@@ -1,11 +1,30 @@
-"""Hyperbee for Python on Trio: the B-tree over a Hypercore, block-for-block compatible with
-JS hyperbee 2.
+"""Hyperbee for Python on Trio: a sorted key/value store (a B-tree) over a Hypercore,
+block-for-block compatible with JS hyperbee 2.
 
-So far: :mod:`hyperbee.messages`, the block formats (header, nodes and their tree index),
-and :mod:`hyperbee.tree`, reading a version's tree (get, in-order listing) from its blocks.
+:class:`Hyperbee` is the bee; :class:`Batch` groups writes into one append. Below them:
+:mod:`hyperbee.messages` (the block formats), :mod:`hyperbee.nodes` (the tree and its write
+algorithms), :mod:`hyperbee.iterators` (history and diffs) and :mod:`hyperbee.watch`.
 """
 
 from . import messages
+from .batch import Batch
+from .bee import Hyperbee
+from .codecs import DiffEntry, Entry, HistoryEntry
 from .errors import DecodingError, HyperbeeError
+from .messages import Header, Metadata
+from .watch import EntryWatcher, Watcher
 
-__all__ = ["DecodingError", "HyperbeeError", "messages"]
+__all__ = [
+    "Batch",
+    "DecodingError",
+    "DiffEntry",
+    "Entry",
+    "EntryWatcher",
+    "Header",
+    "HistoryEntry",
+    "Hyperbee",
+    "HyperbeeError",
+    "Metadata",
+    "Watcher",
+    "messages",
+]

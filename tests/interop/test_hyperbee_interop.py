@@ -13,14 +13,12 @@ from hyperbee.messages import (
     Metadata,
     Node,
     YoloIndex,
-    decode_header,
     decode_node,
     decode_yolo_index,
     encode_header,
     encode_node,
     encode_yolo_index,
 )
-from hyperbee.tree import Entry, TreeReader
 
 from .jsenv import JSHelper
 
@@ -118,45 +116,3 @@ def test_mutated_blocks_read_alike_where_both_accept(js: JSHelper) -> None:
         if "value" in their_index:
             assert _py_index(their_index["value"]) == our_index
     assert both > 50
-
-
-def _ops(rng: random.Random, n: int) -> tuple[list[Any], list[bytes]]:
-    keys = [rng.randbytes(rng.randrange(1, 6)) for _ in range(60)]
-
-    def op() -> list[Any]:
-        k = rng.choice(keys)
-        if rng.random() < 0.25:
-            return ["del", k]
-        return ["put", k, rng.randbytes(rng.randrange(0, 12))]
-
-    ops: list[Any] = []
-    for _ in range(n):
-        if rng.random() < 0.1:
-            ops.append(["batch", [op() for _ in range(rng.randrange(1, 12))]])
-        else:
-            ops.append(op())
-    return ops, [*keys, b"\x00", b"\xff" * 8]
-
-
-async def test_a_js_bee_reads_the_same_in_python(js: JSHelper) -> None:
-    for seed in range(4):
-        rng = random.Random(seed)
-        ops, probe = _ops(rng, 250)
-        built = js("bee.build", ops, probe)
-        blocks = [bytes(b) for b in built["blocks"]]
-        assert decode_header(blocks[0]).protocol == "hyperbee"
-
-        async def get_block(seq: int, blocks: list[bytes] = blocks) -> bytes:
-            return blocks[seq]
-
-        tree = TreeReader(get_block, len(blocks))
-        for k, expected in zip(probe, built["gets"], strict=True):
-            got = await tree.get(k)
-            want = (
-                None
-                if expected is None
-                else Entry(expected["seq"], expected["key"], expected["value"])
-            )
-            assert got == want, k
-        listed = [e async for e in tree.entries()]
-        assert [(e.seq, e.key) for e in listed] == [(e["seq"], e["key"]) for e in built["all"]]

@@ -17,42 +17,92 @@ module.exports = {
   }
 }
 
-const os = require('os')
-const path = require('path')
-const fs = require('fs')
 const Hypercore = require('hypercore')
 const Hyperbee = require('hyperbee')
 
-// Apply ops to a new bee (binary keys and values): ['put', k, v], ['del', k], or
-// ['batch', [ops...]]. Returns every block, and what the bee answers: get of `probe` keys,
-// and the full ordered listing.
-module.exports['bee.build'] = async (ops, probe) => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bee-'))
+// A bee in `dir` (created if new), with opts {keyEncoding, valueEncoding, sep, metadata}.
+// Ops: ['put', sub, key, value], ['del', sub, key], ['batch', sub, [op, ...]] (one batch of that sub), ['cas-put', sub, key,
+// value, ifValueIs] (a put that only replaces a key whose current value deep-equals
+// ifValueIs); sub = null or a list of sub names (nested). Queries: ['get', sub, key],
+// ['range', sub, {gt, gte, lt, lte, reverse, limit}], ['history', {gt, gte, lt, lte, reverse,
+// limit}], ['diff', sub, version, range], ['seq', seq], ['peek', sub, range],
+// ['header'], ['version'].
+async function openBee (dir, opts) {
   const core = new Hypercore(dir)
-  const bee = new Hyperbee(core)
+  const bee = new Hyperbee(core, opts)
   await bee.ready()
-  for (const op of ops) {
-    if (op[0] === 'put') await bee.put(op[1], op[2])
-    else if (op[0] === 'del') await bee.del(op[1])
-    else {
-      const b = bee.batch()
-      for (const o of op[1]) {
-        if (o[0] === 'put') await b.put(o[1], o[2])
-        else await b.del(o[1])
+  return bee
+}
+
+function subOf (bee, names) {
+  let b = bee
+  for (const n of names || []) b = b.sub(n)
+  return b
+}
+
+function entry (e) {
+  return e && { seq: e.seq, key: e.key, value: e.value }
+}
+
+async function applyOp (target, op) {
+  if (op[0] === 'put') await target.put(op[2], op[3])
+  else if (op[0] === 'del') await target.del(op[2])
+  else if (op[0] === 'cas-put') {
+    const want = JSON.stringify(op[4])
+    await target.put(op[2], op[3], { cas: (prev) => JSON.stringify(prev.value) === want })
+  }
+}
+
+async function runQueries (bee, queries) {
+  const out = []
+  for (const q of queries) {
+    if (q[0] === 'get') out.push(entry(await subOf(bee, q[1]).get(q[2])))
+    else if (q[0] === 'range') {
+      const all = []
+      for await (const e of subOf(bee, q[1]).createReadStream(q[2])) all.push(entry(e))
+      out.push(all)
+    } else if (q[0] === 'peek') out.push(entry(await subOf(bee, q[1]).peek(q[2])))
+    else if (q[0] === 'history') {
+      const all = []
+      for await (const e of bee.createHistoryStream(q[1])) all.push({ type: e.type, ...entry(e) })
+      out.push(all)
+    } else if (q[0] === 'diff') {
+      const all = []
+      for await (const d of subOf(bee, q[1]).createDiffStream(q[2], q[3])) {
+        all.push({ left: entry(d.left), right: entry(d.right) })
       }
+      out.push(all)
+    } else if (q[0] === 'seq') {
+      const e = await bee.getBySeq(q[1])
+      out.push({ key: e.key, value: e.value })
+    } else if (q[0] === 'header') {
+      const h = await bee.getHeader()
+      out.push(h && { protocol: h.protocol, metadata: h.metadata })
+    } else if (q[0] === 'version') out.push(bee.version)
+  }
+  return out
+}
+
+module.exports['bee.run'] = async (dir, opts, ops, queries) => {
+  const bee = await openBee(dir, opts)
+  for (const op of ops) {
+    if (op[0] === 'batch') {
+      // one batch of one (sub-)bee: ['batch', sub, [op, ...]]
+      const b = subOf(bee, op[1]).batch()
+      for (const o of op[2]) await applyOp(b, o)
       await b.flush()
-    }
+    } else await applyOp(subOf(bee, op[1]), op)
   }
   const blocks = []
-  for (let i = 0; i < core.length; i++) blocks.push(await core.get(i))
-  const gets = []
-  for (const k of probe) {
-    const e = await bee.get(k)
-    gets.push(e && { seq: e.seq, key: e.key, value: e.value })
-  }
-  const all = []
-  for await (const e of bee.createReadStream()) all.push({ seq: e.seq, key: e.key, value: e.value })
+  for (let i = 0; i < bee.core.length; i++) blocks.push(await bee.core.get(i))
+  const results = await runQueries(bee, queries)
   await bee.close()
-  fs.rmSync(dir, { recursive: true, force: true })
-  return { blocks, gets, all }
+  return { blocks, results }
+}
+
+module.exports['bee.query'] = async (dir, opts, queries) => {
+  const bee = await openBee(dir, opts)
+  const results = await runQueries(bee, queries)
+  await bee.close()
+  return results
 }

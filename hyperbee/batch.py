@@ -1,0 +1,588 @@
+"""Reading and writing one version of a bee (JS ``hyperbee/index.js`` ``Batch``).
+
+Every read and write goes through a :class:`Batch`: a single ``put`` is a batch that appends
+its one block at once; ``bee.batch()`` keeps its blocks pending, readable by its own later
+operations, and appends them all with one ``append`` on :meth:`Batch.flush` (only the last
+block then carries the root; the earlier ones keep just the nodes later blocks still point at,
+as JS ``toBlocks`` lays them out).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from hypercore.encodings import BINARY, ValueEncoding
+from hypercore.session import Hypercore
+
+from .codecs import Entry, dec, enc
+from .errors import DecodingError, HyperbeeError
+from .messages import Header, Node, encode_header, encode_node
+from .nodes import (
+    MAX_DEPTH,
+    BatchEntry,
+    Block,
+    BlockEntry,
+    Child,
+    Key,
+    TreeNode,
+    deflate,
+    rebalance,
+    set_key_to_nearest_leaf,
+    too_deep,
+)
+
+if TYPE_CHECKING:
+    from .bee import Hyperbee
+
+__all__ = ["Batch", "Cas", "Encodings"]
+
+#: ``cas(previous, new) -> bool`` (or awaitable bool): write only if it says so.
+Cas = Callable[[Entry, Entry], "bool | Awaitable[bool]"]
+
+#: Yield to the scheduler this often while iterating over cached blocks.
+_CHECKPOINT_EVERY = 256
+
+
+class Encodings:
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: ValueEncoding | None, value: ValueEncoding | None) -> None:
+        self.key = key
+        self.value = value
+
+
+def final(block: BlockEntry, encoding: Encodings) -> Entry:
+    value = block.value
+    return Entry(
+        block.seq,
+        dec(encoding.key, block.key),
+        None if value is None else dec(encoding.value, value),
+    )
+
+
+SEP = b"\x00"
+
+
+def bump(key: bytes | None) -> bytes:
+    """``key`` with its last byte incremented (wrapping, as a JS byte does)."""
+    assert key is not None
+    if not key:
+        return key
+    return key[:-1] + bytes([(key[-1] + 1) & 0xFF])
+
+
+Bounds = tuple[bytes | None, bytes | None, bytes | None, bytes | None]
+
+
+def encode_range(
+    encoding: ValueEncoding | None, sub: bool, gt: Any, gte: Any, lt: Any, lte: Any
+) -> Bounds:
+    """``gt, gte, lt, lte`` encoded as keys; in a sub, a missing lower bound is its prefix
+    and a zero byte (exclusive) and a missing upper bound the prefix bumped, as JS
+    ``encRange``."""
+    egt, egte, elt, elte = (
+        enc(encoding, gt),
+        enc(encoding, gte),
+        enc(encoding, lt),
+        enc(encoding, lte),
+    )
+    if sub:
+        if egt is None and egte is None:
+            egt = enc(encoding, SEP)
+        if elt is None and elte is None:
+            elt = bump(enc(encoding, b""))
+    return egt, egte, elt, elte
+
+
+def _cmp(a: bytes, b: bytes) -> int:
+    return (a > b) - (a < b)
+
+
+class Batch:
+    """A view of one version of ``bee`` through ``core``; with ``batch_lock`` its writes stay
+    pending until :meth:`flush`."""
+
+    def __init__(
+        self,
+        bee: Hyperbee,
+        core: Hypercore,
+        *,
+        batch_lock: trio.Semaphore | None = None,
+        cache: bool = True,
+        checkout: int = -1,
+        update: bool = True,
+        wait: bool = True,
+        encoding: Encodings | None = None,
+    ) -> None:
+        self.bee = bee
+        self.core = core
+        self.blocks: dict[int, BlockEntry] | None = {} if cache else None
+        self.auto_flush = batch_lock is None
+        self.max_blocks_cached = 128
+        self.root: TreeNode | None = None
+        self.length = 0
+        self.checkout = checkout
+        self.locked = False
+        self.batch_lock = batch_lock
+        self.should_update = update
+        self.updated = False
+        self.wait = wait
+        self.encoding = encoding if encoding is not None else bee._encodings
+        self._appending: list[bytes] | None = None
+
+    # --- blocks -------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> int:
+        if self.checkout != -1:
+            return max(1, self.checkout)
+        return max(1, self.bee._checkout or self.core.length + self.length)
+
+    async def _load(self, seq: int) -> Block:
+        cache = self.bee._cache
+        core = self.core
+        if core.fork == cache.fork:
+            block = cache.blocks.get(seq)
+            if block is not None:
+                return block
+        data = await core.get(seq, value_encoding=BINARY, wait=self.wait)
+        if not isinstance(data, bytes):
+            raise HyperbeeError(f"block {seq} is not available")
+        block = Block(seq, data)
+        if core.fork == cache.fork:
+            cache.put(seq, block)
+        return block
+
+    async def get_block(self, seq: int) -> BlockEntry:
+        blocks = self.blocks
+        if blocks is not None:
+            entry = blocks.get(seq)
+            if entry is not None:
+                return entry
+        entry = BlockEntry.of(await self._load(seq), self)
+        if blocks is not None:
+            got = blocks.get(seq)
+            if got is not None:
+                return got
+            if len(blocks) - self.length < self.max_blocks_cached:
+                blocks[seq] = entry
+        return entry
+
+    async def get_tree_block(self, seq: int) -> BlockEntry:
+        """A block the tree points at: it must be inside this version."""
+        if not 1 <= seq < self.version:
+            raise DecodingError(f"the tree points at block {seq}, outside 1..{self.version - 1}")
+        return await self.get_block(seq)
+
+    async def get_key(self, seq: int) -> bytes:
+        if not 1 <= seq < self.version:
+            raise DecodingError(f"the tree points at block {seq}, outside 1..{self.version - 1}")
+        blocks = self.blocks
+        if blocks is not None:
+            entry = blocks.get(seq)
+            if entry is not None:
+                return entry.key
+        return (await self._load(seq)).key
+
+    async def get_root(self, ensure_header: bool) -> TreeNode | None:
+        bee = self.bee
+        core = self.core
+        if ensure_header and core.length == 0 and core.writable and not bee.readonly:
+            await core.append(encode_header(Header(metadata=bee.metadata)))
+        if bee._checkout == 0 and self.checkout == -1 and self.should_update and not self.updated:
+            self.updated = True
+            if core.peers:
+                await core.update()
+        version = self.version
+        if version < 2:
+            return None
+        return (await self.get_block(version - 1)).get_tree_node(0)
+
+    # --- reads --------------------------------------------------------------------------------
+
+    async def get(self, key: Any) -> Entry | None:
+        target = enc(self.encoding.key, key)
+        assert target is not None
+        block = await self._find(target)
+        return None if block is None else final(block, self.encoding)
+
+    async def _find(self, key: bytes) -> BlockEntry | None:
+        node = await self.get_root(False)
+        if node is None:
+            return None
+        for _ in range(MAX_DEPTH):
+            block = node.block
+            assert block is not None
+            if block.is_target(key):
+                return None if block.is_deletion() else block
+            keys = node.keys
+            s, e, c = 0, len(keys), 0
+            while s < e:
+                mid = (s + e) >> 1
+                k = keys[mid].value
+                if k is None:
+                    k = await node.get_key(mid)
+                c = (key > k) - (key < k)
+                if c == 0:
+                    return await self.get_tree_block(keys[mid].seq)
+                if c < 0:
+                    e = mid
+                else:
+                    s = mid + 1
+            if not node.children:
+                return None
+            node = await node.get_child_node(e if c < 0 else s)
+        raise too_deep()
+
+    async def get_by_seq(self, seq: int) -> Entry:
+        """The key and value block ``seq`` wrote (a deletion has no value)."""
+        if seq < 1:
+            raise HyperbeeError("block 0 is the header, not an entry")
+        return final(await self.get_block(seq), self.encoding)
+
+    async def call_cas(self, cas: Cas, prev: BlockEntry, encoding: Encodings, new: Entry) -> bool:
+        result = cas(final(prev, encoding), new)
+        if inspect.isawaitable(result):
+            result = await result
+        return bool(result)
+
+    def read(
+        self,
+        *,
+        gt: Any = None,
+        gte: Any = None,
+        lt: Any = None,
+        lte: Any = None,
+        reverse: bool = False,
+        limit: int | None = None,
+        encoding: Encodings | None = None,
+    ) -> AsyncIterator[Entry]:
+        """Entries in key order within the bounds (keys, encoded with the key encoding; a
+        sub's range never leaves the sub), as JS ``RangeIterator``."""
+        encoding = encoding or self.encoding
+        bounds = encode_range(encoding.key, self.bee._sub, gt, gte, lt, lte)
+        return self._range(*bounds, reverse, limit, encoding)
+
+    async def _range(
+        self,
+        gt: bytes | None,
+        gte: bytes | None,
+        lt: bytes | None,
+        lte: bytes | None,
+        reverse: bool,
+        limit: int | None,
+        encoding: Encodings,
+    ) -> AsyncIterator[Entry]:
+        left = -1 if limit is None else limit
+        if left == 0:
+            return
+        g_incl = gt is None
+        g_key = gt if gt is not None else gte
+        l_incl = lt is None
+        l_key = lt if lt is not None else lte
+        stack: list[list[Any]] = []  # [node, position]: even = child, odd = key
+        node = await self.get_root(False)
+        if node is None:
+            return
+        incl = l_incl if reverse else g_incl
+        start = l_key if reverse else g_key
+        if start is None:
+            stack.append([node, len(node.keys) << 1 if reverse else 0])
+        else:
+            for _ in range(MAX_DEPTH):
+                entry: list[Any] = [node, len(node.keys) << 1 if reverse else 0]
+                s, e, c = 0, len(node.keys), 0
+                found = False
+                while s < e:
+                    mid = (s + e) >> 1
+                    c = _cmp(start, await node.get_key(mid))
+                    if c == 0:
+                        entry[1] = mid * 2 + 1 if incl else mid * 2 + (0 if reverse else 2)
+                        stack.append(entry)
+                        found = True
+                        break
+                    if c < 0:
+                        e = mid
+                    else:
+                        s = mid + 1
+                if found:
+                    break
+                i = e if c < 0 else s
+                entry[1] = 2 * i + (-1 if reverse else 1)
+                if 0 <= entry[1] <= len(node.keys) << 1:
+                    stack.append(entry)
+                if not node.children:
+                    break
+                node = await node.get_child_node(i)
+            else:
+                raise too_deep()
+
+        end = g_key if reverse else l_key
+        end_incl = g_incl if reverse else l_incl
+        committed = self.core.length
+        count = 0
+        # A valid tree has fewer nodes than blocks: more visits means a cycle in bad data.
+        visited, budget = 0, self.version
+        while stack and left != 0:
+            top = stack[-1]
+            node, pos = top
+            is_key = pos & 1 == 1
+            if reverse:
+                if pos < 0:
+                    n = len(node.keys)
+                else:
+                    n = pos >> 1
+                    top[1] = pos - 1
+            else:
+                n = pos >> 1
+                top[1] = pos + 1
+            if not is_key:
+                if not node.children:
+                    continue
+                child = await node.get_child_node(n)
+                if node.block is not None and node.block.seq < committed:
+                    node.children[n].value = None  # let visited subtrees go
+                visited += 1
+                if len(stack) >= MAX_DEPTH or visited > budget:
+                    raise too_deep()
+                stack.append([child, len(child.keys) << 1 if reverse else 0])
+                continue
+            if n >= len(node.keys):
+                stack.pop()
+                continue
+            block = await self.get_tree_block(node.keys[n].seq)
+            if end is not None:
+                k = block.key
+                c = (k > end) - (k < end)
+                if (not end_incl) if c == 0 else (c < 0 if reverse else c > 0):
+                    return
+            if left > 0:
+                left -= 1
+            count += 1
+            if count % _CHECKPOINT_EVERY == 0:
+                await trio.lowlevel.checkpoint()
+            yield final(block, encoding)
+
+    # --- writes -------------------------------------------------------------------------------
+
+    async def _lock(self) -> None:
+        if self.bee.readonly:
+            raise HyperbeeError("the bee is read-only")
+        if not self.locked:
+            await self.bee._lock.acquire()
+            self.locked = True
+
+    def _unlock(self) -> None:
+        if self.locked:
+            self.locked = False
+            self.bee._lock.release()
+
+    async def put(self, key: Any, value: Any = None, *, cas: Cas | None = None) -> None:
+        await self._write(self._put, key, value, cas)
+
+    async def delete(self, key: Any, *, cas: Cas | None = None) -> None:
+        await self._write(self._del, key, None, cas)
+
+    async def _write(self, op: Callable[..., Awaitable[None]], *args: Any) -> None:
+        if self.batch_lock is None:
+            await self._lock()
+            try:
+                await op(*args)
+            finally:
+                self._unlock()
+            return
+        async with self.batch_lock:
+            await self._lock()
+            await op(*args)
+
+    async def _put(self, key_in: Any, value_in: Any, cas: Cas | None) -> None:
+        encoding = self.encoding
+        new_entry = Entry(0, key_in, value_in)
+        key = enc(encoding.key, key_in)
+        value = enc(encoding.value, value_in)
+        assert key is not None
+        stack: list[TreeNode] = []
+        node = await self.get_root(True)
+        if node is None:
+            node = TreeNode.create(None)
+        root = node
+        seq = new_entry.seq = self.core.length + self.length
+        target = Key(seq, key)
+        while node.children:
+            if len(stack) >= MAX_DEPTH:
+                raise too_deep()
+            stack.append(node)
+            node.changed = True  # on the path: rewritten
+            keys = node.keys
+            s, e, c = 0, len(keys), 0
+            while s < e:
+                mid = (s + e) >> 1
+                k = keys[mid].value
+                if k is None:
+                    k = await node.get_key(mid)
+                c = (key > k) - (key < k)
+                if c == 0:
+                    if cas is not None:
+                        prev = await node.get_key_node(mid)
+                        if not await self.call_cas(cas, prev, encoding, new_entry):
+                            return
+                    if not self.bee.always_duplicate:
+                        prev = await node.get_key_node(mid)
+                        if prev.value == value:
+                            return
+                    node.set_key(mid, target)
+                    await self._append(root, seq, key, value)
+                    return
+                if c < 0:
+                    e = mid
+                else:
+                    s = mid + 1
+            node = await node.get_child_node(e if c < 0 else s)
+
+        needs_split = not await node.insert_key(target, value, None, new_entry, encoding, cas)
+        if not node.changed:
+            return
+        while needs_split:
+            parent = stack.pop() if stack else None
+            median, right = await node.split()
+            if parent is not None:
+                needs_split = not await parent.insert_key(
+                    median, value, right, None, encoding, None
+                )
+                node = parent
+            else:
+                root = TreeNode.create(node.block)
+                root.keys.append(median)
+                root.children.append(Child(0, 0, node))
+                root.children.append(Child(0, 0, right))
+                needs_split = False
+        await self._append(root, seq, key, value)
+
+    async def _del(self, key_in: Any, _value: Any, cas: Cas | None) -> None:
+        encoding = self.encoding
+        del_entry = Entry(0, key_in, None)
+        key = enc(encoding.key, key_in)
+        assert key is not None
+        stack: list[TreeNode] = []
+        node = await self.get_root(True)
+        if node is None:
+            return
+        seq = del_entry.seq = self.core.length + self.length
+        for _ in range(MAX_DEPTH):
+            stack.append(node)
+            keys = node.keys
+            s, e, c = 0, len(keys), 0
+            while s < e:
+                mid = (s + e) >> 1
+                c = _cmp(key, await node.get_key(mid))
+                if c == 0:
+                    if cas is not None:
+                        prev = await node.get_key_node(mid)
+                        if not await self.call_cas(cas, prev, encoding, del_entry):
+                            return
+                    if node.children:
+                        await set_key_to_nearest_leaf(node, mid, stack)
+                    else:
+                        node.remove_key(mid)
+                    for n in stack:  # marked late: a missing key rewrites nothing
+                        n.changed = True
+                    await self._append(await rebalance(stack), seq, key, None)
+                    return
+                if c < 0:
+                    e = mid
+                else:
+                    s = mid + 1
+            if not node.children:
+                return
+            node = await node.get_child_node(e if c < 0 else s)
+        raise too_deep()
+
+    async def _append(self, root: TreeNode, seq: int, key: bytes, value: bytes | None) -> None:
+        index: list[Child | None] = []
+        root.index_changes(index, seq)
+        index[0] = Child(seq, 0, root)
+        if not self.auto_flush:
+            block = BatchEntry(seq, self, key, value, index)
+            root.block = block
+            self.root = root
+            self.length += 1
+            assert self.blocks is not None
+            self.blocks[seq] = block
+            root.update_children(seq, block)
+            return
+        await self.core.append(encode_node(Node(deflate(index), key, value)))
+
+    def to_blocks(self) -> list[bytes]:
+        """The pending blocks, encoded: every block but the last keeps only the nodes that
+        no later block rewrote (renumbered in place, as JS compacts them)."""
+        if self._appending is not None:
+            return self._appending
+        assert self.blocks is not None
+        out = []
+        base = self.core.length
+        for i in range(self.length):
+            seq = base + i
+            entry = self.blocks[seq]
+            assert isinstance(entry, BatchEntry)
+            pending = entry.pending_index
+            if i < self.length - 1:
+                pending[0] = None
+                j = 0
+                while j < len(pending):
+                    slot = pending[j]
+                    if slot is not None and slot.seq == seq:
+                        slot.offset = j
+                        j += 1
+                        continue
+                    if j == len(pending) - 1:
+                        pending.pop()
+                    else:
+                        pending[j] = pending.pop()
+            out.append(encode_node(Node(deflate(pending), entry.key, entry.value)))
+        self._appending = out
+        return out
+
+    async def flush(self) -> None:
+        """Append every pending block at once (and let other writers go on)."""
+        if not self.length:
+            await self.aclose()
+            return
+        blocks = self.to_blocks()
+        self.root = None
+        assert self.blocks is not None
+        self.blocks.clear()
+        self.length = 0
+        try:
+            await self.core.append(blocks)
+        finally:
+            self._appending = None
+            self._unlock()
+
+    async def aclose(self) -> None:
+        """Drop what is pending and let other writers go on."""
+        self.root = None
+        if self.blocks is not None:
+            self.blocks.clear()
+        self.length = 0
+        self._appending = None
+        self._unlock()
+        await trio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> Batch:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            await self.flush()
+        else:
+            await self.aclose()
