@@ -85,14 +85,7 @@ async function runQueries (bee, queries) {
 
 module.exports['bee.run'] = async (dir, opts, ops, queries) => {
   const bee = await openBee(dir, opts)
-  for (const op of ops) {
-    if (op[0] === 'batch') {
-      // one batch of one (sub-)bee: ['batch', sub, [op, ...]]
-      const b = subOf(bee, op[1]).batch()
-      for (const o of op[2]) await applyOp(b, o)
-      await b.flush()
-    } else await applyOp(subOf(bee, op[1]), op)
-  }
+  await applyOps(bee, ops)
   const blocks = []
   for (let i = 0; i < bee.core.length; i++) blocks.push(await bee.core.get(i))
   const results = await runQueries(bee, queries)
@@ -105,4 +98,91 @@ module.exports['bee.query'] = async (dir, opts, queries) => {
   const results = await runQueries(bee, queries)
   await bee.close()
   return results
+}
+
+// Replicated bees: a JS writer served over TCP + secret-stream on 127.0.0.1, and a JS reader
+// of a Python writer. Their directories are temporary.
+const net = require('net')
+const os = require('os')
+const path = require('path')
+const fs = require('fs')
+const NoiseSecretStream = require('@hyperswarm/secret-stream')
+
+const served = new Map()
+let nextServed = 1
+
+function tmp () {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'bee-repl-'))
+}
+
+function replicateOver (core, socket, isInitiator, sockets) {
+  sockets.add(socket)
+  socket.on('close', () => sockets.delete(socket))
+  socket.on('error', () => {})
+  const stream = new NoiseSecretStream(isInitiator, socket)
+  stream.on('error', () => {})
+  core.replicate(stream)
+}
+
+async function applyOps (bee, ops) {
+  for (const op of ops) {
+    if (op[0] === 'batch') {
+      // one batch of one (sub-)bee: ['batch', sub, [op, ...]]
+      const b = subOf(bee, op[1]).batch()
+      for (const o of op[2]) await applyOp(b, o)
+      await b.flush()
+    } else await applyOp(subOf(bee, op[1]), op)
+  }
+}
+
+module.exports['bee.serve'] = async (opts, ops, queries) => {
+  const dir = tmp()
+  const bee = await openBee(dir, opts)
+  await applyOps(bee, ops)
+  const results = await runQueries(bee, queries)
+  const sockets = new Set()
+  const server = net.createServer((socket) => replicateOver(bee.core, socket, false, sockets))
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const id = nextServed++
+  served.set(id, { bee, dir, server, sockets })
+  return { id, port: server.address().port, key: bee.core.key, length: bee.core.length, results }
+}
+
+module.exports['bee.apply'] = async (id, ops) => {
+  const { bee } = served.get(id)
+  await applyOps(bee, ops)
+  return bee.core.length
+}
+
+module.exports['bee.unserve'] = async (id) => {
+  const { bee, dir, server, sockets } = served.get(id)
+  served.delete(id)
+  for (const s of sockets) s.destroy()
+  await new Promise((resolve) => server.close(resolve))
+  await bee.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+}
+
+// A sparse JS reader of a Python bee: connects, waits for `length`, answers `queries`, and
+// says how many blocks it stored to answer them.
+module.exports['bee.remote'] = async (port, key, opts, length, queries) => {
+  const dir = tmp()
+  const core = new Hypercore(dir, key)
+  const bee = new Hyperbee(core, opts)
+  await bee.ready()
+  const sockets = new Set()
+  replicateOver(core, net.connect(port, '127.0.0.1'), true, sockets)
+  const deadline = Date.now() + 20000
+  while (core.length < length) {
+    if (Date.now() > deadline) throw new Error('timed out waiting for the bee')
+    await core.update({ wait: true })
+    if (core.length < length) await new Promise((resolve) => setTimeout(resolve, 10))
+  }
+  const results = await runQueries(bee, queries)
+  let stored = 0
+  for (let i = 0; i < core.length; i++) if (await core.has(i)) stored++
+  for (const s of sockets) s.destroy()
+  await bee.close()
+  fs.rmSync(dir, { recursive: true, force: true })
+  return { results, stored }
 }
