@@ -186,3 +186,27 @@ async def test_get_and_watch_follows_one_key() -> None:
                     await core.truncate(2)  # back to k = 1, forced
             assert values == [b"2", None, b"1"]
             assert w.node is not None and w.node.value == b"1"
+
+
+async def test_live_history_goes_on_with_new_writes() -> None:
+    async with Hypercore(MemoryStorage()) as core, Hyperbee(core) as bee:
+        await bee.put(b"a", b"1")
+        seen: list[tuple[str, int]] = []
+        with trio.fail_after(5):
+            async with trio.open_nursery() as n:
+
+                async def follow() -> None:
+                    async for h in bee.history(live=True):
+                        seen.append((h.type, h.seq))
+                        if len(seen) == 3:
+                            return
+
+                n.start_soon(follow)
+                await trio.sleep(0.01)
+                await bee.put(b"b", b"2")
+                await trio.sleep(0.01)
+                await bee.delete(b"a")
+        assert seen == [("put", 1), ("put", 2), ("del", 3)]
+        with pytest.raises(HyperbeeError):
+            async for _ in bee.history(live=True, reverse=True):
+                pass
