@@ -150,7 +150,9 @@ class Batch:
             block = cache.blocks.get(seq)
             if block is not None:
                 return block
-        data = await core.get(seq, value_encoding=BINARY, wait=self.wait)
+        data = core.read_local(seq) if seq >= 0 else None
+        if data is None:
+            data = await core.get(seq, value_encoding=BINARY, wait=self.wait)
         if not isinstance(data, bytes):
             raise HyperbeeError(f"block {seq} is not available")
         block = Block(seq, data)
@@ -209,9 +211,12 @@ class Batch:
         target = enc(self.encoding.key, key)
         assert target is not None
         block = await self._find(target)
+        await trio.lowlevel.checkpoint()  # cached blocks are read without one
         return None if block is None else final(block, self.encoding)
 
     async def _find(self, key: bytes) -> BlockEntry | None:
+        if self.length == 0:
+            return await self._find_stored(key)
         node = await self.get_root(False)
         if node is None:
             return None
@@ -239,11 +244,66 @@ class Batch:
             node = await node.get_child_node(e if c < 0 else s)
         raise too_deep()
 
+    async def _find_stored(self, key: bytes) -> BlockEntry | None:
+        """:meth:`_find` on stored blocks only (no pending writes): the same walk, over the
+        decoded levels themselves instead of mutable tree nodes."""
+        await self.get_root(False)  # the header and update steps
+        version = self.version
+        if version < 2:
+            return None
+        core = self.core
+        cache = self.bee._cache
+        cached = cache.blocks if core.fork == cache.fork else {}
+
+        async def load(seq: int) -> Block:
+            if not 1 <= seq < version:
+                raise DecodingError(f"the tree points at block {seq}, outside 1..{version - 1}")
+            b = cached.get(seq)
+            return b if b is not None else await self._load(seq)
+
+        block = await load(version - 1)
+        offset = 0
+        for _ in range(MAX_DEPTH):
+            levels = block.levels()
+            if not 0 <= offset < len(levels):
+                raise DecodingError(f"block {block.seq} has no tree node at offset {offset}")
+            if block.key == key:
+                if block.value is None and not any(block.seq in lv.keys for lv in levels):
+                    return None  # a deletion
+                return BlockEntry.of(block, self)
+            level = levels[offset]
+            keys = level.keys
+            s, e, c = 0, len(keys), 0
+            while s < e:
+                mid = (s + e) >> 1
+                found = cached.get(keys[mid])
+                if found is None or keys[mid] >= version:
+                    found = await load(keys[mid])
+                k = found.key
+                c = (key > k) - (key < k)
+                if c == 0:
+                    return BlockEntry.of(found, self)
+                if c < 0:
+                    e = mid
+                else:
+                    s = mid + 1
+            children = level.children
+            if not children:
+                return None
+            i = e if c < 0 else s
+            if 2 * i + 1 >= len(children):
+                raise DecodingError(f"a tree node has {len(children) // 2} children, not {i}")
+            block = await load(children[2 * i])
+            offset = children[2 * i + 1]
+        raise too_deep()
+
     async def get_by_seq(self, seq: int) -> Entry:
         """The key and value block ``seq`` wrote (a deletion has no value)."""
         if seq < 1:
             raise HyperbeeError("block 0 is the header, not an entry")
-        return final(await self.get_block(seq), self.encoding)
+        block = await self.get_block(seq)
+        await trio.lowlevel.checkpoint()
+        return final(block, self.encoding)
 
     async def call_cas(self, cas: Cas, prev: BlockEntry, encoding: Encodings, new: Entry) -> bool:
         result = cas(final(prev, encoding), new)
@@ -278,6 +338,7 @@ class Batch:
         limit: int | None,
         encoding: Encodings,
     ) -> AsyncIterator[Entry]:
+        await trio.lowlevel.checkpoint()
         left = -1 if limit is None else limit
         if left == 0:
             return

@@ -3,6 +3,7 @@ as JS hyperbee 2 (``hyperbee/index.js`` ``Hyperbee``)."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -47,14 +48,14 @@ class _BlockCache:
     def __init__(self, size: int) -> None:
         self.size = size
         self.fork = -1
-        self.blocks: dict[int, Block] = {}
+        self.blocks: OrderedDict[int, Block] = OrderedDict()
 
     def put(self, seq: int, block: Block) -> None:
         blocks = self.blocks
         if len(blocks) >= self.size:
             if self.size <= 0:
                 return
-            del blocks[next(iter(blocks))]
+            blocks.popitem(last=False)
         blocks[seq] = block
 
     def truncated(self, length: int, fork: int) -> None:

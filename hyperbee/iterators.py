@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator
 
+import trio
+
 from .batch import Batch, Encodings, final
 from .codecs import DiffEntry, HistoryEntry
 from .errors import DecodingError, HyperbeeError
@@ -65,6 +67,7 @@ async def history(
         else:
             block = await batch.get_block(start)
             start += 1
+        await trio.lowlevel.checkpoint()
         entry = final(block, encoding)
         yield HistoryEntry(
             "del" if block.is_deletion() else "put", entry.seq, entry.key, entry.value
@@ -251,6 +254,7 @@ async def diff(
     """Keys whose entries differ between two versions, in key order."""
     a = _TreeIterator(left, gt, gte, lt, lte, encoding)
     b = _TreeIterator(right, gt, gte, lt, lte, encoding)
+    await trio.lowlevel.checkpoint()
     await a.open()
     await b.open()
     remaining = -1 if limit is None else limit

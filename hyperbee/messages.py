@@ -163,9 +163,26 @@ def _decode_level(buf: bytes, pos: int, end: int) -> Level:
             packed_end = pos + n
             if packed_end > end:
                 raise DecodingError("packed field past the end")
-            while pos < packed_end:
-                v, pos = _read_varint(buf, pos, packed_end)
-                target.append(v)
+            append = target.append
+            while pos < packed_end:  # inlined: the hot loop of reading a tree
+                b = buf[pos]
+                pos += 1
+                if b < 0x80:
+                    append(b)
+                    continue
+                v, shift = b & 0x7F, 7
+                while True:
+                    if pos >= packed_end:
+                        raise DecodingError("truncated varint")
+                    b = buf[pos]
+                    pos += 1
+                    v |= (b & 0x7F) << shift
+                    if b < 0x80:
+                        break
+                    shift += 7
+                    if shift >= 70:
+                        raise DecodingError("varint longer than 10 bytes")
+                append(v)
         else:
             pos = _skip(prefix & 7, buf, pos, end)
     return level

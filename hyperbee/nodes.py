@@ -99,8 +99,9 @@ class Block:
 
 
 class BlockEntry:
-    """A block as one batch sees it: its levels become mutable :class:`TreeNode` keys and
-    children once, shared by every node read out of it in that batch (as in JS)."""
+    """A block as one batch sees it: each of its levels becomes mutable :class:`TreeNode`
+    keys and children on first use, shared by every node read out of it in that batch (as in
+    JS)."""
 
     __slots__ = ("_pointers", "batch", "block", "key", "seq", "value")
 
@@ -110,7 +111,7 @@ class BlockEntry:
         self.key = key
         self.value = value
         self.block: Block | None = None
-        self._pointers: list[tuple[list[Key], list[Child]]] | None = None
+        self._pointers: list[tuple[list[Key], list[Child]] | None] | None = None
 
     @classmethod
     def of(cls, block: Block, batch: Batch) -> BlockEntry:
@@ -118,21 +119,16 @@ class BlockEntry:
         entry.block = block
         return entry
 
-    def pointers(self) -> list[tuple[list[Key], list[Child]]]:
+    def _level_keys(self) -> list[list[int]]:
+        """The key seqs of every level, as the batch sees them now."""
+        assert self.block is not None
+        levels = self.block.levels()
         pointers = self._pointers
-        if pointers is None:
-            assert self.block is not None
-            pointers = []
-            for level in self.block.levels():
-                c = level.children
-                pointers.append(
-                    (
-                        [Key(s, None) for s in level.keys],
-                        [Child(c[i], c[i + 1], None) for i in range(0, len(c), 2)],
-                    )
-                )
-            self._pointers = pointers
-        return pointers
+        out = []
+        for i, lv in enumerate(levels):
+            level = None if pointers is None else pointers[i]
+            out.append(lv.keys if level is None else [k.seq for k in level[0]])
+        return out
 
     def is_target(self, key: bytes) -> bool:
         return self.key == key
@@ -142,14 +138,24 @@ class BlockEntry:
         if self.value is not None:
             return False
         seq = self.seq
-        return not any(k.seq == seq for keys, _ in self.pointers() for k in keys)
+        return not any(seq in keys for keys in self._level_keys())
 
     def get_tree_node(self, offset: int) -> TreeNode:
-        pointers = self.pointers()
+        assert self.block is not None
+        pointers = self._pointers
+        if pointers is None:
+            pointers = self._pointers = [None] * len(self.block.levels())
         if not 0 <= offset < len(pointers):
             raise DecodingError(f"block {self.seq} has no tree node at offset {offset}")
-        keys, children = pointers[offset]
-        return TreeNode(self, keys, children, offset)
+        level = pointers[offset]
+        if level is None:
+            lv = self.block.levels()[offset]
+            c = lv.children
+            level = pointers[offset] = (
+                [Key(s, None) for s in lv.keys],
+                [Child(c[i], c[i + 1], None) for i in range(0, len(c), 2)],
+            )
+        return TreeNode(self, level[0], level[1], offset)
 
 
 class BatchEntry(BlockEntry):
@@ -163,8 +169,8 @@ class BatchEntry(BlockEntry):
         super().__init__(seq, batch, key, value)
         self.pending_index = index
 
-    def pointers(self) -> list[tuple[list[Key], list[Child]]]:
-        return [(c.value.keys, c.value.children) for c in self.pending_index if c and c.value]
+    def _level_keys(self) -> list[list[int]]:
+        return [[k.seq for k in c.value.keys] for c in self.pending_index if c and c.value]
 
     def is_target(self, key: bytes) -> bool:
         return False

@@ -472,6 +472,19 @@ class Hypercore:
         encoding = resolve(value_encoding) if value_encoding is not None else self._encoding
         return encoding.decode(block)
 
+    def read_local(self, index: int) -> bytes | None:
+        """Block ``index`` as stored here (decrypted, not decoded), or None when it is not
+        stored or this snapshot cannot vouch for it: then :meth:`get` tells why or waits.
+        Never waits and is not a checkpoint (for readers that fetch many small blocks)."""
+        state = self._open_state()
+        snap = self._snapshot
+        if snap is not None and (index >= snap.length or state.head.fork != snap.fork):
+            return None
+        block = state.read_block(index)
+        if block is None or state.encryption is None:
+            return block
+        return state.encryption.decrypt(index, block)
+
     async def _wait_for_block(
         self, state: CoreState, index: int, wait: bool, timeout: float | None
     ) -> bytes:

@@ -15,6 +15,7 @@ from typing import Protocol, cast
 from rocksdict import (
     AccessType,
     BlockBasedOptions,
+    Cache,
     DBCompressionType,
     Options,
     Rdict,
@@ -211,6 +212,10 @@ class RocksKV:
         self._db.close()
 
 
+#: The block cache of each open database (data blocks; index and filter blocks stay loaded).
+BLOCK_CACHE_BYTES = 32 * 1024 * 1024
+
+
 def _column_family_options() -> Options:
     """The options JS ``hypercore-storage`` gives the ``corestore`` column family."""
     o = Options(raw_mode=True)
@@ -228,7 +233,12 @@ def _column_family_options() -> Options:
     o.set_write_buffer_size(64 * 1024 * 1024)
     t = BlockBasedOptions()
     t.set_block_size(8192)
-    t.set_cache_index_and_filter_blocks(True)
+    # JS caches index and filter blocks but pins every one of them (pinning tier ALL), so a
+    # read never reparses them. rocksdict can pin only level 0's; keeping them with the table
+    # readers instead is the same in effect. Unpinned, every read of a 200,000-block core
+    # re-read its table's index: 40 us per get instead of 2.
+    t.set_cache_index_and_filter_blocks(False)
+    t.set_block_cache(Cache(BLOCK_CACHE_BYTES))
     t.set_format_version(6)
     t.set_bloom_filter(10, False)
     o.set_block_based_table_factory(t)
