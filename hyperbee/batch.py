@@ -456,6 +456,7 @@ class Batch:
                 await op(*args)
             finally:
                 self._unlock()
+                self._drop_blocks()
             return
         async with self.batch_lock:
             await self._lock()
@@ -615,8 +616,7 @@ class Batch:
             return
         blocks = self.to_blocks()
         self.root = None
-        assert self.blocks is not None
-        self.blocks.clear()
+        self._drop_blocks()
         self.length = 0
         try:
             await self.core.append(blocks)
@@ -624,11 +624,20 @@ class Batch:
             self._appending = None
             self._unlock()
 
+    def _drop_blocks(self) -> None:
+        """Forget the blocks read or written, breaking the node <-> block reference cycles so
+        that they are freed at once instead of by the cyclic collector."""
+        blocks = self.blocks
+        if blocks is None:
+            return
+        for entry in blocks.values():
+            entry.release()
+        blocks.clear()
+
     async def aclose(self) -> None:
         """Drop what is pending and let other writers go on."""
         self.root = None
-        if self.blocks is not None:
-            self.blocks.clear()
+        self._drop_blocks()
         self.length = 0
         self._appending = None
         self._unlock()

@@ -133,6 +133,10 @@ class BlockEntry:
     def is_target(self, key: bytes) -> bool:
         return self.key == key
 
+    def release(self) -> None:
+        """Let go of the nodes read out of this block (they point back at it)."""
+        self._pointers = None
+
     def is_deletion(self) -> bool:
         """A tombstone: no value, and its own key is in none of its nodes."""
         if self.value is not None:
@@ -171,6 +175,9 @@ class BatchEntry(BlockEntry):
 
     def _level_keys(self) -> list[list[int]]:
         return [[k.seq for k in c.value.keys] for c in self.pending_index if c and c.value]
+
+    def release(self) -> None:
+        self.pending_index = []
 
     def is_target(self, key: bytes) -> bool:
         return False
