@@ -75,8 +75,10 @@ class Hyperbee:
     (``"binary"``, ``"utf-8"``, ``"json"``), compact-encoding codecs or objects with
     ``encode``/``decode``; without one, bytes and str are stored as given and bytes come back.
     ``metadata`` goes into the header a new bee writes first. ``prefix`` is put before every
-    key (as in a :meth:`sub`). Use it as an async context manager (closing the bee closes
-    ``core``, as in JS), or call :meth:`ready` and :meth:`aclose`.
+    key (as in a :meth:`sub`). With ``always_duplicate=False`` a put of the value already
+    stored appends nothing (its subs still append, as JS's do). Use it as an async context
+    manager (closing the bee closes ``core``, as in JS), or call :meth:`ready` and
+    :meth:`aclose`.
     """
 
     def __init__(
@@ -133,7 +135,9 @@ class Hyperbee:
         bee.core = core
         bee.metadata = self.metadata
         bee.readonly = self.readonly or checkout != 0
-        bee.always_duplicate = self.always_duplicate
+        # JS gives subs and checkouts the default (true) whatever the bee's own setting:
+        # the same operations must append the same blocks.
+        bee.always_duplicate = True
         bee.sep = self.sep
         bee.prefix = prefix
         bee._key_encoding, bee._value_encoding = encodings

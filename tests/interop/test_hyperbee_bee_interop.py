@@ -49,6 +49,9 @@ def _ops(rng: random.Random, cfg: dict[str, Any], n: int) -> list[Any]:
             _s, k, v = rng.choice(used)
             guess = v if rng.random() < 0.5 else _value(rng, cfg)
             return ["cas-put", sub, k, _value(rng, cfg), guess]
+        if used and r < 0.38:  # the same value again (alwaysDuplicate decides)
+            _s, k, v = rng.choice(used)
+            return ["put", sub, k, v]
         k, v = _key(rng, cfg), _value(rng, cfg)
         used.append((sub, k, v))
         return ["put", sub, k, v]
@@ -191,6 +194,7 @@ CONFIGS: list[dict[str, Any]] = [
         "sep": "/",
         "metadata": {"contentFeed": bytes(range(32)), "userData": b"hello"},
     },
+    {"alwaysDuplicate": False},
 ]
 
 
@@ -199,6 +203,8 @@ def _py_opts(cfg: dict[str, Any]) -> dict[str, Any]:
         "key_encoding": cfg.get("keyEncoding"),
         "value_encoding": cfg.get("valueEncoding"),
     }
+    if "alwaysDuplicate" in cfg:
+        opts["always_duplicate"] = cfg["alwaysDuplicate"]
     if "sep" in cfg:
         opts["sep"] = cfg["sep"]
     if "metadata" in cfg:
