@@ -1,0 +1,478 @@
+"""One UDX stream as a sans-IO state machine (libudx ``udx.c``: ``process_packet``,
+``send_ack``, ``ack_packet``, the send path and its timers).
+
+The caller moves datagrams and time: :meth:`Connection.receive` takes a datagram addressed
+to this stream, :meth:`Connection.datagrams` gives what to send now, :meth:`Connection.timer`
+says when :meth:`Connection.on_timer` must run next, and :meth:`Connection.events` hands out
+what happened (data in order, the remote's end, stream messages, the close). Nothing here
+reads a clock or a socket: the tests drive both.
+
+Reliability as libudx: packets numbered per packet (32-bit, wrapping), a cumulative ack and
+selective-ack blocks, every DATA/END answered with an ack, retransmission of packets seen
+lost (three later packets acknowledged, or older than the newest acknowledged one by more
+than a quarter of the smoothed RTT, as RACK does) and on the retransmission timeout
+(``max(srtt + 4 * rttvar, 1 s)``, doubled on each timeout; six timeouts in a row end the
+stream with :class:`UDXTimeoutError`). Congestion control is NewReno over packets (slow
+start from 10, halving on loss, one packet after a timeout), bounded by the receive window
+the peer advertises. Not yet: MTU probing (packets stay at the 1200-byte base), pacing.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from .errors import UDXDecodeError, UDXError
+from .packet import DATA, DESTROY, END, HEARTBEAT, MAX_SACKS, MESSAGE, SACK, Packet, decode, encode
+
+__all__ = [
+    "Closed",
+    "Connection",
+    "Data",
+    "End",
+    "Message",
+    "UDXResetError",
+    "UDXTimeoutError",
+]
+
+#: Payload of a packet at the base MTU over IPv4 (1200 - IPv4 and UDP headers - UDX header).
+MAX_PAYLOAD = 1200 - 28 - 20
+#: The receive window advertised when nothing is buffered (libudx: 4 MiB).
+RWND_MAX = 4 * 1024 * 1024
+INITIAL_CWND = 10
+MIN_RTO = 1.0
+MAX_RTO = 30.0
+MAX_TIMEOUTS = 6
+DUPTHRESH = 3
+
+_HALF = 1 << 31
+_MASK = (1 << 32) - 1
+
+
+def seq_diff(a: int, b: int) -> int:
+    """``a - b`` in 32-bit sequence space (negative when ``a`` is older)."""
+    return ((a - b + _HALF) & _MASK) - _HALF
+
+
+class UDXResetError(UDXError):
+    """The peer destroyed the stream."""
+
+
+class UDXTimeoutError(UDXError):
+    """The peer stopped answering."""
+
+
+@dataclass(slots=True)
+class Data:
+    data: bytes
+
+
+@dataclass(slots=True)
+class End:
+    """The peer ended its side: no more data will come."""
+
+
+@dataclass(slots=True)
+class Message:
+    data: bytes
+
+
+@dataclass(slots=True)
+class Closed:
+    """The stream is over (``error`` None: both sides ended cleanly)."""
+
+    error: UDXError | None
+
+
+Event = Data | End | Message | Closed
+
+
+class _Sent:
+    __slots__ = ("lost", "payload", "retransmits", "sacked", "sent_at", "type")
+
+    def __init__(self, type_: int, payload: bytes) -> None:
+        self.type = type_
+        self.payload = payload
+        self.sent_at = 0.0
+        self.retransmits = 0
+        self.sacked = False
+        self.lost = False
+
+
+class Connection:
+    """The state of one stream between ``local_id`` (ours: the id the peer addresses) and
+    ``remote_id`` (the peer's)."""
+
+    def __init__(
+        self,
+        local_id: int,
+        remote_id: int,
+        *,
+        rwnd_max: int = RWND_MAX,
+        max_payload: int = MAX_PAYLOAD,
+    ) -> None:
+        self.local_id = local_id
+        self.remote_id = remote_id
+        self.rwnd_max = rwnd_max
+        self.max_payload = max_payload
+        # receiving
+        self.ack = 0  # next seq expected
+        self._incoming: dict[int, tuple[int, bytes]] = {}
+        self._incoming_bytes = 0
+        self.unread = 0  # delivered to the application, not yet consumed
+        self.remote_ended = False
+        # sending
+        self.seq = 0  # next seq to send
+        self.remote_acked = 0  # oldest seq not yet acknowledged
+        self.send_rwnd = rwnd_max
+        self._queue: deque[bytes] = deque()  # packet payloads to send, in order
+        self._queued_bytes = 0
+        self._end_queued = False
+        self.ended = False  # our END is sent
+        self._inflight: dict[int, _Sent] = {}
+        self._inflight_bytes = 0
+        self._outstanding = 0  # in flight, neither selectively acked nor seen lost
+        self._retransmit: list[int] = []
+        self._out: list[bytes] = []
+        self._ack_needed = False
+        self.cwnd = float(INITIAL_CWND)
+        self.ssthresh = float(1 << 16)
+        self._recovery_until: int | None = None
+        # timing
+        self.srtt: float | None = None
+        self.rttvar = 0.0
+        self.rto = MIN_RTO
+        self._timeouts = 0
+        self._rto_at: float | None = None
+        self._probe_at: float | None = None
+        self._events: list[Event] = []
+        self.closed = False
+        self._clean = False
+        self.retransmits = 0
+
+    # --- the application side -----------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue ``data`` to be delivered reliably and in order."""
+        if self._end_queued or self.closed:
+            raise UDXError("the stream's write side is ended")
+        view = memoryview(bytes(data))
+        for i in range(0, len(view), self.max_payload):
+            chunk = bytes(view[i : i + self.max_payload])
+            self._queue.append(chunk)
+            self._queued_bytes += len(chunk)
+
+    def end(self) -> None:
+        """End the write side after what is queued (an END packet)."""
+        if not self.closed:
+            self._end_queued = True
+
+    def send_message(self, data: bytes) -> None:
+        """An unreliable datagram on the stream (a MESSAGE packet, never retransmitted)."""
+        if self.closed:
+            raise UDXError("the stream is closed")
+        self._out.append(self._packet(MESSAGE, self.seq, bytes(data)))
+
+    def destroy(self) -> None:
+        """Tell the peer the stream is gone (a DESTROY packet) and close."""
+        if self.closed:
+            return
+        self._out.append(self._packet(DESTROY, self.seq, b""))
+        self.seq = (self.seq + 1) & _MASK
+        self._close(None)
+        self._clean = False  # nothing more is answered
+
+    def consumed(self, n: int) -> None:
+        """The application took ``n`` bytes of delivered data: the window reopens."""
+        self.unread = max(0, self.unread - n)
+
+    def events(self) -> list[Event]:
+        out, self._events = self._events, []
+        return out
+
+    @property
+    def buffered(self) -> int:
+        """Bytes written and not yet acknowledged."""
+        return self._queued_bytes + self._inflight_bytes
+
+    # --- the network side ---------------------------------------------------------------
+
+    def rwnd(self) -> int:
+        return max(0, self.rwnd_max - self.unread - self._incoming_bytes)
+
+    def _packet(
+        self, type_: int, seq: int, payload: bytes, sacks: list[tuple[int, int]] | None = None
+    ) -> bytes:
+        return encode(
+            Packet(type_, self.remote_id, self.rwnd(), seq, self.ack, sacks or [], payload)
+        )
+
+    def receive(self, datagram: bytes, now: float) -> None:
+        """A datagram for this stream. Malformed ones are dropped."""
+        try:
+            p = decode(datagram)
+        except UDXDecodeError:
+            return
+        if p.stream_id != self.local_id:
+            return
+        if self.closed:
+            # After a clean close, keep acknowledging what the peer repeats (its END, when
+            # our last ack was lost) so that it can close too.
+            if self._clean and p.type & (DATA | END):
+                self._out.append(self._packet(0, self.seq, b""))
+            return
+        if p.type & HEARTBEAT:
+            self._ack_needed = True
+            return
+        if seq_diff(p.seq, self.ack) >= 0:
+            if p.type & (DATA | END) and p.seq not in self._incoming:
+                if seq_diff(p.seq, self.ack) < self.rwnd_max // max(1, self.max_payload) + 64:
+                    self._incoming[p.seq] = (p.type, p.payload)
+                    self._incoming_bytes += len(p.payload)
+            if p.type & DESTROY:
+                self._close(UDXResetError("the peer destroyed the stream"))
+                return
+        if p.type & MESSAGE:
+            self._events.append(Message(p.payload))
+        self._deliver()
+        self._on_ack(p, now)
+        if p.type & (DATA | END):
+            self._ack_needed = True
+        self._maybe_close()
+
+    def _deliver(self) -> None:
+        while True:
+            item = self._incoming.pop(self.ack, None)
+            if item is None:
+                return
+            type_, payload = item
+            self._incoming_bytes -= len(payload)
+            self.ack = (self.ack + 1) & _MASK
+            if type_ & DATA and payload:
+                self.unread += len(payload)
+                self._events.append(Data(payload))
+            if type_ & END and not self.remote_ended:
+                self.remote_ended = True
+                self._events.append(End())
+
+    def _on_ack(self, p: Packet, now: float) -> None:
+        ack = p.ack
+        if seq_diff(ack, self.seq) > 0:
+            return  # acknowledges what we never sent
+        if seq_diff(ack, self.remote_acked) >= 0:
+            self.send_rwnd = p.rwnd
+        newly = 0
+        newest_sent: float | None = None
+        while seq_diff(ack, self.remote_acked) > 0:
+            sent = self._inflight.pop(self.remote_acked, None)
+            if sent is not None:
+                self._inflight_bytes -= len(sent.payload)
+                if not sent.sacked and not sent.lost:
+                    self._outstanding -= 1
+                if not sent.sacked:
+                    newly += 1
+                    if sent.retransmits == 0:
+                        self._rtt_sample(now - sent.sent_at)
+                        newest_sent = max(newest_sent or 0.0, sent.sent_at)
+            self.remote_acked = (self.remote_acked + 1) & _MASK
+        for start, end in p.sacks[:MAX_SACKS]:
+            if not (
+                seq_diff(end, self.seq) <= 0
+                and seq_diff(start, end) < 0
+                and seq_diff(start, self.remote_acked) >= 0
+            ):
+                continue
+            s = start
+            for _ in range(min(seq_diff(end, start), len(self._inflight))):
+                sent = self._inflight.get(s)
+                if sent is not None and not sent.sacked:
+                    if not sent.lost:
+                        self._outstanding -= 1
+                    sent.sacked = True
+                    newly += 1
+                    if sent.retransmits == 0:
+                        newest_sent = max(newest_sent or 0.0, sent.sent_at)
+                s = (s + 1) & _MASK
+        if newly:
+            self._timeouts = 0
+            self._grow(newly)
+            if self._inflight:
+                self._rto_at = now + self.rto
+            else:
+                self._rto_at = None
+        if newest_sent is not None and (p.sacks or self._recovery_until is not None):
+            self._detect_losses(newest_sent)
+
+    def _rtt_sample(self, rtt: float) -> None:
+        rtt = max(rtt, 0.0)
+        if self.srtt is None:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
+            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+        self.rto = min(MAX_RTO, max(MIN_RTO, self.srtt + 4 * self.rttvar))
+
+    def _grow(self, acked: int) -> None:
+        if self._recovery_until is not None:
+            if seq_diff(self.remote_acked, self._recovery_until) >= 0:
+                self._recovery_until = None
+            else:
+                return
+        if self.cwnd < self.ssthresh:
+            self.cwnd += acked
+        else:
+            self.cwnd += acked / self.cwnd
+
+    def _detect_losses(self, newest_sent: float) -> None:
+        """A packet is lost when three packets sent after it were acknowledged, or when one
+        sent a quarter RTT after it was (RACK's reordering window)."""
+        window = (self.srtt or 0.0) / 4
+        later = 0
+        lost_any = False
+        for seq in sorted(
+            self._inflight, key=lambda s: seq_diff(s, self.remote_acked), reverse=True
+        ):
+            sent = self._inflight[seq]
+            if sent.sacked:
+                later += 1
+                continue
+            if sent.lost:
+                continue
+            if later >= DUPTHRESH or sent.sent_at + window < newest_sent:
+                self._mark_lost(seq, sent)
+                lost_any = True
+        if lost_any and self._recovery_until is None:
+            self.ssthresh = max(self.cwnd / 2, 2.0)
+            self.cwnd = self.ssthresh
+            self._recovery_until = self.seq
+
+    # --- sending --------------------------------------------------------------------------
+
+    def _can_send(self) -> bool:
+        return self._outstanding < int(self.cwnd)
+
+    def _mark_lost(self, seq: int, sent: _Sent) -> None:
+        if not sent.lost and not sent.sacked:
+            sent.lost = True
+            self._outstanding -= 1
+            self._retransmit.append(seq)
+
+    def datagrams(self, now: float) -> list[bytes]:
+        """What to send now (retransmissions first, then new data within the windows, then
+        an ack if one is owed)."""
+        if self.closed:
+            out, self._out = self._out, []
+            return out
+        out = self._out
+        self._out = []
+        self._retransmit.sort(key=lambda s: seq_diff(s, self.remote_acked))
+        while self._retransmit and self._can_send():
+            seq = self._retransmit.pop(0)
+            sent = self._inflight.get(seq)
+            if sent is None or sent.sacked:
+                continue
+            if not sent.lost:
+                continue
+            sent.lost = False
+            self._outstanding += 1
+            sent.retransmits += 1
+            sent.sent_at = now
+            self.retransmits += 1
+            out.append(self._packet(sent.type, seq, sent.payload))
+            self._ack_needed = False
+        while self._can_send():
+            if self._queue:
+                payload = self._queue[0]
+                if self._inflight_bytes + len(payload) > self.send_rwnd and self._inflight:
+                    break
+                if self.send_rwnd == 0:
+                    break
+                self._queue.popleft()
+                self._queued_bytes -= len(payload)
+                type_ = DATA | (END if self._end_queued and not self._queue else 0)
+            elif self._end_queued and not self.ended:
+                payload, type_ = b"", END
+            else:
+                break
+            if type_ & END:
+                self.ended = True
+            sent = _Sent(type_, payload)
+            sent.sent_at = now
+            seq = self.seq
+            self._inflight[seq] = sent
+            self._inflight_bytes += len(payload)
+            self._outstanding += 1
+            self.seq = (seq + 1) & _MASK
+            out.append(self._packet(type_, seq, payload))
+            self._ack_needed = False
+            if self._rto_at is None:
+                self._rto_at = now + self.rto
+        if self._queue and self.send_rwnd == 0 and not self._inflight and self._probe_at is None:
+            self._probe_at = now + self.rto
+        if self._ack_needed:
+            self._ack_needed = False
+            sacks = self._sacks()
+            out.append(self._packet(SACK if sacks else 0, self.seq, b"", sacks))
+        return out
+
+    def _sacks(self) -> list[tuple[int, int]]:
+        if not self._incoming:
+            return []
+        seqs = sorted(seq_diff(s, self.ack) for s in self._incoming)
+        blocks: list[tuple[int, int]] = []
+        start = prev = seqs[0]
+        for d in seqs[1:]:
+            if d != prev + 1:
+                blocks.append((start, prev + 1))
+                start = d
+            prev = d
+        blocks.append((start, prev + 1))
+        return [((self.ack + s) & _MASK, (self.ack + e) & _MASK) for s, e in blocks[:MAX_SACKS]]
+
+    # --- timers ---------------------------------------------------------------------------
+
+    def timer(self) -> float | None:
+        """When :meth:`on_timer` must run next (None: nothing pending)."""
+        if self.closed:
+            return None
+        times = [t for t in (self._rto_at, self._probe_at) if t is not None]
+        return min(times) if times else None
+
+    def on_timer(self, now: float) -> None:
+        if self.closed:
+            return
+        if self._probe_at is not None and now >= self._probe_at:
+            self._probe_at = None
+            if self.send_rwnd == 0:
+                self._out.append(self._packet(HEARTBEAT, self.seq, b""))
+                self._probe_at = now + self.rto
+        if self._rto_at is not None and now >= self._rto_at:
+            if not self._inflight:
+                self._rto_at = None
+                return
+            self._timeouts += 1
+            if self._timeouts >= MAX_TIMEOUTS:
+                self._close(UDXTimeoutError("the peer stopped answering"))
+                return
+            self.ssthresh = max(self.cwnd / 2, 2.0)
+            self.cwnd = 1.0
+            self._recovery_until = None
+            for seq, sent in self._inflight.items():
+                self._mark_lost(seq, sent)
+            self.rto = min(MAX_RTO, self.rto * 2)
+            self._rto_at = now + self.rto
+
+    # --- closing --------------------------------------------------------------------------
+
+    def _maybe_close(self) -> None:
+        if self.ended and self.remote_ended and not self._inflight and not self._queue:
+            self._out.append(self._packet(0, self.seq, b""))  # the final ack of its END
+            self._close(None)
+
+    def _close(self, error: UDXError | None) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._clean = error is None
+        self._events.append(Closed(error))
+        self._rto_at = self._probe_at = None
