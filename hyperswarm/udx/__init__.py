@@ -1,9 +1,23 @@
-"""UDX: reliable, congestion-controlled streams over UDP, wire-compatible with libudx.
+"""UDX: reliable, congestion-controlled streams over UDP, wire-compatible with libudx
+(udx-native).
 
-So far: :mod:`hyperswarm.udx.packet`, the packet format.
+:class:`UDXSocket` owns a UDP socket; :class:`UDXStream` is one stream on it, a
+:class:`trio.abc.HalfCloseableStream`. Below them: :mod:`hyperswarm.udx.packet` (the packet
+format) and :mod:`hyperswarm.udx.connection` (one stream as a sans-IO state machine).
 """
 
-from . import packet
+from . import connection, packet
+from .connection import UDXResetError, UDXTimeoutError
 from .errors import UDXDecodeError, UDXError
+from .socket import UDXSocket, UDXStream
 
-__all__ = ["UDXDecodeError", "UDXError", "packet"]
+__all__ = [
+    "UDXDecodeError",
+    "UDXError",
+    "UDXResetError",
+    "UDXSocket",
+    "UDXStream",
+    "UDXTimeoutError",
+    "connection",
+    "packet",
+]

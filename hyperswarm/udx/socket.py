@@ -1,0 +1,313 @@
+"""Trio adapters of UDX: :class:`UDXSocket` owns one UDP socket; :class:`UDXStream` is one
+stream on it, a :class:`trio.abc.HalfCloseableStream` (udx-native's ``createSocket``,
+``createStream(id)`` and ``stream.connect(socket, remoteId, port, host)``).
+
+The socket's reader hands each datagram addressed to a stream of its own to that stream's
+:class:`~hyperswarm.udx.connection.Connection`, and every other datagram (dht-rpc messages,
+hole-punch bytes, UDX packets for ids it does not know) to :meth:`UDXSocket.receive`. Each
+stream has one driver task that sends what its connection wants sent and runs its timers on
+Trio's clock.
+"""
+
+from __future__ import annotations
+
+import math
+import socket as _stdsocket
+from types import TracebackType
+
+import trio
+
+from protomux.background import BackgroundNursery
+
+from .connection import Closed, Connection, Data, End, Message
+from .errors import UDXError
+from .packet import stream_id_of
+
+__all__ = ["UDXSocket", "UDXStream"]
+
+#: Bytes a stream buffers for sending before ``send_all`` waits.
+HIGH_WATER = 1024 * 1024
+#: Datagrams (stream messages, or socket datagrams for nobody) kept for readers; more are
+#: dropped, as a full UDP buffer would.
+MAX_QUEUED_DATAGRAMS = 1024
+
+Address = tuple[str, int]
+
+
+class UDXSocket:
+    """A UDP socket carrying UDX streams and plain datagrams. ``async with UDXSocket() as
+    s: await s.bind(0, "127.0.0.1")``."""
+
+    def __init__(self) -> None:
+        self._sock: trio.socket.SocketType | None = None
+        self._raw: _stdsocket.socket | None = None
+        self._streams: dict[int, UDXStream] = {}
+        self._background = BackgroundNursery()
+        self._send, self._recv = trio.open_memory_channel[tuple[bytes, Address]](
+            MAX_QUEUED_DATAGRAMS
+        )
+        self.closed = False
+
+    async def __aenter__(self) -> UDXSocket:
+        await self._background.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def bind(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        family = _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
+        raw = _stdsocket.socket(family, _stdsocket.SOCK_DGRAM)
+        raw.setblocking(False)
+        sock = trio.socket.from_stdlib_socket(raw)
+        await sock.bind((host, port))
+        self._raw = raw  # sends go out without waiting (a full buffer drops the packet)
+        self._sock = sock
+        nursery = self._background.nursery
+        if nursery is None:
+            raise UDXError("use the socket as an async context manager")
+        nursery.start_soon(self._reader)
+
+    def address(self) -> Address:
+        if self._sock is None:
+            raise UDXError("the socket is not bound")
+        host, port = self._sock.getsockname()[:2]
+        return host, port
+
+    async def aclose(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        for stream in list(self._streams.values()):
+            stream._shutdown(UDXError("the socket closed"))
+        self._send.close()
+        await self._background.close()  # the reader and the stream drivers stop first
+        if self._sock is not None:
+            self._sock.close()
+
+    async def _reader(self) -> None:
+        assert self._sock is not None
+        while True:
+            try:
+                data, addr = await self._sock.recvfrom(65536)
+            except OSError:
+                continue  # e.g. ICMP port unreachable surfacing on Linux
+            sid = stream_id_of(data)
+            stream = self._streams.get(sid) if sid is not None else None
+            if stream is not None:
+                stream._on_datagram(data)
+                continue
+            try:
+                self._send.send_nowait((data, (addr[0], addr[1])))
+            except trio.WouldBlock:
+                pass
+
+    async def send(self, data: bytes, port: int, host: str) -> None:
+        """A plain datagram (no UDX header), as udx-native's ``socket.send``."""
+        if self._sock is None:
+            raise UDXError("the socket is not bound")
+        await self._sock.sendto(data, (host, port))
+
+    async def receive(self) -> tuple[bytes, Address]:
+        """The next datagram that is not for one of this socket's streams."""
+        return await self._recv.receive()
+
+    def create_stream(self, local_id: int) -> UDXStream:
+        """A stream the peer addresses as ``local_id``; :meth:`UDXStream.connect` it."""
+        if local_id in self._streams:
+            raise UDXError(f"stream id {local_id} is in use on this socket")
+        stream = UDXStream(self, local_id)
+        self._streams[local_id] = stream
+        return stream
+
+    def _sendto(self, datagrams: list[bytes], addr: Address) -> None:
+        if self._sock is None or self.closed:
+            return
+        raw = self._raw
+        assert raw is not None
+        for d in datagrams:
+            try:
+                raw.sendto(d, addr)
+            except OSError:
+                pass  # a full buffer (or an unreachable port) loses it: retransmission covers
+
+
+class UDXStream(trio.abc.HalfCloseableStream):
+    """One UDX stream: reliable, ordered bytes both ways (with half-close), plus unreliable
+    stream messages."""
+
+    def __init__(self, socket: UDXSocket, local_id: int) -> None:
+        self.socket = socket
+        self.local_id = local_id
+        self.remote_id: int | None = None
+        self.remote_address: Address | None = None
+        self._conn: Connection | None = None
+        self._wake = trio.Event()
+        self._readable = trio.Event()
+        self._writable = trio.Event()
+        self._buffer = bytearray()
+        self._eof = False
+        self._error: UDXError | None = None
+        self._closed = False
+        self._send_eof = False
+        self._msg_send, self._msg_recv = trio.open_memory_channel[bytes](MAX_QUEUED_DATAGRAMS)
+
+    def connect(self, remote_id: int, port: int, host: str) -> None:
+        """Start talking to stream ``remote_id`` at ``host:port`` (at once, as in JS)."""
+        if self._conn is not None:
+            raise UDXError("the stream is already connected")
+        nursery = self.socket._background.nursery
+        if nursery is None:
+            raise UDXError("the socket is not open")
+        self.remote_id = remote_id
+        self.remote_address = (host, port)
+        self._conn = Connection(self.local_id, remote_id)
+        nursery.start_soon(self._drive)
+
+    # --- driving -------------------------------------------------------------------------
+
+    def _on_datagram(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is None:
+            return
+        conn.receive(data, trio.current_time())
+        self._take_events()
+        self._wake.set()
+
+    def _take_events(self) -> None:
+        conn = self._conn
+        assert conn is not None
+        for ev in conn.events():
+            if isinstance(ev, Data):
+                self._buffer += ev.data
+                self._readable.set()
+            elif isinstance(ev, End):
+                self._eof = True
+                self._readable.set()
+            elif isinstance(ev, Message):
+                try:
+                    self._msg_send.send_nowait(ev.data)
+                except trio.WouldBlock:
+                    pass
+            elif isinstance(ev, Closed):
+                if ev.error is not None and self._error is None:
+                    self._error = ev.error
+                self._readable.set()
+                self._writable.set()
+                self._msg_send.close()
+
+    async def _drive(self) -> None:
+        conn = self._conn
+        assert conn is not None and self.remote_address is not None
+        while True:
+            self.socket._sendto(conn.datagrams(trio.current_time()), self.remote_address)
+            if conn.buffered < HIGH_WATER:
+                self._writable.set()
+            if conn.closed:
+                break
+            deadline = conn.timer()
+            with trio.move_on_at(math.inf if deadline is None else deadline):
+                await self._wake.wait()
+            self._wake = trio.Event()
+            now = trio.current_time()
+            t = conn.timer()
+            if t is not None and now >= t:
+                conn.on_timer(now)
+                self._take_events()
+        self.socket._streams.pop(self.local_id, None)
+
+    def _shutdown(self, error: UDXError) -> None:
+        if self._error is None and not (self._conn is not None and self._conn.closed):
+            self._error = error
+        self._readable.set()
+        self._writable.set()
+        self._wake.set()
+
+    def _check(self) -> Connection:
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+        if self._conn is None:
+            raise UDXError("the stream is not connected")
+        return self._conn
+
+    # --- trio.abc.HalfCloseableStream --------------------------------------------------
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        conn = self._check()
+        if self._send_eof:
+            raise trio.ClosedResourceError("send_eof() was called")
+        if self._error is not None or conn.closed:
+            raise trio.BrokenResourceError("the stream is broken") from self._error
+        conn.write(bytes(data))
+        self._wake.set()
+        await self.wait_send_all_might_not_block()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        conn = self._check()
+        while conn.buffered >= HIGH_WATER and not conn.closed and self._error is None:
+            self._writable = trio.Event()
+            await self._writable.wait()
+        await trio.lowlevel.checkpoint()
+
+    async def send_eof(self) -> None:
+        conn = self._check()
+        if not self._send_eof:
+            self._send_eof = True
+            conn.end()
+            self._wake.set()
+        await trio.lowlevel.checkpoint()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        conn = self._check()
+        while not self._buffer and not self._eof and self._error is None:
+            self._readable = trio.Event()
+            await self._readable.wait()
+            if self._closed:
+                raise trio.ClosedResourceError("the stream is closed")
+        if self._buffer:
+            n = len(self._buffer) if max_bytes is None else min(max_bytes, len(self._buffer))
+            out = bytes(self._buffer[:n])
+            del self._buffer[:n]
+            conn.consumed(n)
+            await trio.lowlevel.checkpoint()
+            return out
+        if self._error is not None and not self._eof:
+            raise trio.BrokenResourceError("the stream is broken") from self._error
+        await trio.lowlevel.checkpoint()
+        return b""
+
+    async def aclose(self) -> None:
+        """Close now: a stream not yet done both ways is destroyed (the peer sees a reset)."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        conn = self._conn
+        if conn is not None and not conn.closed:
+            conn.destroy()
+            self._take_events()
+            self._wake.set()
+        self._readable.set()
+        self._writable.set()
+        await trio.lowlevel.checkpoint()
+
+    # --- stream messages ---------------------------------------------------------------
+
+    async def send(self, message: bytes) -> None:
+        """An unreliable datagram on the stream (udx-native ``stream.send``)."""
+        self.try_send(message)
+        await trio.lowlevel.checkpoint()
+
+    def try_send(self, message: bytes) -> None:
+        conn = self._check()
+        conn.send_message(message)
+        self._wake.set()
+
+    async def receive_message(self) -> bytes:
+        """The next stream message (``trio.EndOfChannel`` once the stream closed)."""
+        return await self._msg_recv.receive()
