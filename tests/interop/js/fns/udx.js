@@ -57,3 +57,51 @@ module.exports = {
     }
   }
 }
+
+// A udx-native peer for a Python one: `udx.open` binds a socket on 127.0.0.1; `udx.talk`
+// connects stream `localId` to the Python stream `remoteId` at `port`, sends a stream message
+// and a socket datagram, writes `size` pseudo-random bytes and ends, reads until the Python
+// side ends, and reports hashes of both directions and what arrived besides.
+const peers = new Map()
+let nextPeer = 1
+
+module.exports['udx.open'] = async () => {
+  const udx = new UDX()
+  const socket = udx.createSocket()
+  const datagrams = []
+  socket.on('message', (m) => datagrams.push(m))
+  socket.bind(0, '127.0.0.1')
+  const id = nextPeer++
+  peers.set(id, { udx, socket, datagrams })
+  return { id, port: socket.address().port }
+}
+
+module.exports['udx.talk'] = async (id, localId, remoteId, port, size, ms) => {
+  const { udx, socket, datagrams } = peers.get(id)
+  peers.delete(id)
+  const stream = udx.createStream(localId)
+  const messages = []
+  stream.on('message', (m) => messages.push(m))
+  stream.on('error', () => {})
+  stream.connect(socket, remoteId, port, '127.0.0.1')
+  const data = crypto.randomBytes(size)
+  const received = []
+  // done once both directions are over: the stream closes by itself
+  const closed = new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('timed out')), ms)
+    stream.on('data', (d) => received.push(d))
+    stream.on('close', () => { clearTimeout(t); resolve() })
+  })
+  await stream.send(Buffer.from('message from js'))
+  await socket.send(Buffer.from('datagram from js'), port, '127.0.0.1')
+  stream.write(data)
+  stream.end()
+  await closed
+  await socket.close()
+  return {
+    sent: crypto.createHash('sha256').update(data).digest(),
+    received: crypto.createHash('sha256').update(Buffer.concat(received)).digest(),
+    messages,
+    datagrams
+  }
+}

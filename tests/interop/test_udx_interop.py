@@ -1,0 +1,60 @@
+"""UDX streams between Python and udx-native 1.21.3 on 127.0.0.1: both directions at once
+with half-closes, stream messages and plain socket datagrams beside the stream."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import trio
+
+from hyperswarm.udx import UDXSocket, UDXStream
+
+from .jsenv import JSHelper
+
+
+async def read_all(s: UDXStream) -> bytes:
+    out = bytearray()
+    while chunk := await s.receive_some():
+        out += chunk
+    return bytes(out)
+
+
+async def test_python_and_udx_native_stream_both_ways(js: JSHelper) -> None:
+    size_js, size_py = 20_000_000, 20_000_000
+    peer = js("udx.open")
+    ours = os.urandom(size_py)
+    with trio.fail_after(120):
+        async with UDXSocket() as sock:
+            await sock.bind(0, "127.0.0.1")
+            stream = sock.create_stream(7)
+            stream.connect(9, peer["port"], "127.0.0.1")
+            result: dict[str, Any] = {}
+
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js, "udx.talk", peer["id"], 9, 7, sock.address()[1], size_js, 100_000
+                )
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
+                got_message: list[bytes] = []
+
+                async def write() -> None:
+                    # JS sends its message once its stream is connected: ours goes after it.
+                    got_message.append(await stream.receive_message())
+                    await stream.send(b"message from python")
+                    await stream.send_all(ours)
+                    await stream.send_eof()
+
+                n.start_soon(write)
+                theirs = await read_all(stream)  # ends with the JS side's end
+                datagram, _ = await sock.receive()
+            message = got_message[0]
+    got = result["js"]
+    assert hashlib.sha256(theirs).digest() == got["sent"]
+    assert len(theirs) == size_js
+    assert got["received"] == hashlib.sha256(ours).digest()
+    assert message == b"message from js" and datagram == b"datagram from js"
+    assert got["messages"] == [b"message from python"]
