@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
 from typing import Any
 
 import trio
@@ -58,3 +59,54 @@ async def test_python_and_udx_native_stream_both_ways(js: JSHelper) -> None:
     assert got["received"] == hashlib.sha256(ours).digest()
     assert message == b"message from js" and datagram == b"datagram from js"
     assert got["messages"] == [b"message from python"]
+
+
+async def _lossy_relay(
+    sock: trio.socket.SocketType, ports: tuple[int, int], loss: float, seed: int
+) -> None:
+    """Forwards between the two ports, dropping ``loss`` of the datagrams (seeded)."""
+    rng = random.Random(seed)
+    a, b = ports
+    while True:
+        data, (_, port) = await sock.recvfrom(65536)
+        if rng.random() < loss:
+            continue
+        await sock.sendto(data, ("127.0.0.1", b if port == a else a))
+
+
+async def test_through_a_lossy_relay(js: JSHelper) -> None:
+    size = 3_000_000
+    peer = js("udx.open")
+    ours = os.urandom(size)
+    relay = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    await relay.bind(("127.0.0.1", 0))
+    with trio.fail_after(120):
+        async with UDXSocket() as sock, trio.open_nursery() as outer:
+            await sock.bind(0, "127.0.0.1")
+            ports = (peer["port"], sock.address()[1])
+            outer.start_soon(_lossy_relay, relay, ports, 0.03, 1)
+            stream = sock.create_stream(7)
+            stream.connect(9, relay.getsockname()[1], "127.0.0.1")
+            result: dict[str, Any] = {}
+
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js, "udx.talk", peer["id"], 9, 7, relay.getsockname()[1], size, 100_000
+                )
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
+
+                async def write() -> None:
+                    with trio.move_on_after(2):  # JS is connected (unless the relay lost it)
+                        await stream.receive_message()
+                    await stream.send_all(ours)
+                    await stream.send_eof()
+
+                n.start_soon(write)
+                theirs = await read_all(stream)
+            outer.cancel_scope.cancel()
+    relay.close()
+    got = result["js"]
+    assert hashlib.sha256(theirs).digest() == got["sent"] and len(theirs) == size
+    assert got["received"] == hashlib.sha256(ours).digest()
