@@ -191,6 +191,11 @@ class Connection:
         return out
 
     @property
+    def flushed(self) -> bool:
+        """Our END is sent and everything we sent is acknowledged."""
+        return self.ended and not self._inflight and not self._queue
+
+    @property
     def buffered(self) -> int:
         """Bytes written and not yet acknowledged."""
         return self._queued_bytes + self._inflight_bytes

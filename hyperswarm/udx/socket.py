@@ -27,6 +27,8 @@ __all__ = ["UDXSocket", "UDXStream"]
 
 #: Bytes a stream buffers for sending before ``send_all`` waits.
 HIGH_WATER = 1024 * 1024
+#: Seconds a closed stream keeps sending what was written before it gives up and resets.
+LINGER = 10.0
 #: Datagrams (stream messages, or socket datagrams for nobody) kept for readers; more are
 #: dropped, as a full UDP buffer would.
 MAX_QUEUED_DATAGRAMS = 1024
@@ -155,6 +157,9 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._error: UDXError | None = None
         self._closed = False
         self._send_eof = False
+        self._sending = False
+        self._receiving = False
+        self._linger_until: float | None = None
         self._msg_send, self._msg_recv = trio.open_memory_channel[bytes](MAX_QUEUED_DATAGRAMS)
 
     def connect(self, remote_id: int, port: int, host: str) -> None:
@@ -211,6 +216,12 @@ class UDXStream(trio.abc.HalfCloseableStream):
             if conn.closed:
                 break
             deadline = conn.timer()
+            if self._linger_until is not None:
+                if conn.flushed or trio.current_time() >= self._linger_until:
+                    conn.destroy()
+                    self._take_events()
+                    continue
+                deadline = min(self._linger_until, deadline or math.inf)
             with trio.move_on_at(math.inf if deadline is None else deadline):
                 await self._wake.wait()
             self._wake = trio.Event()
@@ -238,23 +249,43 @@ class UDXStream(trio.abc.HalfCloseableStream):
     # --- trio.abc.HalfCloseableStream --------------------------------------------------
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this stream")
         conn = self._check()
         if self._send_eof:
             raise trio.ClosedResourceError("send_eof() was called")
         if self._error is not None or conn.closed:
             raise trio.BrokenResourceError("the stream is broken") from self._error
-        conn.write(bytes(data))
-        self._wake.set()
-        await self.wait_send_all_might_not_block()
+        self._sending = True
+        try:
+            if data:
+                conn.write(bytes(data))
+                self._wake.set()
+            await self._wait_writable(conn)
+        finally:
+            self._sending = False
 
     async def wait_send_all_might_not_block(self) -> None:
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this stream")
         conn = self._check()
+        self._sending = True
+        try:
+            await self._wait_writable(conn)
+        finally:
+            self._sending = False
+
+    async def _wait_writable(self, conn: Connection) -> None:
         while conn.buffered >= HIGH_WATER and not conn.closed and self._error is None:
             self._writable = trio.Event()
             await self._writable.wait()
+            if self._closed:
+                raise trio.ClosedResourceError("the stream is closed")
         await trio.lowlevel.checkpoint()
 
     async def send_eof(self) -> None:
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this stream")
         conn = self._check()
         if not self._send_eof:
             self._send_eof = True
@@ -263,12 +294,23 @@ class UDXStream(trio.abc.HalfCloseableStream):
         await trio.lowlevel.checkpoint()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        if max_bytes is not None:
+            if not isinstance(max_bytes, int):
+                raise TypeError("max_bytes must be an int")
+            if max_bytes < 1:
+                raise ValueError("max_bytes must be at least 1")
+        if self._receiving:
+            raise trio.BusyResourceError("another task is receiving on this stream")
         conn = self._check()
-        while not self._buffer and not self._eof and self._error is None:
-            self._readable = trio.Event()
-            await self._readable.wait()
-            if self._closed:
-                raise trio.ClosedResourceError("the stream is closed")
+        self._receiving = True
+        try:
+            while not self._buffer and not self._eof and self._error is None:
+                self._readable = trio.Event()
+                await self._readable.wait()
+                if self._closed:
+                    raise trio.ClosedResourceError("the stream is closed")
+        finally:
+            self._receiving = False
         if self._buffer:
             n = len(self._buffer) if max_bytes is None else min(max_bytes, len(self._buffer))
             out = bytes(self._buffer[:n])
@@ -282,15 +324,17 @@ class UDXStream(trio.abc.HalfCloseableStream):
         return b""
 
     async def aclose(self) -> None:
-        """Close now: a stream not yet done both ways is destroyed (the peer sees a reset)."""
+        """Close at once for this side. What was written still goes out, then the end (the
+        peer reads it all, then EOF); once that is acknowledged, or after
+        :data:`LINGER` seconds, a stream the peer has not ended is destroyed."""
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
         self._closed = True
         conn = self._conn
         if conn is not None and not conn.closed:
-            conn.destroy()
-            self._take_events()
+            conn.end()
+            self._linger_until = trio.current_time() + LINGER
             self._wake.set()
         self._readable.set()
         self._writable.set()

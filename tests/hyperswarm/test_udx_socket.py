@@ -62,12 +62,33 @@ async def test_messages_and_datagrams_share_the_socket() -> None:
             assert await b.receive_some() == b"after"
 
 
-async def test_a_destroyed_peer_breaks_the_stream() -> None:
+async def test_a_closed_peer_ends_then_resets_the_stream() -> None:
     with trio.fail_after(10):
         async with pair() as (_, _, a, b):
             await a.send_all(b"x")
+            await a.aclose()  # what was written still arrives, then EOF
             assert await b.receive_some() == b"x"
-            await a.aclose()
-            with pytest.raises(trio.BrokenResourceError):
-                while await b.receive_some():
-                    pass
+            assert await b.receive_some() == b""
+            with pytest.raises(trio.BrokenResourceError):  # then the reset
+                for _ in range(1000):
+                    await b.send_all(b"z")
+                    await trio.sleep(0.01)
+
+
+async def test_trio_half_closeable_stream_conformance() -> None:
+    from trio.testing import check_half_closeable_stream
+
+    async with UDXSocket() as sa, UDXSocket() as sb:
+        await sa.bind(0, "127.0.0.1")
+        await sb.bind(0, "127.0.0.1")
+        ids = iter(range(10, 10_000, 2))
+
+        async def maker() -> tuple[UDXStream, UDXStream]:
+            i = next(ids)
+            a, b = sa.create_stream(i), sb.create_stream(i + 1)
+            a.connect(i + 1, sb.address()[1], "127.0.0.1")
+            b.connect(i, sa.address()[1], "127.0.0.1")
+            return a, b
+
+        with trio.fail_after(60):
+            await check_half_closeable_stream(maker, None)
