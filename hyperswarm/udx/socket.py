@@ -27,6 +27,8 @@ __all__ = ["UDXSocket", "UDXStream"]
 
 #: Bytes a stream buffers for sending before ``send_all`` waits.
 HIGH_WATER = 1024 * 1024
+#: Kernel receive and send buffer asked for each socket.
+SOCKET_BUFFER = 4 * 1024 * 1024
 #: Seconds a closed stream keeps sending what was written before it gives up and resets.
 LINGER = 10.0
 #: Datagrams (stream messages, or socket datagrams for nobody) kept for readers; more are
@@ -66,6 +68,11 @@ class UDXSocket:
         family = _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
         raw = _stdsocket.socket(family, _stdsocket.SOCK_DGRAM)
         raw.setblocking(False)
+        for option in (_stdsocket.SO_RCVBUF, _stdsocket.SO_SNDBUF):
+            try:  # bursts of a full window must not overflow the kernel's buffers
+                raw.setsockopt(_stdsocket.SOL_SOCKET, option, SOCKET_BUFFER)
+            except OSError:
+                pass
         sock = trio.socket.from_stdlib_socket(raw)
         await sock.bind((host, port))
         self._raw = raw  # sends go out without waiting (a full buffer drops the packet)
@@ -93,21 +100,32 @@ class UDXSocket:
             self._sock.close()
 
     async def _reader(self) -> None:
-        assert self._sock is not None
+        sock, raw = self._sock, self._raw
+        assert sock is not None and raw is not None
         while True:
-            try:
-                data, addr = await self._sock.recvfrom(65536)
-            except OSError:
-                continue  # e.g. ICMP port unreachable surfacing on Linux
-            sid = stream_id_of(data)
-            stream = self._streams.get(sid) if sid is not None else None
-            if stream is not None:
-                stream._on_datagram(data)
-                continue
-            try:
-                self._send.send_nowait((data, (addr[0], addr[1])))
-            except trio.WouldBlock:
-                pass
+            await trio.lowlevel.wait_readable(sock)
+            # Take every datagram already here before the streams' drivers run: they answer
+            # a burst with one ack instead of one per packet.
+            for _ in range(1024):
+                try:
+                    data, addr = raw.recvfrom(65536)
+                except BlockingIOError:
+                    break
+                except OSError:
+                    continue  # e.g. an ICMP port unreachable surfacing on Linux
+                self._dispatch(data, addr)
+            await trio.lowlevel.checkpoint()
+
+    def _dispatch(self, data: bytes, addr: tuple[str, int]) -> None:
+        sid = stream_id_of(data)
+        stream = self._streams.get(sid) if sid is not None else None
+        if stream is not None:
+            stream._on_datagram(data)
+            return
+        try:
+            self._send.send_nowait((data, (addr[0], addr[1])))
+        except trio.WouldBlock:
+            pass
 
     async def send(self, data: bytes, port: int, host: str) -> None:
         """A plain datagram (no UDX header), as udx-native's ``socket.send``."""
