@@ -70,6 +70,13 @@ async def _end(role: str, size: int) -> None:
             await stream.send_eof()
             while await stream.receive_some():
                 pass
+            conn = stream._conn
+            if conn is not None:  # for whoever reads stderr
+                print(
+                    f"writer: {conn.retransmits} retransmits, cwnd {conn.cwnd:.0f}, "
+                    f"srtt {conn.srtt}, rto {conn.rto}",
+                    file=sys.stderr,
+                )
             await trio.sleep(0.3)
 
 

@@ -18,6 +18,7 @@ async function main () {
   const { port } = JSON.parse(line)
   const reader = role === 'reader'
   const stream = udx.createStream(reader ? 2 : 1)
+  stream.on('error', () => {})
   stream.connect(socket, reader ? 1 : 2, port, '127.0.0.1')
   if (reader) {
     let n = 0

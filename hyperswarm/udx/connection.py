@@ -12,9 +12,12 @@ selective-ack blocks, every DATA/END answered with an ack, retransmission of pac
 lost (three later packets acknowledged, or older than the newest acknowledged one by more
 than a quarter of the smoothed RTT, as RACK does) and on the retransmission timeout
 (``max(srtt + 4 * rttvar, 1 s)``, doubled on each timeout; six timeouts in a row end the
-stream with :class:`UDXTimeoutError`). Congestion control is NewReno over packets (slow
-start from 10, halving on loss, one packet after a timeout), bounded by the receive window
-the peer advertises. Not yet: MTU probing (packets stay at the 1200-byte base), pacing.
+stream with :class:`UDXTimeoutError`). Congestion control is a window of packets that grows
+as in NewReno (slow start from 10, then one packet per round) but, like BBRv2, treats loss
+as congestion only when a round loses more than 2% of its packets (then it shrinks by 0.7,
+as CUBIC does), so random loss does not collapse it; a timeout restarts from 10. It is
+bounded by the receive window the peer advertises. Not yet: MTU probing (packets stay at
+the 1200-byte base), pacing.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ MIN_RTO = 1.0
 MAX_RTO = 30.0
 MAX_TIMEOUTS = 6
 DUPTHRESH = 3
+#: A round losing more than this share of its packets shrinks the window by BETA.
+LOSS_THRESHOLD = 0.02
+#: A round spans at least this many packets, so that one loss in a small window is not 2%.
+ROUND_MIN_PACKETS = 200
+BETA = 0.7
 
 _HALF = 1 << 31
 _MASK = (1 << 32) - 1
@@ -137,7 +145,10 @@ class Connection:
         self._ack_needed = False
         self.cwnd = float(INITIAL_CWND)
         self.ssthresh = float(1 << 16)
-        self._recovery_until: int | None = None
+        self._round_end = 0  # the window in flight when the current round began ends here
+        self._round_delivered = 0
+        self._round_lost = 0
+        self._reo_steps = 1
         # timing
         self.srtt: float | None = None
         self.rttvar = 0.0
@@ -274,6 +285,10 @@ class Connection:
                 self._inflight_bytes -= len(sent.payload)
                 if not sent.sacked and not sent.lost:
                     self._outstanding -= 1
+                elif not sent.sacked and (
+                    sent.retransmits == 0 or now - sent.sent_at < (self.srtt or 0) / 2
+                ):
+                    self._spurious()  # lost, yet acked before a retransmission could be
                 if not sent.sacked:
                     newly += 1
                     if sent.retransmits == 0:
@@ -293,6 +308,8 @@ class Connection:
                 if sent is not None and not sent.sacked:
                     if not sent.lost:
                         self._outstanding -= 1
+                    elif sent.retransmits == 0 or now - sent.sent_at < (self.srtt or 0) / 2:
+                        self._spurious()
                     sent.sacked = True
                     newly += 1
                     if sent.retransmits == 0:
@@ -305,7 +322,7 @@ class Connection:
                 self._rto_at = now + self.rto
             else:
                 self._rto_at = None
-        if newest_sent is not None and (p.sacks or self._recovery_until is not None):
+        if newest_sent is not None and (p.sacks or self._retransmit or self._round_lost):
             self._detect_losses(newest_sent)
 
     def _rtt_sample(self, rtt: float) -> None:
@@ -318,22 +335,37 @@ class Connection:
         self.rto = min(MAX_RTO, max(MIN_RTO, self.srtt + 4 * self.rttvar))
 
     def _grow(self, acked: int) -> None:
-        if self._recovery_until is not None:
-            if seq_diff(self.remote_acked, self._recovery_until) >= 0:
-                self._recovery_until = None
-            else:
-                return
+        self._round_delivered += acked
+        total = self._round_delivered + self._round_lost
+        if seq_diff(self.remote_acked, self._round_end) >= 0 and total >= ROUND_MIN_PACKETS:
+            # A round (a window, and enough packets to measure) is over: back off only if
+            # it lost more than LOSS_THRESHOLD of them (BBRv2's loss bound, CUBIC's 0.7).
+            if self._round_lost / total > LOSS_THRESHOLD:
+                self.ssthresh = max(self.cwnd * BETA, float(INITIAL_CWND))
+                self.cwnd = self.ssthresh
+            self._round_delivered = self._round_lost = 0
+            self._round_end = self.seq
         if self.cwnd < self.ssthresh:
             self.cwnd += acked
         else:
             self.cwnd += acked / self.cwnd
 
+    def _spurious(self) -> None:
+        """A packet taken for lost arrived after all: reordering, not loss. Widen the
+        reordering window (RACK, RFC 8985 6.2) and take it off the round's losses."""
+        self._reo_steps = min(self._reo_steps + 1, 4)
+        self._round_lost = max(0, self._round_lost - 1)
+
     def _detect_losses(self, newest_sent: float) -> None:
         """A packet is lost when three packets sent after it were acknowledged, or when one
-        sent a quarter RTT after it was (RACK's reordering window)."""
-        window = (self.srtt or 0.0) / 4
+        sent more than the reordering window after it was (RACK: a quarter of the smoothed
+        RTT, widened each time reordering fooled it)."""
+        window = (self.srtt or 0.0) / 4 * self._reo_steps
+        if self._reo_steps > 1:
+            later_needed = DUPTHRESH * self._reo_steps
+        else:
+            later_needed = DUPTHRESH
         later = 0
-        lost_any = False
         for seq in sorted(
             self._inflight, key=lambda s: seq_diff(s, self.remote_acked), reverse=True
         ):
@@ -343,13 +375,9 @@ class Connection:
                 continue
             if sent.lost:
                 continue
-            if later >= DUPTHRESH or sent.sent_at + window < newest_sent:
+            if later >= later_needed or sent.sent_at + window < newest_sent:
                 self._mark_lost(seq, sent)
-                lost_any = True
-        if lost_any and self._recovery_until is None:
-            self.ssthresh = max(self.cwnd / 2, 2.0)
-            self.cwnd = self.ssthresh
-            self._recovery_until = self.seq
+                self._round_lost += 1
 
     # --- sending --------------------------------------------------------------------------
 
@@ -459,9 +487,8 @@ class Connection:
             if self._timeouts >= MAX_TIMEOUTS:
                 self._close(UDXTimeoutError("the peer stopped answering"))
                 return
-            self.ssthresh = max(self.cwnd / 2, 2.0)
-            self.cwnd = 1.0
-            self._recovery_until = None
+            self.ssthresh = max(self.cwnd * BETA, float(INITIAL_CWND))
+            self.cwnd = float(INITIAL_CWND)
             for seq, sent in self._inflight.items():
                 self._mark_lost(seq, sent)
             self.rto = min(MAX_RTO, self.rto * 2)
