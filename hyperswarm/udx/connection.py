@@ -10,7 +10,8 @@ reads a clock or a socket: the tests drive both.
 Reliability as libudx: packets numbered per packet (32-bit, wrapping), a cumulative ack and
 selective-ack blocks, every DATA/END answered with an ack, retransmission of packets seen
 lost (three later packets acknowledged, or older than the newest acknowledged one by more
-than a quarter of the smoothed RTT, as RACK does) and on the retransmission timeout
+than a quarter of the smoothed RTT, as RACK does), a tail loss probe after two RTTs without
+acks, and the retransmission timeout
 (``max(srtt + 4 * rttvar, 1 s)``, doubled on each timeout; six timeouts in a row end the
 stream with :class:`UDXTimeoutError`). Congestion control is a window of packets that grows
 as in NewReno (slow start from 10, then one packet per round) but, like BBRv2, treats loss
@@ -44,6 +45,8 @@ MAX_PAYLOAD = 1200 - 28 - 20
 RWND_MAX = 4 * 1024 * 1024
 INITIAL_CWND = 10
 MIN_RTO = 1.0
+#: The shortest tail loss probe timeout.
+MIN_PROBE = 0.01
 MAX_RTO = 30.0
 MAX_TIMEOUTS = 6
 DUPTHRESH = 3
@@ -156,6 +159,7 @@ class Connection:
         self._timeouts = 0
         self._rto_at: float | None = None
         self._probe_at: float | None = None
+        self._tlp_at: float | None = None
         self._events: list[Event] = []
         self.closed = False
         self._clean = False
@@ -320,8 +324,9 @@ class Connection:
             self._grow(newly)
             if self._inflight:
                 self._rto_at = now + self.rto
+                self._arm_probe(now)
             else:
-                self._rto_at = None
+                self._rto_at = self._tlp_at = None
         if newest_sent is not None and (p.sacks or self._retransmit or self._round_lost):
             self._detect_losses(newest_sent)
 
@@ -440,6 +445,8 @@ class Connection:
             self._ack_needed = False
             if self._rto_at is None:
                 self._rto_at = now + self.rto
+            if self._tlp_at is None:
+                self._arm_probe(now)
         if self._queue and self.send_rwnd == 0 and not self._inflight and self._probe_at is None:
             self._probe_at = now + self.rto
         if self._ack_needed:
@@ -464,16 +471,29 @@ class Connection:
 
     # --- timers ---------------------------------------------------------------------------
 
+    def _arm_probe(self, now: float) -> None:
+        """The tail loss probe (RACK-TLP, RFC 8985 7): if nothing is acknowledged for two
+        RTTs, resend the newest packet so that a lost tail is found by acks, not by the
+        one-second retransmission timeout."""
+        if self.srtt is not None:
+            self._tlp_at = now + max(2 * self.srtt, MIN_PROBE)
+
     def timer(self) -> float | None:
         """When :meth:`on_timer` must run next (None: nothing pending)."""
         if self.closed:
             return None
-        times = [t for t in (self._rto_at, self._probe_at) if t is not None]
+        times = [t for t in (self._rto_at, self._probe_at, self._tlp_at) if t is not None]
         return min(times) if times else None
 
     def on_timer(self, now: float) -> None:
         if self.closed:
             return
+        if self._tlp_at is not None and now >= self._tlp_at:
+            self._tlp_at = None  # one probe until acks move again
+            candidates = [q for q, x in self._inflight.items() if not x.sacked and not x.lost]
+            if candidates:
+                seq = max(candidates, key=lambda q: seq_diff(q, self.remote_acked))
+                self._mark_lost(seq, self._inflight[seq])
         if self._probe_at is not None and now >= self._probe_at:
             self._probe_at = None
             if self.send_rwnd == 0:
@@ -507,4 +527,4 @@ class Connection:
         self.closed = True
         self._clean = error is None
         self._events.append(Closed(error))
-        self._rto_at = self._probe_at = None
+        self._rto_at = self._probe_at = self._tlp_at = None
