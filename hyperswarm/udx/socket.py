@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import socket as _stdsocket
+from collections.abc import Callable
 from types import TracebackType
 
 import trio
@@ -36,6 +37,8 @@ LINGER = 10.0
 MAX_QUEUED_DATAGRAMS = 1024
 
 Address = tuple[str, int]
+#: ``firewall(socket, host, port) -> bool``: True drops a packet for an unconnected stream.
+Firewall = Callable[["UDXSocket", str, int], bool]
 
 
 class UDXSocket:
@@ -120,7 +123,7 @@ class UDXSocket:
         sid = stream_id_of(data)
         stream = self._streams.get(sid) if sid is not None else None
         if stream is not None:
-            stream._on_datagram(data)
+            stream._on_datagram(data, addr)
             return
         try:
             self._send.send_nowait((data, (addr[0], addr[1])))
@@ -137,11 +140,16 @@ class UDXSocket:
         """The next datagram that is not for one of this socket's streams."""
         return await self._recv.receive()
 
-    def create_stream(self, local_id: int) -> UDXStream:
-        """A stream the peer addresses as ``local_id``; :meth:`UDXStream.connect` it."""
+    def create_stream(self, local_id: int, *, firewall: Firewall | None = None) -> UDXStream:
+        """A stream the peer addresses as ``local_id``; :meth:`UDXStream.connect` it.
+
+        ``firewall(socket, host, port)`` (udx-native's ``firewall`` option) is asked about
+        each packet for this stream that arrives before it is connected: True drops the
+        packet; otherwise it may call :meth:`UDXStream.connect` (to the address the packet
+        came from, as HyperDHT does after a hole punch), and the packet is then processed."""
         if local_id in self._streams:
             raise UDXError(f"stream id {local_id} is in use on this socket")
-        stream = UDXStream(self, local_id)
+        stream = UDXStream(self, local_id, firewall)
         self._streams[local_id] = stream
         return stream
 
@@ -161,9 +169,10 @@ class UDXStream(trio.abc.HalfCloseableStream):
     """One UDX stream: reliable, ordered bytes both ways (with half-close), plus unreliable
     stream messages."""
 
-    def __init__(self, socket: UDXSocket, local_id: int) -> None:
+    def __init__(self, socket: UDXSocket, local_id: int, firewall: Firewall | None = None) -> None:
         self.socket = socket
         self.local_id = local_id
+        self._firewall = firewall
         self.remote_id: int | None = None
         self.remote_address: Address | None = None
         self._conn: Connection | None = None
@@ -194,10 +203,14 @@ class UDXStream(trio.abc.HalfCloseableStream):
 
     # --- driving -------------------------------------------------------------------------
 
-    def _on_datagram(self, data: bytes) -> None:
+    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         conn = self._conn
         if conn is None:
-            return
+            if self._firewall is None or self._firewall(self.socket, addr[0], addr[1]):
+                return
+            conn = self._conn
+            if conn is None:
+                return
         conn.receive(data, trio.current_time())
         self._take_events()
         self._wake.set()
@@ -319,8 +332,9 @@ class UDXStream(trio.abc.HalfCloseableStream):
                 raise ValueError("max_bytes must be at least 1")
         if self._receiving:
             raise trio.BusyResourceError("another task is receiving on this stream")
-        conn = self._check()
-        self._receiving = True
+        if self._closed:
+            raise trio.ClosedResourceError("the stream is closed")
+        self._receiving = True  # (an unconnected stream waits: a firewall may connect it)
         try:
             while not self._buffer and not self._eof and self._error is None:
                 self._readable = trio.Event()
@@ -333,7 +347,8 @@ class UDXStream(trio.abc.HalfCloseableStream):
             n = len(self._buffer) if max_bytes is None else min(max_bytes, len(self._buffer))
             out = bytes(self._buffer[:n])
             del self._buffer[:n]
-            conn.consumed(n)
+            if self._conn is not None:
+                self._conn.consumed(n)
             await trio.lowlevel.checkpoint()
             return out
         if self._error is not None and not self._eof:

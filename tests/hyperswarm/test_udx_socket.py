@@ -92,3 +92,49 @@ async def test_trio_half_closeable_stream_conformance() -> None:
 
         with trio.fail_after(60):
             await check_half_closeable_stream(maker, None)
+
+
+async def test_a_firewall_stream_adopts_the_address_of_its_first_packet() -> None:
+    seen: list[tuple[str, int]] = []
+    async with UDXSocket() as sa, UDXSocket() as sb:
+        await sa.bind(0, "127.0.0.1")
+        await sb.bind(0, "127.0.0.1")
+
+        def firewall(sock: UDXSocket, host: str, port: int) -> bool:
+            seen.append((host, port))
+            if port != sa.address()[1]:
+                return True  # only the expected peer gets in
+            b.connect(1, port, host)
+            return False
+
+        b = sb.create_stream(2, firewall=firewall)
+        a = sa.create_stream(1)
+        a.connect(2, sb.address()[1], "127.0.0.1")  # b knows nothing of a yet
+        with trio.fail_after(10):
+            await a.send_all(b"knock")
+            assert await b.receive_some() == b"knock"
+            await b.send_all(b"welcome")
+            assert await a.receive_some() == b"welcome"
+        assert seen == [("127.0.0.1", sa.address()[1])]
+        assert b.remote_address == ("127.0.0.1", sa.address()[1])
+
+
+async def test_a_firewall_can_refuse() -> None:
+    async with UDXSocket() as sa, UDXSocket() as sb:
+        await sa.bind(0, "127.0.0.1")
+        await sb.bind(0, "127.0.0.1")
+        asked = 0
+
+        def refuse(sock: UDXSocket, host: str, port: int) -> bool:
+            nonlocal asked
+            asked += 1
+            return True
+
+        b = sb.create_stream(2, firewall=refuse)
+        a = sa.create_stream(1)
+        a.connect(2, sb.address()[1], "127.0.0.1")
+        await a.send_all(b"knock")
+        with trio.move_on_after(0.3):
+            await b.receive_some()
+            raise AssertionError("a refused packet was delivered")
+        assert asked >= 1 and b.remote_address is None
