@@ -138,3 +138,46 @@ async def test_a_firewall_can_refuse() -> None:
             await b.receive_some()
             raise AssertionError("a refused packet was delivered")
         assert asked >= 1 and b.remote_address is None
+
+
+async def test_hostile_datagrams_do_no_harm() -> None:
+    """Bad headers, unknown stream ids, absurd windows, acks of packets never sent and data
+    far ahead: the streams keep working and the transfer is intact."""
+    import random
+
+    from hyperswarm.udx.packet import DATA, SACK, Packet, encode
+
+    rng = random.Random(7)
+    x = hashlib.sha256(b"y").digest() * 20_000  # 640 kB
+    with trio.fail_after(30):
+        async with pair() as (_, sb, a, b), trio.open_nursery() as n:
+            evil = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            await evil.bind(("127.0.0.1", 0))
+
+            async def attack() -> None:
+                for i in range(400):
+                    kind = i % 5
+                    if kind == 0:
+                        d = rng.randbytes(rng.randrange(0, 40))
+                    elif kind == 1:
+                        d = b"\xff\x01" + rng.randbytes(rng.randrange(0, 60))
+                    elif kind == 2:  # a window of 0 and an ack far in the future
+                        d = encode(Packet(0, 2, 0, 0, 2**31 + rng.randrange(1000)))
+                    elif kind == 3:  # selective acks of nothing, data far ahead
+                        d = encode(Packet(SACK, 2, 2**32 - 1, 0, 0, sacks=[(5, 2**32 - 1)]))
+                    else:
+                        d = encode(Packet(DATA, 2, 1, 2**30 + i, 0, payload=b"junk"))
+                    await evil.sendto(d, ("127.0.0.1", sb.address()[1]))
+                    await trio.sleep(0.001)
+
+            n.start_soon(attack)
+            got: list[bytes] = []
+
+            async def reader() -> None:
+                got.append(await read_all(b))
+
+            n.start_soon(reader)
+            await a.send_all(x)
+            await a.send_eof()
+        evil.close()
+    assert got == [x]
