@@ -99,8 +99,10 @@ def encode_range(
     return egt, egte, elt, elte
 
 
-def _cmp(a: bytes, b: bytes) -> int:
-    return (a > b) - (a < b)
+def _check_pointer(seq: int, version: int) -> None:
+    """A block the tree of ``version`` points at must be one of its own."""
+    if not 1 <= seq < version:
+        raise DecodingError(f"the tree points at block {seq}, outside 1..{version - 1}")
 
 
 class Batch:
@@ -124,7 +126,6 @@ class Batch:
         self.blocks: dict[int, BlockEntry] | None = {} if cache else None
         self.auto_flush = batch_lock is None
         self.max_blocks_cached = 128
-        self.root: TreeNode | None = None
         self.length = 0
         self.checkout = checkout
         self.locked = False
@@ -150,7 +151,7 @@ class Batch:
             block = cache.blocks.get(seq)
             if block is not None:
                 return block
-        data = core.read_local(seq) if seq >= 0 else None
+        data = core.read_local(seq)
         if data is None:
             data = await core.get(seq, value_encoding=BINARY, wait=self.wait)
         if not isinstance(data, bytes):
@@ -177,13 +178,11 @@ class Batch:
 
     async def get_tree_block(self, seq: int) -> BlockEntry:
         """A block the tree points at: it must be inside this version."""
-        if not 1 <= seq < self.version:
-            raise DecodingError(f"the tree points at block {seq}, outside 1..{self.version - 1}")
+        _check_pointer(seq, self.version)
         return await self.get_block(seq)
 
     async def get_key(self, seq: int) -> bytes:
-        if not 1 <= seq < self.version:
-            raise DecodingError(f"the tree points at block {seq}, outside 1..{self.version - 1}")
+        _check_pointer(seq, self.version)
         blocks = self.blocks
         if blocks is not None:
             entry = blocks.get(seq)
@@ -225,23 +224,12 @@ class Batch:
             assert block is not None
             if block.is_target(key):
                 return None if block.is_deletion() else block
-            keys = node.keys
-            s, e, c = 0, len(keys), 0
-            while s < e:
-                mid = (s + e) >> 1
-                k = keys[mid].value
-                if k is None:
-                    k = await node.get_key(mid)
-                c = (key > k) - (key < k)
-                if c == 0:
-                    return await self.get_tree_block(keys[mid].seq)
-                if c < 0:
-                    e = mid
-                else:
-                    s = mid + 1
+            found, i = await node.search(key)
+            if found >= 0:
+                return await self.get_tree_block(node.keys[found].seq)
             if not node.children:
                 return None
-            node = await node.get_child_node(e if c < 0 else s)
+            node = await node.get_child_node(i)
         raise too_deep()
 
     async def _find_stored(self, key: bytes) -> BlockEntry | None:
@@ -256,8 +244,7 @@ class Batch:
         cached = cache.blocks if core.fork == cache.fork else {}
 
         async def load(seq: int) -> Block:
-            if not 1 <= seq < version:
-                raise DecodingError(f"the tree points at block {seq}, outside 1..{version - 1}")
+            _check_pointer(seq, version)
             b = cached.get(seq)
             return b if b is not None else await self._load(seq)
 
@@ -311,6 +298,27 @@ class Batch:
             result = await result
         return bool(result)
 
+    async def may_replace(
+        self,
+        node: TreeNode,
+        index: int,
+        value: bytes | None,
+        new: Entry,
+        encoding: Encodings,
+        cas: Cas | None,
+    ) -> bool:
+        """Whether a put may replace key ``index`` of ``node``: ``cas`` agrees, and the
+        value changes unless the bee always duplicates."""
+        if cas is not None:
+            prev = await node.get_key_node(index)
+            if not await self.call_cas(cas, prev, encoding, new):
+                return False
+        if not self.bee.always_duplicate:
+            prev = await node.get_key_node(index)
+            if prev.value == value:
+                return False
+        return True
+
     def read(
         self,
         *,
@@ -357,23 +365,11 @@ class Batch:
         else:
             for _ in range(MAX_DEPTH):
                 entry: list[Any] = [node, len(node.keys) << 1 if reverse else 0]
-                s, e, c = 0, len(node.keys), 0
-                found = False
-                while s < e:
-                    mid = (s + e) >> 1
-                    c = _cmp(start, await node.get_key(mid))
-                    if c == 0:
-                        entry[1] = mid * 2 + 1 if incl else mid * 2 + (0 if reverse else 2)
-                        stack.append(entry)
-                        found = True
-                        break
-                    if c < 0:
-                        e = mid
-                    else:
-                        s = mid + 1
-                if found:
+                found, i = await node.search(start)
+                if found >= 0:
+                    entry[1] = found * 2 + 1 if incl else found * 2 + (0 if reverse else 2)
+                    stack.append(entry)
                     break
-                i = e if c < 0 else s
                 entry[1] = 2 * i + (-1 if reverse else 1)
                 if 0 <= entry[1] <= len(node.keys) << 1:
                     stack.append(entry)
@@ -480,31 +476,13 @@ class Batch:
                 raise too_deep()
             stack.append(node)
             node.changed = True  # on the path: rewritten
-            keys = node.keys
-            s, e, c = 0, len(keys), 0
-            while s < e:
-                mid = (s + e) >> 1
-                k = keys[mid].value
-                if k is None:
-                    k = await node.get_key(mid)
-                c = (key > k) - (key < k)
-                if c == 0:
-                    if cas is not None:
-                        prev = await node.get_key_node(mid)
-                        if not await self.call_cas(cas, prev, encoding, new_entry):
-                            return
-                    if not self.bee.always_duplicate:
-                        prev = await node.get_key_node(mid)
-                        if prev.value == value:
-                            return
-                    node.set_key(mid, target)
+            found, i = await node.search(key)
+            if found >= 0:
+                if await self.may_replace(node, found, value, new_entry, encoding, cas):
+                    node.set_key(found, target)
                     await self._append(root, seq, key, value)
-                    return
-                if c < 0:
-                    e = mid
-                else:
-                    s = mid + 1
-            node = await node.get_child_node(e if c < 0 else s)
+                return
+            node = await node.get_child_node(i)
 
         needs_split = not await node.insert_key(target, value, None, new_entry, encoding, cas)
         if not node.changed:
@@ -537,31 +515,23 @@ class Batch:
         seq = del_entry.seq = self.core.length + self.length
         for _ in range(MAX_DEPTH):
             stack.append(node)
-            keys = node.keys
-            s, e, c = 0, len(keys), 0
-            while s < e:
-                mid = (s + e) >> 1
-                c = _cmp(key, await node.get_key(mid))
-                if c == 0:
-                    if cas is not None:
-                        prev = await node.get_key_node(mid)
-                        if not await self.call_cas(cas, prev, encoding, del_entry):
-                            return
-                    if node.children:
-                        await set_key_to_nearest_leaf(node, mid, stack)
-                    else:
-                        node.remove_key(mid)
-                    for n in stack:  # marked late: a missing key rewrites nothing
-                        n.changed = True
-                    await self._append(await rebalance(stack), seq, key, None)
-                    return
-                if c < 0:
-                    e = mid
+            found, i = await node.search(key)
+            if found >= 0:
+                if cas is not None:
+                    prev = await node.get_key_node(found)
+                    if not await self.call_cas(cas, prev, encoding, del_entry):
+                        return
+                if node.children:
+                    await set_key_to_nearest_leaf(node, found, stack)
                 else:
-                    s = mid + 1
+                    node.remove_key(found)
+                for n in stack:  # marked late: a missing key rewrites nothing
+                    n.changed = True
+                await self._append(await rebalance(stack), seq, key, None)
+                return
             if not node.children:
                 return
-            node = await node.get_child_node(e if c < 0 else s)
+            node = await node.get_child_node(i)
         raise too_deep()
 
     async def _append(self, root: TreeNode, seq: int, key: bytes, value: bytes | None) -> None:
@@ -571,7 +541,6 @@ class Batch:
         if not self.auto_flush:
             block = BatchEntry(seq, self, key, value, index)
             root.block = block
-            self.root = root
             self.length += 1
             assert self.blocks is not None
             self.blocks[seq] = block
@@ -615,7 +584,6 @@ class Batch:
             await self.aclose()
             return
         blocks = self.to_blocks()
-        self.root = None
         self._drop_blocks()
         self.length = 0
         try:
@@ -636,7 +604,6 @@ class Batch:
 
     async def aclose(self) -> None:
         """Drop what is pending and let other writers go on."""
-        self.root = None
         self._drop_blocks()
         self.length = 0
         self._appending = None

@@ -246,6 +246,24 @@ class TreeNode:
         node = child.value = block.get_tree_node(child.offset)
         return node
 
+    async def search(self, key: bytes) -> tuple[int, int]:
+        """Binary search: ``(i, -1)`` when key ``i`` is ``key``, else ``(-1, j)`` with ``j``
+        the child to descend into (and where ``key`` would be inserted)."""
+        keys = self.keys
+        s, e = 0, len(keys)
+        while s < e:
+            mid = (s + e) >> 1
+            k = keys[mid].value
+            if k is None:
+                k = await self.get_key(mid)
+            if key == k:
+                return mid, -1
+            if key < k:
+                e = mid
+            else:
+                s = mid + 1
+        return -1, s
+
     def set_key(self, index: int, key: Key) -> None:
         self.keys[index] = key
         self.changed = True
@@ -263,29 +281,12 @@ class TreeNode:
         target = key.value
         assert target is not None
         keys = self.keys
-        s, e, c = 0, len(keys), 0
-        while s < e:
-            mid = (s + e) >> 1
-            k = await self.get_key(mid)
-            c = (target > k) - (target < k)
-            if c == 0:
-                batch = self._batch()
-                if cas is not None:
-                    prev = await self.get_key_node(mid)
-                    if not await batch.call_cas(cas, prev, encoding, new_entry):
-                        return True
-                if not batch.bee.always_duplicate:
-                    prev = await self.get_key_node(mid)
-                    if prev.value == value:
-                        return True
+        found, i = await self.search(target)
+        if found >= 0:
+            if await self._batch().may_replace(self, found, value, new_entry, encoding, cas):
                 self.changed = True
-                keys[mid] = key
-                return True
-            if c < 0:
-                e = mid
-            else:
-                s = mid + 1
-        i = e if c < 0 else s
+                keys[found] = key
+            return True
         keys.insert(i, key)
         if child is not None:
             self.children.insert(i + 1, Child(0, 0, child))

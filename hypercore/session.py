@@ -478,6 +478,8 @@ class Hypercore:
         Never waits and is not a checkpoint (for readers that fetch many small blocks)."""
         state = self._open_state()
         snap = self._snapshot
+        if index < 0:
+            return None  # get() says what is wrong with it
         if snap is not None and (index >= snap.length or state.head.fork != snap.fork):
             return None
         block = state.read_block(index)
