@@ -3,6 +3,7 @@ as JS hyperbee 2 (``hyperbee/index.js`` ``Hyperbee``)."""
 
 from __future__ import annotations
 
+import copy
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -130,23 +131,19 @@ class Hyperbee:
         encodings: tuple[ValueEncoding | None, ValueEncoding | None],
         owns_core: bool,
     ) -> Hyperbee:
-        """A sub, a checkout or a snapshot: it shares the lock and the block cache."""
-        bee = Hyperbee.__new__(Hyperbee)
+        """A sub, a checkout or a snapshot: a copy sharing the metadata, separator, root bee,
+        write lock and block cache, with its own core, prefix, version and encodings."""
+        bee = copy.copy(self)
         bee.core = core
-        bee.metadata = self.metadata
         bee.readonly = self.readonly or checkout != 0
         # JS gives subs and checkouts the default (true) whatever the bee's own setting:
         # the same operations must append the same blocks.
         bee.always_duplicate = True
-        bee.sep = self.sep
         bee.prefix = prefix
         bee._key_encoding, bee._value_encoding = encodings
         bee._sub = prefix is not None
         bee._encodings = bee._make_encodings(*encodings)
         bee._checkout = checkout
-        bee._root = self._root
-        bee._lock = self._lock
-        bee._cache = self._cache
         bee._owns_core = owns_core
         bee._view = True
         bee._opened = True
