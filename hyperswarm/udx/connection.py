@@ -366,15 +366,14 @@ class Connection:
         sent more than the reordering window after it was (RACK: a quarter of the smoothed
         RTT, widened each time reordering fooled it)."""
         window = (self.srtt or 0.0) / 4 * self._reo_steps
-        if self._reo_steps > 1:
-            later_needed = DUPTHRESH * self._reo_steps
-        else:
-            later_needed = DUPTHRESH
+        later_needed = DUPTHRESH * self._reo_steps
         later = 0
-        for seq in sorted(
-            self._inflight, key=lambda s: seq_diff(s, self.remote_acked), reverse=True
-        ):
-            sent = self._inflight[seq]
+        inflight, base = self._inflight, self.remote_acked
+        for d in range(seq_diff(self.seq, base) - 1, -1, -1):  # newest first, no sorting
+            seq = (base + d) & _MASK
+            sent = inflight.get(seq)
+            if sent is None:
+                continue
             if sent.sacked:
                 later += 1
                 continue
