@@ -17,8 +17,13 @@ stream with :class:`UDXTimeoutError`). Congestion control is a window of packets
 as in NewReno (slow start from 10, then one packet per round) but, like BBRv2, treats loss
 as congestion only when a round loses more than 2% of its packets (then it shrinks by 0.7,
 as CUBIC does), so random loss does not collapse it; a timeout restarts from 10. It is
-bounded by the receive window the peer advertises. Not yet: MTU probing (packets stay at
-the 1200-byte base), pacing.
+bounded by the receive window the peer advertises.
+
+Path MTU probing as libudx: packets start at 1200 bytes (IP and UDP headers included); after
+the first ack a new data packet is padded with zeros (the data offset byte) up to 32 bytes
+more, and each acknowledged probe raises the size packets are cut to, in 32-byte steps up to
+``mtu_max`` (1500, or less on a smaller link); three probes lost in a row end the search. A
+lost probe is not taken for congestion. Not yet: pacing.
 """
 
 from __future__ import annotations
@@ -27,7 +32,19 @@ from collections import deque
 from dataclasses import dataclass
 
 from .errors import UDXDecodeError, UDXError
-from .packet import DATA, DESTROY, END, HEARTBEAT, MAX_SACKS, MESSAGE, SACK, Packet, decode, encode
+from .packet import (
+    DATA,
+    DESTROY,
+    END,
+    HEADER_SIZE,
+    HEARTBEAT,
+    MAX_SACKS,
+    MESSAGE,
+    SACK,
+    Packet,
+    decode,
+    encode,
+)
 
 __all__ = [
     "Closed",
@@ -39,8 +56,17 @@ __all__ = [
     "UDXTimeoutError",
 ]
 
-#: Payload of a packet at the base MTU over IPv4 (1200 - IPv4 and UDP headers - UDX header).
-MAX_PAYLOAD = 1200 - 28 - 20
+#: Packet sizes (IP and UDP headers included) as libudx: every path carries MTU_BASE; probes
+#: look for more in MTU_STEP steps up to MTU_MAX, and MTU_MAX_PROBES lost ones end the search.
+MTU_BASE = 1200
+MTU_MAX = 1500
+MTU_STEP = 32
+MTU_MAX_PROBES = 3
+#: IP and UDP headers.
+IPV4_OVERHEAD = 20 + 8
+IPV6_OVERHEAD = 40 + 8
+#: Payload of a packet at the base MTU over IPv4.
+MAX_PAYLOAD = MTU_BASE - IPV4_OVERHEAD - HEADER_SIZE
 #: The receive window advertised when nothing is buffered (libudx: 4 MiB).
 RWND_MAX = 4 * 1024 * 1024
 INITIAL_CWND = 10
@@ -55,6 +81,9 @@ LOSS_THRESHOLD = 0.02
 #: A round spans at least this many packets, so that one loss in a small window is not 2%.
 ROUND_MIN_PACKETS = 200
 BETA = 0.7
+#: Bytes beyond the advertised window still buffered from a peer (the window it saw is older).
+RWND_SLACK = 128 * 1024
+_MTU_BASE, _MTU_SEARCH, _MTU_DONE = 0, 1, 2
 
 _HALF = 1 << 31
 _MASK = (1 << 32) - 1
@@ -99,11 +128,12 @@ Event = Data | End | Message | Closed
 
 
 class _Sent:
-    __slots__ = ("lost", "payload", "retransmits", "sacked", "sent_at", "type")
+    __slots__ = ("lost", "padding", "payload", "retransmits", "sacked", "sent_at", "type")
 
     def __init__(self, type_: int, payload: bytes) -> None:
         self.type = type_
         self.payload = payload
+        self.padding = 0  # > 0: an MTU probe
         self.sent_at = 0.0
         self.retransmits = 0
         self.sacked = False
@@ -120,12 +150,22 @@ class Connection:
         remote_id: int,
         *,
         rwnd_max: int = RWND_MAX,
-        max_payload: int = MAX_PAYLOAD,
+        ipv6: bool = False,
+        mtu_max: int = MTU_MAX,
     ) -> None:
+        """``ipv6`` sizes packets for IPv6 headers; ``mtu_max`` caps the MTU search (the
+        link's MTU: at most :data:`MTU_BASE` turns probing off)."""
         self.local_id = local_id
         self.remote_id = remote_id
         self.rwnd_max = rwnd_max
-        self.max_payload = max_payload
+        # path MTU
+        self._overhead = (IPV6_OVERHEAD if ipv6 else IPV4_OVERHEAD) + HEADER_SIZE
+        self.mtu = MTU_BASE
+        self.mtu_max = max(MTU_BASE, min(mtu_max, MTU_MAX))
+        self._mtu_state = _MTU_BASE if self.mtu_max > MTU_BASE else _MTU_DONE
+        self._probe_size = min(MTU_BASE + MTU_STEP, self.mtu_max)
+        self._probe_count = 0
+        self._probe_wanted = False
         # receiving
         self.ack = 0  # next seq expected
         self._incoming: dict[int, tuple[int, bytes]] = {}
@@ -136,7 +176,8 @@ class Connection:
         self.seq = 0  # next seq to send
         self.remote_acked = 0  # oldest seq not yet acknowledged
         self.send_rwnd = rwnd_max
-        self._queue: deque[bytes] = deque()  # packet payloads to send, in order
+        self._queue: deque[bytes] = deque()  # written, not yet sent, in order
+        self._queue_offset = 0  # bytes of the first one already sent
         self._queued_bytes = 0
         self._end_queued = False
         self.ended = False  # our END is sent
@@ -171,11 +212,34 @@ class Connection:
         """Queue ``data`` to be delivered reliably and in order."""
         if self._end_queued or self.closed:
             raise UDXError("the stream's write side is ended")
-        view = memoryview(bytes(data))
-        for i in range(0, len(view), self.max_payload):
-            chunk = bytes(view[i : i + self.max_payload])
-            self._queue.append(chunk)
-            self._queued_bytes += len(chunk)
+        if data:
+            self._queue.append(bytes(data))
+            self._queued_bytes += len(data)
+
+    @property
+    def max_payload(self) -> int:
+        """Data bytes a packet carries at the current MTU."""
+        return self.mtu - self._overhead
+
+    def _take(self, n: int) -> bytes:
+        """The next ``n`` queued bytes (whole writes are not copied; small ones coalesce)."""
+        parts: list[bytes] = []
+        queue = self._queue
+        while n and queue:
+            head, offset = queue[0], self._queue_offset
+            available = len(head) - offset
+            if available <= n:
+                parts.append(head[offset:] if offset else head)
+                queue.popleft()
+                self._queue_offset = 0
+                n -= available
+            else:
+                parts.append(head[offset : offset + n])
+                self._queue_offset += n
+                n = 0
+        payload = parts[0] if len(parts) == 1 else b"".join(parts)
+        self._queued_bytes -= len(payload)
+        return payload
 
     def end(self) -> None:
         """End the write side after what is queued (an END packet)."""
@@ -221,10 +285,15 @@ class Connection:
         return max(0, self.rwnd_max - self.unread - self._incoming_bytes)
 
     def _packet(
-        self, type_: int, seq: int, payload: bytes, sacks: list[tuple[int, int]] | None = None
+        self,
+        type_: int,
+        seq: int,
+        payload: bytes,
+        sacks: list[tuple[int, int]] | None = None,
+        padding: int = 0,
     ) -> bytes:
         return encode(
-            Packet(type_, self.remote_id, self.rwnd(), seq, self.ack, sacks or [], payload)
+            Packet(type_, self.remote_id, self.rwnd(), seq, self.ack, sacks or [], payload, padding)
         )
 
     def receive(self, datagram: bytes, now: float) -> None:
@@ -246,7 +315,12 @@ class Connection:
             return
         if seq_diff(p.seq, self.ack) >= 0:
             if p.type & (DATA | END) and p.seq not in self._incoming:
-                if seq_diff(p.seq, self.ack) < self.rwnd_max // max(1, self.max_payload) + 64:
+                # Within the window we advertise (a peer ignoring it is not buffered for).
+                if (
+                    seq_diff(p.seq, self.ack) < self.rwnd_max // MAX_PAYLOAD + 64
+                    and self.unread + self._incoming_bytes + len(p.payload)
+                    <= self.rwnd_max + RWND_SLACK
+                ):
                     self._incoming[p.seq] = (p.type, p.payload)
                     self._incoming_bytes += len(p.payload)
             if p.type & DESTROY:
@@ -295,6 +369,8 @@ class Connection:
                     self._spurious()  # lost, yet acked before a retransmission could be
                 if not sent.sacked:
                     newly += 1
+                    if sent.padding:
+                        self._probe_acked()
                     if sent.retransmits == 0:
                         self._rtt_sample(now - sent.sent_at)
                         newest_sent = max(newest_sent or 0.0, sent.sent_at)
@@ -316,11 +392,16 @@ class Connection:
                         self._spurious()
                     sent.sacked = True
                     newly += 1
+                    if sent.padding:
+                        self._probe_acked()
                     if sent.retransmits == 0:
                         newest_sent = max(newest_sent or 0.0, sent.sent_at)
                 s = (s + 1) & _MASK
         if newly:
             self._timeouts = 0
+            if self._mtu_state == _MTU_BASE:  # the path carries the base MTU: look for more
+                self._mtu_state = _MTU_SEARCH
+                self._probe_wanted = True
             self._grow(newly)
             if self._inflight:
                 self._rto_at = now + self.rto
@@ -380,8 +461,9 @@ class Connection:
             if sent.lost:
                 continue
             if later >= later_needed or sent.sent_at + window < newest_sent:
+                if not sent.padding:  # a lost MTU probe says nothing of congestion
+                    self._round_lost += 1
                 self._mark_lost(seq, sent)
-                self._round_lost += 1
 
     # --- sending --------------------------------------------------------------------------
 
@@ -393,6 +475,39 @@ class Connection:
             sent.lost = True
             self._outstanding -= 1
             self._retransmit.append(seq)
+            if sent.padding:  # it goes again without the padding
+                sent.padding = 0
+                self._probe_lost()
+
+    # --- path MTU -------------------------------------------------------------------------
+
+    def _probe_acked(self) -> None:
+        if self._mtu_state != _MTU_SEARCH:
+            return
+        self.mtu = self._probe_size
+        self._probe_count = 0
+        if self._probe_size >= self.mtu_max:
+            self._mtu_state = _MTU_DONE
+            self._probe_wanted = False
+        else:
+            self._probe_size = min(self._probe_size + MTU_STEP, self.mtu_max)
+            self._probe_wanted = True
+
+    def _probe_lost(self) -> None:
+        if self._mtu_state != _MTU_SEARCH:
+            return
+        if self._probe_count >= MTU_MAX_PROBES:
+            self._mtu_state = _MTU_DONE
+            self._probe_wanted = False
+        else:
+            self._probe_wanted = True
+
+    def _padding_for(self, payload: bytes) -> int:
+        """Zero bytes that make a packet of ``payload`` an MTU probe (0: it cannot be one)."""
+        if not (self._probe_wanted and payload):
+            return 0
+        padding = self._probe_size - (len(payload) + self._overhead)
+        return padding if 0 < padding <= 0xFF else 0
 
     def datagrams(self, now: float) -> list[bytes]:
         """What to send now (retransmissions first, then new data within the windows, then
@@ -419,13 +534,12 @@ class Connection:
             self._ack_needed = False
         while self._can_send():
             if self._queue:
-                payload = self._queue[0]
-                if self._inflight_bytes + len(payload) > self.send_rwnd and self._inflight:
+                size = min(self.max_payload, self._queued_bytes)
+                if self._inflight_bytes + size > self.send_rwnd and self._inflight:
                     break
                 if self.send_rwnd == 0:
                     break
-                self._queue.popleft()
-                self._queued_bytes -= len(payload)
+                payload = self._take(size)
                 type_ = DATA | (END if self._end_queued and not self._queue else 0)
             elif self._end_queued and not self.ended:
                 payload, type_ = b"", END
@@ -435,12 +549,17 @@ class Connection:
                 self.ended = True
             sent = _Sent(type_, payload)
             sent.sent_at = now
+            padding = self._padding_for(payload)
+            if padding:
+                sent.padding = padding
+                self._probe_count += 1
+                self._probe_wanted = False
             seq = self.seq
             self._inflight[seq] = sent
             self._inflight_bytes += len(payload)
             self._outstanding += 1
             self.seq = (seq + 1) & _MASK
-            out.append(self._packet(type_, seq, payload))
+            out.append(self._packet(type_, seq, payload, padding=padding))
             self._ack_needed = False
             if self._rto_at is None:
                 self._rto_at = now + self.rto

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import socket as _stdsocket
+import sys
 from collections.abc import Callable
 from types import TracebackType
 
@@ -20,7 +21,7 @@ import trio
 
 from protomux.background import BackgroundNursery
 
-from .connection import Closed, Connection, Data, End, Message
+from .connection import MTU_MAX, Closed, Connection, Data, End, Message
 from .errors import UDXError
 from .packet import stream_id_of
 
@@ -35,6 +36,10 @@ LINGER = 10.0
 #: Datagrams (stream messages, or socket datagrams for nobody) kept for readers; more are
 #: dropped, as a full UDP buffer would.
 MAX_QUEUED_DATAGRAMS = 1024
+
+# Linux socket options Python does not name (<linux/in.h>, <linux/in6.h>).
+_IP_MTU_DISCOVER, _IP_MTU, _IPV6_MTU_DISCOVER, _IPV6_MTU = 10, 14, 23, 24
+_PMTUDISC_PROBE = 3
 
 Address = tuple[str, int]
 #: ``firewall(socket, host, port) -> bool``: True drops a packet for an unconnected stream.
@@ -74,6 +79,18 @@ class UDXSocket:
         for option in (_stdsocket.SO_RCVBUF, _stdsocket.SO_SNDBUF):
             try:  # bursts of a full window must not overflow the kernel's buffers
                 raw.setsockopt(_stdsocket.SOL_SOCKET, option, SOCKET_BUFFER)
+            except OSError:
+                pass
+        if sys.platform.startswith("linux"):
+            # Datagrams go unfragmented whatever their size (MTU probes must fail, not be
+            # fragmented), as libudx asks.
+            level, option = (
+                (_stdsocket.IPPROTO_IPV6, _IPV6_MTU_DISCOVER)
+                if family == _stdsocket.AF_INET6
+                else (_stdsocket.IPPROTO_IP, _IP_MTU_DISCOVER)
+            )
+            try:
+                raw.setsockopt(level, option, _PMTUDISC_PROBE)
             except OSError:
                 pass
         sock = trio.socket.from_stdlib_socket(raw)
@@ -198,7 +215,9 @@ class UDXStream(trio.abc.HalfCloseableStream):
             raise UDXError("the socket is not open")
         self.remote_id = remote_id
         self.remote_address = (host, port)
-        self._conn = Connection(self.local_id, remote_id)
+        self._conn = Connection(
+            self.local_id, remote_id, ipv6=":" in host, mtu_max=_link_mtu(host, port)
+        )
         nursery.start_soon(self._drive)
 
     # --- driving -------------------------------------------------------------------------
@@ -388,3 +407,23 @@ class UDXStream(trio.abc.HalfCloseableStream):
     async def receive_message(self) -> bytes:
         """The next stream message (``trio.EndOfChannel`` once the stream closed)."""
         return await self._msg_recv.receive()
+
+
+def _link_mtu(host: str, port: int) -> int:
+    """The MTU of the link towards ``host`` as the kernel knows it (capped at the largest
+    MTU probed), or that cap where the kernel does not say."""
+    if not sys.platform.startswith("linux"):
+        return MTU_MAX
+    ipv6 = ":" in host
+    try:
+        with _stdsocket.socket(
+            _stdsocket.AF_INET6 if ipv6 else _stdsocket.AF_INET, _stdsocket.SOCK_DGRAM
+        ) as probe:
+            probe.connect((host, port))  # no packet: a UDP connect only picks the route
+            if ipv6:
+                mtu = probe.getsockopt(_stdsocket.IPPROTO_IPV6, _IPV6_MTU)
+            else:
+                mtu = probe.getsockopt(_stdsocket.IPPROTO_IP, _IP_MTU)
+    except OSError:
+        return MTU_MAX
+    return min(mtu, MTU_MAX)

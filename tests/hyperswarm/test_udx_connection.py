@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hyperswarm.udx.connection import (
+    RWND_SLACK,
     Closed,
     Connection,
     Data,
@@ -19,7 +20,7 @@ from hyperswarm.udx.connection import (
     UDXResetError,
     UDXTimeoutError,
 )
-from hyperswarm.udx.packet import DATA, decode
+from hyperswarm.udx.packet import DATA, Packet, decode, encode
 
 A_ID, B_ID = 1, 2
 
@@ -33,10 +34,15 @@ class Link:
         self.n = 0
         self.sent = 0
         self.blackhole = False
+        self.path_mtu: int | None = None  # larger IPv4 packets are dropped
+        self.sizes: list[int] = []  # of every datagram sent
 
     def send(self, now: float, to: Connection, datagrams: list[bytes]) -> None:
         for d in datagrams:
             self.sent += 1
+            self.sizes.append(len(d))
+            if self.path_mtu is not None and len(d) + 28 > self.path_mtu:
+                continue
             if self.blackhole or self.rng.random() < self.loss:
                 continue
             for _ in range(2 if self.rng.random() < self.dup else 1):
@@ -95,12 +101,12 @@ def data_of(events: list[object]) -> bytes:
 
 
 def payload(size: int, seed: int) -> bytes:
-    out = b""
+    blocks = []
     block = hashlib.sha256(str(seed).encode()).digest()
-    while len(out) < size:
+    for _ in range(size // 32 + 1):
         block = hashlib.sha256(block).digest()
-        out += block
-    return out[:size]
+        blocks.append(block)
+    return b"".join(blocks)[:size]
 
 
 def test_a_clean_transfer_both_ways_and_close() -> None:
@@ -125,9 +131,10 @@ def test_a_clean_transfer_both_ways_and_close() -> None:
     dup=st.floats(0, 0.05),
     jitter=st.floats(0, 0.03),
     size=st.integers(0, 120_000),
+    path_mtu=st.none() | st.integers(1200, 1500),
 )
 def test_every_byte_arrives_once_in_order_over_a_bad_link(
-    seed: int, loss: float, dup: float, jitter: float, size: int
+    seed: int, loss: float, dup: float, jitter: float, size: int, path_mtu: int | None
 ) -> None:
     a, b = Connection(A_ID, B_ID), Connection(B_ID, A_ID)
     x = payload(size, seed)
@@ -135,6 +142,7 @@ def test_every_byte_arrives_once_in_order_over_a_bad_link(
     a.end()
     b.end()
     link = Link(random.Random(seed), loss, dup, jitter)
+    link.path_mtu = path_mtu
     got, _ = run(a, b, link)
     assert data_of(got["b"]) == x
     assert sum(isinstance(e, End) for e in got["b"]) == 1
@@ -198,3 +206,63 @@ def test_a_full_receive_window_stops_the_sender() -> None:
     rest, _ = run(a, b, Link(random.Random(6), 0, 0, 0))
     assert data_of(got["b"]) + data_of(rest["b"]) == payload(200_000, 5)
     assert rest["a"][-1] == Closed(None) and rest["b"][-1] == Closed(None)
+
+
+def _packet_sizes(a: Connection, size: int, path_mtu: int | None) -> tuple[Link, int]:
+    """``a`` sends ``size`` bytes to a reader with a 100 kB window (probes go one per round
+    trip, and the window makes the transfer last some 20 of them)."""
+    b = Connection(B_ID, A_ID, rwnd_max=100_000)
+    x = payload(size, 7)
+    a.write(x)
+    a.end()
+    b.end()
+    link = Link(random.Random(7), 0, 0, 0)
+    link.path_mtu = path_mtu
+    got, _ = run(a, b, link)
+    assert data_of(got["b"]) == x and got["b"][-1] == Closed(None)
+    return link, a.retransmits
+
+
+def test_the_mtu_search_climbs_to_1500_bytes() -> None:
+    a = Connection(A_ID, B_ID)
+    link, retransmits = _packet_sizes(a, 2_000_000, None)
+    assert a.mtu == 1500 and a.max_payload == 1500 - 28 - 20
+    assert retransmits == 0
+    # Data packets start at 1200 bytes with headers and end at 1500 (1472 bytes of UDP).
+    assert link.sizes[0] == 1200 - 28 and max(link.sizes) == 1500 - 28
+    # Most of the transfer went in full-size packets.
+    assert link.sizes.count(1500 - 28) > 2_000_000 // 1452 * 3 // 4
+
+
+def test_the_mtu_search_stops_below_a_smaller_path() -> None:
+    a = Connection(A_ID, B_ID)
+    link, retransmits = _packet_sizes(a, 2_000_000, 1350)
+    assert a.mtu == 1200 + 4 * 32  # 1360 is too big
+    # Only the three lost probes of 1360 bytes went again; they were not taken for congestion.
+    assert retransmits == 3
+    assert link.sizes.count(1360 - 28) == 3
+    assert a.cwnd > 100
+
+
+def test_no_mtu_search_on_a_small_link_and_ipv6_headers() -> None:
+    a = Connection(A_ID, B_ID, mtu_max=1200)
+    link, _ = _packet_sizes(a, 100_000, None)
+    assert a.mtu == 1200 and max(link.sizes) == 1200 - 28
+    a6 = Connection(A_ID, B_ID, ipv6=True)
+    assert a6.max_payload == 1200 - 48 - 20
+    link, _ = _packet_sizes(a6, 2_000_000, None)
+    assert a6.mtu == 1500 and max(link.sizes) == 1500 - 48
+
+
+def test_a_peer_ignoring_the_window_is_not_buffered_for() -> None:
+    """Data beyond the advertised window (plus some slack for acks in flight) is dropped, so
+    a reader that stops reading holds a bounded amount however the peer sends."""
+    b = Connection(B_ID, A_ID, rwnd_max=100_000)
+    held = 0
+    for seq in range(2000):  # 2 MB in order, then out of order, never read
+        for s in (seq, 10_000 + seq):
+            b.receive(encode(Packet(DATA, B_ID, 0, s, 0, [], bytes(1000))), 0.0)
+        held = sum(len(e.data) for e in b.events() if isinstance(e, Data)) + held
+        assert held + b._incoming_bytes <= 100_000 + RWND_SLACK
+        b.datagrams(0.0)
+    assert b.rwnd() == 0

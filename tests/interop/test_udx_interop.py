@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+from functools import partial
 from typing import Any
 
 import trio
@@ -62,20 +63,43 @@ async def test_python_and_udx_native_stream_both_ways(js: JSHelper) -> None:
 
 
 async def _lossy_relay(
-    sock: trio.socket.SocketType, ports: tuple[int, int], loss: float, seed: int
+    sock: trio.socket.SocketType,
+    ports: tuple[int, int],
+    loss: float,
+    seed: int,
+    *,
+    path_mtu: int | None = None,
+    largest: dict[int, int] | None = None,
 ) -> None:
-    """Forwards between the two ports, dropping ``loss`` of the datagrams (seeded)."""
+    """Forwards between the two ports, dropping ``loss`` of the datagrams (seeded) and those
+    an IPv4 path of ``path_mtu`` would not carry; ``largest`` gets the largest datagram
+    forwarded from each port."""
     rng = random.Random(seed)
     a, b = ports
     while True:
         data, (_, port) = await sock.recvfrom(65536)
-        if rng.random() < loss:
+        if rng.random() < loss or (path_mtu is not None and len(data) + 28 > path_mtu):
             continue
+        if largest is not None:
+            largest[port] = max(largest.get(port, 0), len(data))
         await sock.sendto(data, ("127.0.0.1", b if port == a else a))
 
 
 async def test_through_a_lossy_relay(js: JSHelper) -> None:
-    size = 3_000_000
+    await _through_a_relay(js, 3_000_000, loss=0.03)
+
+
+async def test_both_find_the_mtu_of_a_smaller_path(js: JSHelper) -> None:
+    """A relay that drops datagrams over 1300 bytes (with IP headers): from the 1200-byte
+    base, each side's probes go up 32 bytes at a time, 1328 fails, and both settle at 1296
+    (1268 bytes of UDP payload)."""
+    largest = await _through_a_relay(js, 3_000_000, path_mtu=1300)
+    assert sorted(largest.values()) == [1296 - 28, 1296 - 28]
+
+
+async def _through_a_relay(
+    js: JSHelper, size: int, *, loss: float = 0.0, path_mtu: int | None = None
+) -> dict[int, int]:
     peer = js("udx.open")
     ours = os.urandom(size)
     relay = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
@@ -84,7 +108,10 @@ async def test_through_a_lossy_relay(js: JSHelper) -> None:
         async with UDXSocket() as sock, trio.open_nursery() as outer:
             await sock.bind(0, "127.0.0.1")
             ports = (peer["port"], sock.address()[1])
-            outer.start_soon(_lossy_relay, relay, ports, 0.03, 1)
+            largest: dict[int, int] = {}
+            outer.start_soon(
+                partial(_lossy_relay, relay, ports, loss, 1, path_mtu=path_mtu, largest=largest)
+            )
             stream = sock.create_stream(7)
             stream.connect(9, relay.getsockname()[1], "127.0.0.1")
             result: dict[str, Any] = {}
@@ -110,3 +137,5 @@ async def test_through_a_lossy_relay(js: JSHelper) -> None:
     got = result["js"]
     assert hashlib.sha256(theirs).digest() == got["sent"] and len(theirs) == size
     assert got["received"] == hashlib.sha256(ours).digest()
+    return largest
+    return largest
