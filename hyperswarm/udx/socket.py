@@ -105,6 +105,8 @@ class UDXSocket:
     def address(self) -> Address:
         if self._sock is None:
             raise UDXError("the socket is not bound")
+        if self.closed:
+            raise UDXError("the socket is closed")
         host, port = self._sock.getsockname()[:2]
         return host, port
 

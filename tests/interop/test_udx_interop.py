@@ -94,7 +94,7 @@ async def test_both_find_the_mtu_of_a_smaller_path(js: JSHelper) -> None:
     base, each side's probes go up 32 bytes at a time, 1328 fails, and both settle at 1296
     (1268 bytes of UDP payload)."""
     largest = await _through_a_relay(js, 3_000_000, path_mtu=1300)
-    assert sorted(largest.values()) == [1296 - 28, 1296 - 28]
+    assert sorted(largest.values()) == [1296 - 28, 1296 - 28], largest
 
 
 async def _through_a_relay(
@@ -103,6 +103,10 @@ async def _through_a_relay(
     peer = js("udx.open")
     ours = os.urandom(size)
     relay = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    for option in (trio.socket.SO_RCVBUF, trio.socket.SO_SNDBUF):
+        # (the relay is slower than the ends: bursts must queue, not overflow, or they drop
+        # more than ``loss`` says; three lost probes in one burst would end an MTU search)
+        relay.setsockopt(trio.socket.SOL_SOCKET, option, 4 * 1024 * 1024)
     await relay.bind(("127.0.0.1", 0))
     with trio.fail_after(120):
         async with UDXSocket() as sock, trio.open_nursery() as outer:
@@ -139,3 +143,82 @@ async def _through_a_relay(
     assert got["received"] == hashlib.sha256(ours).digest()
     return largest
     return largest
+
+
+async def test_half_close_from_js_to_a_python_stream_that_its_firewall_connects(
+    js: JSHelper,
+) -> None:
+    """JS connects to a Python stream that is not connected yet: its firewall sees the first
+    packet and connects the stream to where it came from. JS writes and ends its side first;
+    Python reads to the end and only then writes its own data and ends."""
+    size = 2_000_000
+    peer = js("udx.open")
+    ours = os.urandom(size)
+    with trio.fail_after(60):
+        async with UDXSocket() as sock:
+            await sock.bind(0, "127.0.0.1")
+            seen: list[tuple[str, int]] = []
+
+            def firewall(s: UDXSocket, host: str, port: int) -> bool:
+                seen.append((host, port))
+                stream.connect(9, port, host)
+                return False
+
+            stream = sock.create_stream(7, firewall=firewall)
+            result: dict[str, Any] = {}
+
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js,
+                    "udx.exchange",
+                    peer["id"],
+                    9,
+                    7,
+                    sock.address()[1],
+                    size,
+                    "js-first",
+                    50_000,
+                )
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
+                theirs = await read_all(stream)  # JS's side is over
+                await stream.send_all(ours)  # ours still goes
+                await stream.send_eof()
+    got = result["js"]
+    assert seen == [("127.0.0.1", peer["port"])]
+    assert hashlib.sha256(theirs).digest() == got["sent"] and len(theirs) == size
+    assert got["received"] == hashlib.sha256(ours).digest()
+
+
+async def test_half_close_from_python_to_a_js_stream_that_its_firewall_connects(
+    js: JSHelper,
+) -> None:
+    """The other way round: Python connects to a udx-native stream whose firewall connects it
+    back (as hyperdht does), writes and ends first, and reads JS's data after its end."""
+    size = 2_000_000
+    peer = js("udx.open")
+    ours = os.urandom(size)
+    with trio.fail_after(60):
+        async with UDXSocket() as sock:
+            await sock.bind(0, "127.0.0.1")
+            port = sock.address()[1]
+            stream = sock.create_stream(7)
+            stream.connect(9, peer["port"], "127.0.0.1")
+            result: dict[str, Any] = {}
+
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js, "udx.exchange", peer["id"], 9, 7, None, size, "python-first", 50_000
+                )
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
+                await stream.send_all(ours)
+                await stream.send_eof()
+                theirs = await read_all(stream)
+    got = result["js"]
+    assert got["seen"] == {"port": port, "host": "127.0.0.1"}
+    assert got["bytesBeforeWriting"] == size  # JS had all of ours, and the end, first
+    assert got["received"] == hashlib.sha256(ours).digest()
+    assert hashlib.sha256(theirs).digest() == got["sent"] and len(theirs) == size

@@ -105,3 +105,49 @@ module.exports['udx.talk'] = async (id, localId, remoteId, port, size, ms) => {
     datagrams
   }
 }
+
+// A udx-native peer for the half-close and firewall tests. With `port`, stream `localId`
+// connects to the Python stream `remoteId` there; without, it waits for the first packet and
+// its firewall connects the stream to wherever that came from (as hyperdht after a hole
+// punch). `order` 'js-first': JS writes `size` bytes and ends, then reads until the Python
+// end; 'python-first': JS reads until the Python end, then writes and ends.
+module.exports['udx.exchange'] = async (id, localId, remoteId, port, size, order, ms) => {
+  const { udx, socket } = peers.get(id)
+  peers.delete(id)
+  let seen = null
+  const stream = udx.createStream(localId, {
+    firewall(sock, fromPort, fromHost) {
+      seen = { port: fromPort, host: fromHost }
+      stream.connect(sock, remoteId, fromPort, fromHost)
+      return false
+    }
+  })
+  stream.on('error', () => {})
+  const received = []
+  stream.on('data', (d) => received.push(d))
+  let timer = null
+  const closed = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), ms)
+    stream.on('close', resolve)
+  })
+  const ended = new Promise((resolve) => stream.on('end', resolve))
+  if (port) stream.connect(socket, remoteId, port, '127.0.0.1')
+  else await new Promise((resolve) => stream.once('connect', resolve))
+  let bytesBeforeWriting = null
+  if (order === 'python-first') {
+    await ended
+    bytesBeforeWriting = received.reduce((n, d) => n + d.length, 0)
+  }
+  const data = crypto.randomBytes(size)
+  stream.write(data)
+  stream.end()
+  await closed
+  clearTimeout(timer)
+  await socket.close()
+  return {
+    sent: crypto.createHash('sha256').update(data).digest(),
+    received: crypto.createHash('sha256').update(Buffer.concat(received)).digest(),
+    bytesBeforeWriting,
+    seen
+  }
+}
