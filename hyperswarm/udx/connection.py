@@ -201,6 +201,8 @@ class Connection:
         self._rto_at: float | None = None
         self._probe_at: float | None = None
         self._tlp_at: float | None = None
+        self.keepalive: float | None = None
+        self._keepalive_at: float | None = None
         self._events: list[Event] = []
         self.closed = False
         self._clean = False
@@ -264,6 +266,13 @@ class Connection:
     def consumed(self, n: int) -> None:
         """The application took ``n`` bytes of delivered data: the window reopens."""
         self.unread = max(0, self.unread - n)
+
+    def set_keepalive(self, interval: float | None, now: float) -> None:
+        """While everything sent is acknowledged, send a HEARTBEAT every ``interval``
+        seconds (the peer acks it), so that NAT mappings on the path stay open (libudx's
+        ``udx_stream_set_keepalive``). None or 0 turns it off."""
+        self.keepalive = interval or None
+        self._keepalive_at = None if self.keepalive is None else now + self.keepalive
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []
@@ -408,6 +417,8 @@ class Connection:
                 self._arm_probe(now)
             else:
                 self._rto_at = self._tlp_at = None
+                if self.keepalive is not None:
+                    self._keepalive_at = now + self.keepalive
         if newest_sent is not None and (p.sacks or self._retransmit or self._round_lost):
             self._detect_losses(newest_sent)
 
@@ -601,6 +612,8 @@ class Connection:
         if self.closed:
             return None
         times = [t for t in (self._rto_at, self._probe_at, self._tlp_at) if t is not None]
+        if self._keepalive_at is not None and not self._inflight:
+            times.append(self._keepalive_at)
         return min(times) if times else None
 
     def on_timer(self, now: float) -> None:
@@ -617,6 +630,10 @@ class Connection:
             if self.send_rwnd == 0:
                 self._out.append(self._packet(HEARTBEAT, self.seq, b""))
                 self._probe_at = now + self.rto
+        if self._keepalive_at is not None and now >= self._keepalive_at and not self._inflight:
+            assert self.keepalive is not None
+            self._out.append(self._packet(HEARTBEAT, self.seq, b""))
+            self._keepalive_at = now + self.keepalive
         if self._rto_at is not None and now >= self._rto_at:
             if not self._inflight:
                 self._rto_at = None
@@ -645,4 +662,4 @@ class Connection:
         self.closed = True
         self._clean = error is None
         self._events.append(Closed(error))
-        self._rto_at = self._probe_at = self._tlp_at = None
+        self._rto_at = self._probe_at = self._tlp_at = self._keepalive_at = None

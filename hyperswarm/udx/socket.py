@@ -42,6 +42,8 @@ _IP_MTU_DISCOVER, _IP_MTU, _IPV6_MTU_DISCOVER, _IPV6_MTU = 10, 14, 23, 24
 _PMTUDISC_PROBE = 3
 
 Address = tuple[str, int]
+#: ``on_datagram(data, (host, port))``: a datagram for no stream of the socket.
+DatagramHandler = Callable[[bytes, Address], None]
 #: ``firewall(socket, host, port) -> bool``: True drops a packet for an unconnected stream.
 Firewall = Callable[["UDXSocket", str, int], bool]
 
@@ -50,7 +52,11 @@ class UDXSocket:
     """A UDP socket carrying UDX streams and plain datagrams. ``async with UDXSocket() as
     s: await s.bind(0, "127.0.0.1")``."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, on_datagram: DatagramHandler | None = None) -> None:
+        """``on_datagram(data, (host, port))``, if given, is called with every datagram that
+        is not for a stream of this socket, as it arrives (udx-native's ``message`` event);
+        without it they queue for :meth:`receive`."""
+        self.on_datagram = on_datagram
         self._sock: trio.socket.SocketType | None = None
         self._raw: _stdsocket.socket | None = None
         self._streams: dict[int, UDXStream] = {}
@@ -144,16 +150,49 @@ class UDXSocket:
         if stream is not None:
             stream._on_datagram(data, addr)
             return
+        if self.on_datagram is not None:
+            self.on_datagram(data, (addr[0], addr[1]))
+            return
         try:
             self._send.send_nowait((data, (addr[0], addr[1])))
         except trio.WouldBlock:
             pass
 
-    async def send(self, data: bytes, port: int, host: str) -> None:
-        """A plain datagram (no UDX header), as udx-native's ``socket.send``."""
-        if self._sock is None:
+    async def send(self, data: bytes, port: int, host: str, *, ttl: int | None = None) -> None:
+        """A plain datagram (no UDX header), as udx-native's ``socket.send``; ``ttl`` sends
+        this one datagram with that IP time to live (hole punching sends short-lived ones)."""
+        self.try_send(data, port, host, ttl=ttl)
+        await trio.lowlevel.checkpoint()
+
+    def try_send(self, data: bytes, port: int, host: str, *, ttl: int | None = None) -> None:
+        """:meth:`send` without waiting: a datagram the kernel cannot take now is dropped,
+        as UDP may drop it anyway."""
+        if self._sock is None or self._raw is None:
             raise UDXError("the socket is not bound")
-        await self._sock.sendto(data, (host, port))
+        if self.closed:
+            raise UDXError("the socket is closed")
+        raw = self._raw
+        if ttl is None:
+            try:
+                raw.sendto(data, (host, port))
+            except OSError:
+                pass
+            return
+        if not 0 < ttl < 256:
+            raise ValueError(f"ttl {ttl} is not in 1..255")
+        level, option = (
+            (_stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_UNICAST_HOPS)
+            if raw.family == _stdsocket.AF_INET6
+            else (_stdsocket.IPPROTO_IP, _stdsocket.IP_TTL)
+        )
+        previous = raw.getsockopt(level, option)
+        raw.setsockopt(level, option, ttl)
+        try:
+            raw.sendto(data, (host, port))
+        except OSError:
+            pass
+        finally:
+            raw.setsockopt(level, option, previous)
 
     async def receive(self) -> tuple[bytes, Address]:
         """The next datagram that is not for one of this socket's streams."""
@@ -206,6 +245,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._sending = False
         self._receiving = False
         self._linger_until: float | None = None
+        self._keepalive: float | None = None
         self._msg_send, self._msg_recv = trio.open_memory_channel[bytes](MAX_QUEUED_DATAGRAMS)
 
     def connect(self, remote_id: int, port: int, host: str) -> None:
@@ -220,7 +260,18 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._conn = Connection(
             self.local_id, remote_id, ipv6=":" in host, mtu_max=_link_mtu(host, port)
         )
+        if self._keepalive:
+            self._conn.set_keepalive(self._keepalive, trio.current_time())
         nursery.start_soon(self._drive)
+
+    def set_keepalive(self, seconds: float | None) -> None:
+        """While the stream is idle, send a heartbeat every ``seconds`` (the peer answers
+        it), keeping NAT mappings on the path open: udx-native's ``setKeepalive``, in
+        seconds. None or 0 turns it off."""
+        self._keepalive = seconds or None
+        if self._conn is not None:
+            self._conn.set_keepalive(self._keepalive, trio.current_time())
+            self._wake.set()
 
     # --- driving -------------------------------------------------------------------------
 

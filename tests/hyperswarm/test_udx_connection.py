@@ -20,7 +20,7 @@ from hyperswarm.udx.connection import (
     UDXResetError,
     UDXTimeoutError,
 )
-from hyperswarm.udx.packet import DATA, Packet, decode, encode
+from hyperswarm.udx.packet import DATA, HEARTBEAT, Packet, decode, encode
 
 A_ID, B_ID = 1, 2
 
@@ -35,12 +35,12 @@ class Link:
         self.sent = 0
         self.blackhole = False
         self.path_mtu: int | None = None  # larger IPv4 packets are dropped
-        self.sizes: list[int] = []  # of every datagram sent
+        self.log: list[bytes] = []  # every datagram sent
 
     def send(self, now: float, to: Connection, datagrams: list[bytes]) -> None:
         for d in datagrams:
             self.sent += 1
-            self.sizes.append(len(d))
+            self.log.append(d)
             if self.path_mtu is not None and len(d) + 28 > self.path_mtu:
                 continue
             if self.blackhole or self.rng.random() < self.loss:
@@ -229,9 +229,9 @@ def test_the_mtu_search_climbs_to_1500_bytes() -> None:
     assert a.mtu == 1500 and a.max_payload == 1500 - 28 - 20
     assert retransmits == 0
     # Data packets start at 1200 bytes with headers and end at 1500 (1472 bytes of UDP).
-    assert link.sizes[0] == 1200 - 28 and max(link.sizes) == 1500 - 28
+    assert len(link.log[0]) == 1200 - 28 and max(map(len, link.log)) == 1500 - 28
     # Most of the transfer went in full-size packets.
-    assert link.sizes.count(1500 - 28) > 2_000_000 // 1452 * 3 // 4
+    assert [len(d) for d in link.log].count(1500 - 28) > 2_000_000 // 1452 * 3 // 4
 
 
 def test_the_mtu_search_stops_below_a_smaller_path() -> None:
@@ -240,18 +240,18 @@ def test_the_mtu_search_stops_below_a_smaller_path() -> None:
     assert a.mtu == 1200 + 4 * 32  # 1360 is too big
     # Only the three lost probes of 1360 bytes went again; they were not taken for congestion.
     assert retransmits == 3
-    assert link.sizes.count(1360 - 28) == 3
+    assert [len(d) for d in link.log].count(1360 - 28) == 3
     assert a.cwnd > 100
 
 
 def test_no_mtu_search_on_a_small_link_and_ipv6_headers() -> None:
     a = Connection(A_ID, B_ID, mtu_max=1200)
     link, _ = _packet_sizes(a, 100_000, None)
-    assert a.mtu == 1200 and max(link.sizes) == 1200 - 28
+    assert a.mtu == 1200 and max(map(len, link.log)) == 1200 - 28
     a6 = Connection(A_ID, B_ID, ipv6=True)
     assert a6.max_payload == 1200 - 48 - 20
     link, _ = _packet_sizes(a6, 2_000_000, None)
-    assert a6.mtu == 1500 and max(link.sizes) == 1500 - 48
+    assert a6.mtu == 1500 and max(map(len, link.log)) == 1500 - 48
 
 
 def test_a_peer_ignoring_the_window_is_not_buffered_for() -> None:
@@ -266,3 +266,24 @@ def test_a_peer_ignoring_the_window_is_not_buffered_for() -> None:
         assert held + b._incoming_bytes <= 100_000 + RWND_SLACK
         b.datagrams(0.0)
     assert b.rwnd() == 0
+
+
+def test_keepalive_heartbeats_only_while_idle() -> None:
+    a, b = Connection(A_ID, B_ID), Connection(B_ID, A_ID)
+    a.set_keepalive(5.0, 0.0)
+    link = Link(random.Random(8), 0, 0, 0)
+    run(a, b, link, stop_at=21.0)
+    beats = [d for d in link.log if decode(d).type == HEARTBEAT]
+    assert len(beats) == 4  # at 5, 10, 15 and 20 s
+    assert len(link.log) == 8  # each one answered by an ack
+    # Data in flight holds them off: they start 5 s after the last ack, not after the start.
+    a, b = Connection(A_ID, B_ID), Connection(B_ID, A_ID)
+    a.set_keepalive(5.0, 0.0)
+    a.write(payload(50_000, 8))
+    link = Link(random.Random(8), 0, 0, 0)
+    run(a, b, link, stop_at=5.0)
+    assert [decode(d).type for d in link.log].count(HEARTBEAT) == 0
+    timer = a.timer()
+    assert timer is not None and 5.0 < timer < 5.2  # 5 s after the last ack (a few RTTs in)
+    a.set_keepalive(None, 5.0)
+    assert a.timer() is None

@@ -11,6 +11,7 @@ import pytest
 import trio
 
 from hyperswarm.udx import UDXSocket, UDXStream
+from hyperswarm.udx.packet import HEARTBEAT
 
 
 @asynccontextmanager
@@ -60,6 +61,83 @@ async def test_messages_and_datagrams_share_the_socket() -> None:
             assert data == b"\x03not udx" and addr[1] == sa.address()[1]
             await a.send_all(b"after")
             assert await b.receive_some() == b"after"
+
+
+async def test_a_datagram_handler_and_sends_with_a_ttl() -> None:
+    """With ``on_datagram`` every datagram for no stream goes to it as it arrives (dht-rpc
+    and hole-punch bytes); ``ttl`` sets the IP time to live of one datagram only."""
+    got: list[tuple[bytes, tuple[str, int]]] = []
+    arrived = trio.Event()
+
+    def handler(data: bytes, addr: tuple[str, int]) -> None:
+        got.append((data, addr))
+        if len(got) == 3:
+            arrived.set()
+
+    with trio.fail_after(10):
+        async with UDXSocket(on_datagram=handler) as sa, UDXSocket() as sb:
+            await sa.bind(0, "127.0.0.1")
+            await sb.bind(0, "127.0.0.1")
+            a = sa.create_stream(1)
+            b = sb.create_stream(2)
+            a.connect(2, sb.address()[1], "127.0.0.1")
+            b.connect(1, sa.address()[1], "127.0.0.1")
+            port = sb.address()[1]
+            await sb.send(b"\x13dht", sa.address()[1], "127.0.0.1")
+            await sb.send(b"\x00", sa.address()[1], "127.0.0.1", ttl=5)  # a hole punch
+            await b.send_all(b"stream data")  # streams still get theirs
+            assert await a.receive_some() == b"stream data"
+            await sb.send(b"\xff\x01 udx for nobody".ljust(24), sa.address()[1], "127.0.0.1")
+            await arrived.wait()
+            assert [d for d, _ in got] == [
+                b"\x13dht",
+                b"\x00",
+                b"\xff\x01 udx for nobody".ljust(24),
+            ]
+            assert all(addr == ("127.0.0.1", port) for _, addr in got)
+
+    # The TTL as the receiver sees it (IP_RECVTTL, Linux).
+    ip_recvttl, ip_ttl = 12, 2
+    with trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM) as rx:
+        await rx.bind(("127.0.0.1", 0))
+        rx.setsockopt(trio.socket.IPPROTO_IP, ip_recvttl, 1)
+        with trio.fail_after(10):
+            async with UDXSocket() as s:
+                await s.bind(0, "127.0.0.1")
+                ttls = []
+                for ttl in (5, None, 200):
+                    await s.send(b"x", rx.getsockname()[1], "127.0.0.1", ttl=ttl)
+                    _, ancillary, _, _ = await rx.recvmsg(16, 64)
+                    ttls += [
+                        int.from_bytes(d, "little")
+                        for level, kind, d in ancillary
+                        if (level, kind) == (trio.socket.IPPROTO_IP, ip_ttl)
+                    ]
+    assert ttls == [5, 64, 200]
+
+
+async def test_keepalive_heartbeats_keep_coming_while_idle() -> None:
+    """An idle stream with a keepalive sends heartbeats (the peer acks them) and no data."""
+    seen: list[bytes] = []
+    with trio.fail_after(10):
+        async with pair() as (sa, _, a, b):
+            a.set_keepalive(0.05)
+            original = sa._sendto
+
+            def spy(datagrams: list[bytes], addr: tuple[str, int]) -> None:
+                seen.extend(datagrams)
+                original(datagrams, addr)
+
+            sa._sendto = spy  # type: ignore[method-assign]
+            await trio.sleep(0.5)
+            a.set_keepalive(None)
+            count = len(seen)
+            await trio.sleep(0.2)
+            assert len(seen) == count  # off again
+            await a.send_all(b"still fine")
+            assert await b.receive_some() == b"still fine"
+    heartbeats = [d for d in seen if d[2] == HEARTBEAT]
+    assert 4 <= len(heartbeats) <= count
 
 
 async def test_a_closed_peer_ends_then_resets_the_stream() -> None:

@@ -9,7 +9,8 @@ from typing import Any
 
 import trio
 
-from hyperswarm.udx.packet import DATA, END, HEADER_SIZE, MESSAGE, SACK, decode, encode
+from hyperswarm.udx import UDXSocket
+from hyperswarm.udx.packet import DATA, END, HEADER_SIZE, HEARTBEAT, MESSAGE, SACK, decode, encode
 
 from .jsenv import JSHelper
 
@@ -68,3 +69,45 @@ async def test_udx_native_packets_decode_and_reencode(js: JSHelper) -> None:
     )
     assert delivered == size
     assert all(len(raw) - HEADER_SIZE <= 1500 for _, raw, _ in packets)
+
+
+async def test_keepalive_heartbeats_are_answered_both_ways(js: JSHelper) -> None:
+    """Idle streams with keepalives on both ends (every 50 ms) through the recording relay:
+    each side sends heartbeats and the other answers each with an ack."""
+    peer = js("udx.open")
+    relay = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+    await relay.bind(("127.0.0.1", 0))
+    log: list[tuple[str, bytes]] = []
+    with trio.fail_after(30):
+        async with UDXSocket() as sock, trio.open_nursery() as n:
+            await sock.bind(0, "127.0.0.1")
+            # "a" is udx-native, "b" is us
+            n.start_soon(_relay, relay, {"a": peer["port"], "b": sock.address()[1]}, log)
+            stream = sock.create_stream(B)
+            stream.connect(A, relay.getsockname()[1], "127.0.0.1")
+            stream.set_keepalive(0.05)
+            done = trio.Event()
+
+            async def run_js() -> None:
+                await trio.to_thread.run_sync(
+                    js, "udx.idle", peer["id"], A, B, relay.getsockname()[1], 50, 800
+                )
+                done.set()
+
+            n.start_soon(run_js)
+            assert await stream.receive_some() == b""  # JS ends after its idle time
+            await stream.send_eof()
+            await done.wait()
+            n.cancel_scope.cancel()
+    relay.close()
+    packets = [(d, decode(raw)) for d, raw in log]
+    for sender, answerer in (("a->b", "b->a"), ("b->a", "a->b")):
+        beats = [i for i, (d, p) in enumerate(packets) if d == sender and p.type == HEARTBEAT]
+        assert len(beats) >= 8, sender
+        # The other side's next packet after each heartbeat (its own heartbeats aside) is an
+        # ack.
+        for i in beats:
+            answer = next(
+                (p for d, p in packets[i + 1 :] if d == answerer and p.type != HEARTBEAT), None
+            )
+            assert answer is not None and answer.type & (DATA | END) == 0 and not answer.payload

@@ -151,3 +151,22 @@ module.exports['udx.exchange'] = async (id, localId, remoteId, port, size, order
     seen
   }
 }
+
+// An idle udx-native stream for the keepalive test: connects stream `localId` to `remoteId`
+// at `port`, turns on keepalive heartbeats every `keepaliveMs`, stays idle for `idleMs`,
+// then ends and waits for the close.
+module.exports['udx.idle'] = async (id, localId, remoteId, port, keepaliveMs, idleMs) => {
+  const { udx, socket } = peers.get(id)
+  peers.delete(id)
+  const stream = udx.createStream(localId)
+  stream.on('error', () => {})
+  stream.on('data', () => {})
+  const closed = new Promise((resolve) => stream.on('close', resolve))
+  stream.connect(socket, remoteId, port, '127.0.0.1')
+  stream.setKeepalive(keepaliveMs)
+  await new Promise((resolve) => setTimeout(resolve, idleMs))
+  stream.end()
+  await closed
+  await socket.close()
+  return true
+}
