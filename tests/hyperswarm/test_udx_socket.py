@@ -259,3 +259,24 @@ async def test_hostile_datagrams_do_no_harm() -> None:
             await a.send_eof()
         evil.close()
     assert got == [x]
+
+
+async def test_a_transfer_over_ipv6_loopback() -> None:
+    x = hashlib.sha256(b"v6").digest() * 20_000  # 640 kB
+    with trio.fail_after(30):
+        async with UDXSocket() as sa, UDXSocket() as sb:
+            await sa.bind(0, "::1")
+            await sb.bind(0, "::1")
+            assert sa.address()[0] == "::1"
+            a, b = sa.create_stream(1), sb.create_stream(2)
+            a.connect(2, sb.address()[1], "::1")
+            b.connect(1, sa.address()[1], "::1")
+            async with trio.open_nursery() as n:
+                n.start_soon(a.send_all, x)
+                got = bytearray()
+                while len(got) < len(x):
+                    got += await b.receive_some()
+            await sa.send(b"dgram", sb.address()[1], "::1", ttl=3)
+            data, addr = await sb.receive()
+            assert addr == ("::1", sa.address()[1])
+    assert bytes(got) == x and data == b"dgram"

@@ -24,19 +24,27 @@ async def read_all(s: UDXStream) -> bytes:
 
 
 async def test_python_and_udx_native_stream_both_ways(js: JSHelper) -> None:
-    size_js, size_py = 20_000_000, 20_000_000
-    peer = js("udx.open")
+    await _both_ways(js, 20_000_000, "127.0.0.1")
+
+
+async def test_python_and_udx_native_over_ipv6_loopback(js: JSHelper) -> None:
+    await _both_ways(js, 3_000_000, "::1")
+
+
+async def _both_ways(js: JSHelper, size: int, host: str) -> None:
+    size_js, size_py = size, size
+    peer = js("udx.open", host)
     ours = os.urandom(size_py)
     with trio.fail_after(120):
         async with UDXSocket() as sock:
-            await sock.bind(0, "127.0.0.1")
+            await sock.bind(0, host)
             stream = sock.create_stream(7)
-            stream.connect(9, peer["port"], "127.0.0.1")
+            stream.connect(9, peer["port"], host)
             result: dict[str, Any] = {}
 
             async def run_js() -> None:
                 result["js"] = await trio.to_thread.run_sync(
-                    js, "udx.talk", peer["id"], 9, 7, sock.address()[1], size_js, 100_000
+                    js, "udx.talk", peer["id"], 9, 7, sock.address()[1], size_js, 100_000, host
                 )
 
             async with trio.open_nursery() as n:

@@ -65,25 +65,25 @@ module.exports = {
 const peers = new Map()
 let nextPeer = 1
 
-module.exports['udx.open'] = async () => {
+module.exports['udx.open'] = async (host = '127.0.0.1') => {
   const udx = new UDX()
   const socket = udx.createSocket()
   const datagrams = []
   socket.on('message', (m) => datagrams.push(m))
-  socket.bind(0, '127.0.0.1')
+  socket.bind(0, host)
   const id = nextPeer++
   peers.set(id, { udx, socket, datagrams })
   return { id, port: socket.address().port }
 }
 
-module.exports['udx.talk'] = async (id, localId, remoteId, port, size, ms) => {
+module.exports['udx.talk'] = async (id, localId, remoteId, port, size, ms, host = '127.0.0.1') => {
   const { udx, socket, datagrams } = peers.get(id)
   peers.delete(id)
   const stream = udx.createStream(localId)
   const messages = []
   stream.on('message', (m) => messages.push(m))
   stream.on('error', () => {})
-  stream.connect(socket, remoteId, port, '127.0.0.1')
+  stream.connect(socket, remoteId, port, host)
   const data = crypto.randomBytes(size)
   const received = []
   // done once both directions are over: the stream closes by itself
@@ -93,7 +93,7 @@ module.exports['udx.talk'] = async (id, localId, remoteId, port, size, ms) => {
     stream.on('close', () => { clearTimeout(t); resolve() })
   })
   await stream.send(Buffer.from('message from js'))
-  await socket.send(Buffer.from('datagram from js'), port, '127.0.0.1')
+  await socket.send(Buffer.from('datagram from js'), port, host)
   stream.write(data)
   stream.end()
   await closed
