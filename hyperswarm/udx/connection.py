@@ -642,7 +642,11 @@ class Connection:
             if self._timeouts >= MAX_TIMEOUTS:
                 self._close(UDXTimeoutError("the peer stopped answering"))
                 return
-            self.ssthresh = max(self.cwnd * BETA, float(INITIAL_CWND))
+            if self.srtt is not None:
+                # (Before any ack, a timeout says the peer was not there yet, e.g. still
+                # connecting its stream, not that the path is congested: a ssthresh of 10
+                # would leave the window growing one packet per round trip from then on.)
+                self.ssthresh = max(self.cwnd * BETA, float(INITIAL_CWND))
             self.cwnd = float(INITIAL_CWND)
             for seq, sent in self._inflight.items():
                 self._mark_lost(seq, sent)

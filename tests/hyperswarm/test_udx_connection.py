@@ -34,6 +34,7 @@ class Link:
         self.n = 0
         self.sent = 0
         self.blackhole = False
+        self.blackhole_until = 0.0  # everything sent before then is lost
         self.path_mtu: int | None = None  # larger IPv4 packets are dropped
         self.log: list[bytes] = []  # every datagram sent
 
@@ -43,7 +44,7 @@ class Link:
             self.log.append(d)
             if self.path_mtu is not None and len(d) + 28 > self.path_mtu:
                 continue
-            if self.blackhole or self.rng.random() < self.loss:
+            if self.blackhole or now < self.blackhole_until or self.rng.random() < self.loss:
                 continue
             for _ in range(2 if self.rng.random() < self.dup else 1):
                 at = now + self.delay + self.rng.random() * self.jitter
@@ -287,3 +288,19 @@ def test_keepalive_heartbeats_only_while_idle() -> None:
     assert timer is not None and 5.0 < timer < 5.2  # 5 s after the last ack (a few RTTs in)
     a.set_keepalive(None, 5.0)
     assert a.timer() is None
+
+
+def test_a_peer_not_there_at_first_does_not_slow_the_rest() -> None:
+    """The first window is lost (the peer's stream is not connected yet): after the timeout
+    the window starts over in slow start, not one packet per round trip."""
+    a, b = Connection(A_ID, B_ID), Connection(B_ID, A_ID)
+    x = payload(3_000_000, 9)
+    a.write(x)
+    a.end()
+    b.end()
+    link = Link(random.Random(9), 0, 0, 0)
+    link.blackhole_until = 0.5
+    got, now = run(a, b, link)
+    assert data_of(got["b"]) == x
+    assert a.retransmits == 10 and a.ssthresh == 1 << 16
+    assert now < 1.0 + 0.5  # the timeout, then some 15 round trips of 10 ms
