@@ -28,7 +28,7 @@ from .packet import stream_id_of
 __all__ = ["UDXSocket", "UDXStream"]
 
 #: Bytes a stream buffers for sending before ``send_all`` waits.
-HIGH_WATER = 1024 * 1024
+HIGH_WATER = 4 * 1024 * 1024
 #: Kernel receive and send buffer asked for each socket.
 SOCKET_BUFFER = 4 * 1024 * 1024
 #: Seconds a closed stream keeps sending what was written before it gives up and resets.

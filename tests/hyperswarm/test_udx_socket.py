@@ -11,7 +11,9 @@ import pytest
 import trio
 
 from hyperswarm.udx import UDXSocket, UDXStream
+from hyperswarm.udx.connection import RWND_MAX, RWND_SLACK
 from hyperswarm.udx.packet import HEARTBEAT
+from hyperswarm.udx.socket import HIGH_WATER
 
 
 @asynccontextmanager
@@ -280,3 +282,31 @@ async def test_a_transfer_over_ipv6_loopback() -> None:
             data, addr = await sb.receive()
             assert addr == ("::1", sa.address()[1])
     assert bytes(got) == x and data == b"dgram"
+
+
+async def test_a_reader_that_stops_reading_stops_the_writer() -> None:
+    """Nothing grows without bound when the application stops reading: the reader holds at
+    most its receive window, and the writer's send_all waits once its own buffer is full."""
+    chunk = bytes(range(256)) * 256  # 64 KiB
+    total = 300 * len(chunk)  # 19.7 MB, far more than both buffers
+    accepted = 0
+    with trio.fail_after(60):
+        async with pair() as (_, _, a, b), trio.open_nursery() as n:
+
+            async def write() -> None:
+                nonlocal accepted
+                for _ in range(300):
+                    await a.send_all(chunk)
+                    accepted += len(chunk)
+                await a.send_eof()
+
+            n.start_soon(write)
+            await trio.sleep(1.0)  # nobody reads
+            held = len(b._buffer)
+            stalled_at = accepted
+            assert held <= RWND_MAX + RWND_SLACK
+            assert stalled_at <= RWND_MAX + RWND_SLACK + HIGH_WATER + len(chunk)
+            await trio.sleep(0.3)
+            assert accepted == stalled_at  # still waiting
+            got = await read_all(b)  # reading resumes it to the end
+    assert len(got) == total and got == chunk * 300
