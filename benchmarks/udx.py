@@ -146,6 +146,10 @@ def run_pair(pair: str, node: str, size: int, loss: float) -> float:
         rport = _line(reader, 30)["port"]
         if loss > 0:
             relay = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                # as large as the ends': the relay should lose what it is told to, not what
+                # overflows its buffers
+                relay.setsockopt(socket.SOL_SOCKET, option, 4 * 1024 * 1024)
             relay.bind(("127.0.0.1", 0))
             relay.setblocking(False)
             via = relay.getsockname()[1]

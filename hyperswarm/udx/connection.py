@@ -185,6 +185,9 @@ class Connection:
         self._inflight_bytes = 0
         self._outstanding = 0  # in flight, neither selectively acked nor seen lost
         self._retransmit: list[int] = []
+        self._order: deque[tuple[int, float]] = deque()  # (seq, sent at), as they went out
+        self._known_sacks: list[tuple[int, int]] = []  # the blocks of the latest ack
+        self._high_sacked = _MASK  # the highest seq acknowledged (seq - 1 to begin with)
         self._out: list[bytes] = []
         self._ack_needed = False
         self.cwnd = float(INITIAL_CWND)
@@ -384,28 +387,20 @@ class Connection:
                         self._rtt_sample(now - sent.sent_at)
                         newest_sent = max(newest_sent or 0.0, sent.sent_at)
             self.remote_acked = (self.remote_acked + 1) & _MASK
-        for start, end in p.sacks[:MAX_SACKS]:
-            if not (
-                seq_diff(end, self.seq) <= 0
-                and seq_diff(start, end) < 0
-                and seq_diff(start, self.remote_acked) >= 0
-            ):
-                continue
-            s = start
-            for _ in range(min(seq_diff(end, start), len(self._inflight))):
-                sent = self._inflight.get(s)
-                if sent is not None and not sent.sacked:
-                    if not sent.lost:
-                        self._outstanding -= 1
-                    elif sent.retransmits == 0 or now - sent.sent_at < (self.srtt or 0) / 2:
-                        self._spurious()
-                    sent.sacked = True
-                    newly += 1
-                    if sent.padding:
-                        self._probe_acked()
-                    if sent.retransmits == 0:
-                        newest_sent = max(newest_sent or 0.0, sent.sent_at)
-                s = (s + 1) & _MASK
+        if newly:
+            if seq_diff(self.remote_acked, self._high_sacked) > 1:
+                self._high_sacked = (self.remote_acked - 1) & _MASK
+            order, inflight = self._order, self._inflight
+            while order:  # drop what is acknowledged from the send order
+                sent = inflight.get(order[0][0])
+                if sent is not None and not sent.sacked and sent.sent_at == order[0][1]:
+                    break
+                order.popleft()
+        if p.sacks:
+            sacked, newest = self._on_sacks(p.sacks, now)
+            newly += sacked
+            if newest is not None:
+                newest_sent = max(newest_sent or 0.0, newest)
         if newly:
             self._timeouts = 0
             if self._mtu_state == _MTU_BASE:  # the path carries the base MTU: look for more
@@ -421,6 +416,50 @@ class Connection:
                     self._keepalive_at = now + self.keepalive
         if newest_sent is not None and (p.sacks or self._retransmit or self._round_lost):
             self._detect_losses(newest_sent)
+
+    def _on_sacks(self, sacks: list[tuple[int, int]], now: float) -> tuple[int, float | None]:
+        """Marks what the selective-ack blocks newly cover; answers how many and the newest
+        send time among them. A peer repeats its blocks in every ack (libudx acks every
+        packet): only what the previous ack's blocks did not cover is walked."""
+        base, span = self.remote_acked, seq_diff(self.seq, self.remote_acked)
+        blocks = sorted(
+            (a, b)
+            for a, b in ((seq_diff(s, base), seq_diff(e, base)) for s, e in sacks[:MAX_SACKS])
+            if 0 <= a < b <= span
+        )
+        known = self._known_sacks
+        known_rel = [(seq_diff(s, base), seq_diff(e, base)) for s, e in known]
+        self._known_sacks = [((base + a) & _MASK, (base + b) & _MASK) for a, b in blocks]
+        inflight = self._inflight
+        newly, newest_sent, j = 0, None, 0
+        for a, b in blocks:
+            while j < len(known_rel) and known_rel[j][1] <= a:
+                j += 1
+            cur, k = a, j
+            while cur < b:
+                if k < len(known_rel) and known_rel[k][0] <= cur:
+                    cur = max(cur, known_rel[k][1])
+                    k += 1
+                    continue
+                stop = min(b, known_rel[k][0]) if k < len(known_rel) else b
+                for rel in range(cur, stop):
+                    sent = inflight.get((base + rel) & _MASK)
+                    if sent is None or sent.sacked:
+                        continue
+                    if not sent.lost:
+                        self._outstanding -= 1
+                    elif sent.retransmits == 0 or now - sent.sent_at < (self.srtt or 0) / 2:
+                        self._spurious()
+                    sent.sacked = True
+                    newly += 1
+                    if sent.padding:
+                        self._probe_acked()
+                    if sent.retransmits == 0:
+                        newest_sent = max(newest_sent or 0.0, sent.sent_at)
+                cur = stop
+            if seq_diff((base + b - 1) & _MASK, self._high_sacked) > 0:
+                self._high_sacked = (base + b - 1) & _MASK
+        return newly, newest_sent
 
     def _rtt_sample(self, rtt: float) -> None:
         rtt = max(rtt, 0.0)
@@ -454,27 +493,27 @@ class Connection:
         self._round_lost = max(0, self._round_lost - 1)
 
     def _detect_losses(self, newest_sent: float) -> None:
-        """A packet is lost when three packets sent after it were acknowledged, or when one
-        sent more than the reordering window after it was (RACK: a quarter of the smoothed
-        RTT, widened each time reordering fooled it)."""
+        """A packet is lost when one three packets later was acknowledged (forward
+        acknowledgement), or when one sent more than the reordering window after it was
+        (RACK: a quarter of the smoothed RTT); both widen each time reordering fooled them.
+        Transmissions are kept in the order they went out, so only the oldest ones
+        outstanding are looked at: the first that is not lost ends the walk."""
         window = (self.srtt or 0.0) / 4 * self._reo_steps
-        later_needed = DUPTHRESH * self._reo_steps
-        later = 0
-        inflight, base = self._inflight, self.remote_acked
-        for d in range(seq_diff(self.seq, base) - 1, -1, -1):  # newest first, no sorting
-            seq = (base + d) & _MASK
+        fack = DUPTHRESH * self._reo_steps
+        inflight, order, high = self._inflight, self._order, self._high_sacked
+        while order:
+            seq, at = order[0]
             sent = inflight.get(seq)
-            if sent is None:
+            if sent is None or sent.sacked or sent.lost or sent.sent_at != at:
+                order.popleft()  # acknowledged, or sent again since
                 continue
-            if sent.sacked:
-                later += 1
-                continue
-            if sent.lost:
-                continue
-            if later >= later_needed or sent.sent_at + window < newest_sent:
+            if at + window < newest_sent or (sent.retransmits == 0 and seq_diff(high, seq) >= fack):
+                order.popleft()
                 if not sent.padding:  # a lost MTU probe says nothing of congestion
                     self._round_lost += 1
                 self._mark_lost(seq, sent)
+                continue
+            break
 
     # --- sending --------------------------------------------------------------------------
 
@@ -540,6 +579,7 @@ class Connection:
             self._outstanding += 1
             sent.retransmits += 1
             sent.sent_at = now
+            self._order.append((seq, now))
             self.retransmits += 1
             out.append(self._packet(sent.type, seq, sent.payload))
             self._ack_needed = False
@@ -566,6 +606,7 @@ class Connection:
                 self._probe_count += 1
                 self._probe_wanted = False
             seq = self.seq
+            self._order.append((seq, now))
             self._inflight[seq] = sent
             self._inflight_bytes += len(payload)
             self._outstanding += 1
