@@ -9,9 +9,9 @@ reads a clock or a socket: the tests drive both.
 
 Reliability as libudx: packets numbered per packet (32-bit, wrapping), a cumulative ack and
 selective-ack blocks, every DATA/END answered with an ack, retransmission of packets seen
-lost (three later packets acknowledged, or older than the newest acknowledged one by more
-than a quarter of the smoothed RTT, as RACK does), a tail loss probe after two RTTs without
-acks, and the retransmission timeout
+lost (a packet three seqs later acknowledged, or sent before the newest acknowledged one by
+more than a quarter of the smoothed RTT, as RACK does), a tail loss probe after two RTTs
+without acks, and the retransmission timeout
 (``max(srtt + 4 * rttvar, 1 s)``, doubled on each timeout; six timeouts in a row end the
 stream with :class:`UDXTimeoutError`). Congestion control is a window of packets that grows
 as in NewReno (slow start from 10, then one packet per round) but, like BBRv2, treats loss
@@ -493,9 +493,10 @@ class Connection:
         self._round_lost = max(0, self._round_lost - 1)
 
     def _detect_losses(self, newest_sent: float) -> None:
-        """A packet is lost when one three packets later was acknowledged (forward
-        acknowledgement), or when one sent more than the reordering window after it was
-        (RACK: a quarter of the smoothed RTT); both widen each time reordering fooled them.
+        """A packet is lost when one at least three seqs further on was acknowledged
+        (forward acknowledgement), or when one sent more than the reordering window after it
+        was (RACK: a quarter of the smoothed RTT); both widen each time reordering fooled
+        them.
         Transmissions are kept in the order they went out, so only the oldest ones
         outstanding are looked at: the first that is not lost ends the walk."""
         window = (self.srtt or 0.0) / 4 * self._reo_steps
