@@ -15,9 +15,9 @@ without acks, and the retransmission timeout
 (``max(srtt + 4 * rttvar, 1 s)``, doubled on each timeout; six timeouts in a row end the
 stream with :class:`UDXTimeoutError`). Congestion control is a window of packets that grows
 as in NewReno (slow start from 10, then one packet per round) but, like BBRv2, treats loss
-as congestion only when a round loses more than 2% of its packets (then it shrinks by 0.7,
-as CUBIC does), so random loss does not collapse it; a timeout restarts from 10. It is
-bounded by the receive window the peer advertises.
+as congestion only when a round loses more than 2% of its packets, and at least 8 (then it
+shrinks by 0.7, as CUBIC does), so random loss does not collapse it; a timeout restarts
+from 10. It is bounded by the receive window the peer advertises.
 
 Path MTU probing as libudx: packets start at 1200 bytes (IP and UDP headers included); after
 the first ack a new data packet is padded with zeros (the data offset byte) up to 32 bytes
@@ -80,6 +80,9 @@ DUPTHRESH = 3
 LOSS_THRESHOLD = 0.02
 #: A round spans at least this many packets, so that one loss in a small window is not 2%.
 ROUND_MIN_PACKETS = 200
+#: ... and at least this many of them (BBRv2's full_loss_cnt): at 1% random loss a round of
+#: 200 packets loses more than 2% one time in 20, 8 or more one time in 1,000.
+ROUND_MIN_LOSSES = 8
 BETA = 0.7
 #: Bytes beyond the advertised window still buffered from a peer (the window it saw is older).
 RWND_SLACK = 128 * 1024
@@ -198,6 +201,7 @@ class Connection:
         self._reo_steps = 1
         # timing
         self.srtt: float | None = None
+        self.min_rtt: float | None = None
         self.rttvar = 0.0
         self.rto = MIN_RTO
         self._timeouts = 0
@@ -385,6 +389,7 @@ class Connection:
                         self._probe_acked()
                     if sent.retransmits == 0:
                         self._rtt_sample(now - sent.sent_at)
+                    if self._unambiguous(sent, now):
                         newest_sent = max(newest_sent or 0.0, sent.sent_at)
             self.remote_acked = (self.remote_acked + 1) & _MASK
         if newly:
@@ -454,15 +459,25 @@ class Connection:
                     newly += 1
                     if sent.padding:
                         self._probe_acked()
-                    if sent.retransmits == 0:
+                    if self._unambiguous(sent, now):
                         newest_sent = max(newest_sent or 0.0, sent.sent_at)
                 cur = stop
             if seq_diff((base + b - 1) & _MASK, self._high_sacked) > 0:
                 self._high_sacked = (base + b - 1) & _MASK
         return newly, newest_sent
 
+    def _unambiguous(self, sent: _Sent, now: float) -> bool:
+        """Whether an ack of ``sent`` is for its latest transmission: it was sent once, or
+        the ack came at least the smallest RTT seen after the retransmission (RACK, RFC
+        8985 6.2). Only then does its send time tell RACK what was sent before it."""
+        return sent.retransmits == 0 or (
+            self.min_rtt is not None and now - sent.sent_at >= self.min_rtt - 1e-6
+        )
+
     def _rtt_sample(self, rtt: float) -> None:
         rtt = max(rtt, 0.0)
+        if self.min_rtt is None or rtt < self.min_rtt:
+            self.min_rtt = rtt
         if self.srtt is None:
             self.srtt, self.rttvar = rtt, rtt / 2
         else:
@@ -476,7 +491,7 @@ class Connection:
         if seq_diff(self.remote_acked, self._round_end) >= 0 and total >= ROUND_MIN_PACKETS:
             # A round (a window, and enough packets to measure) is over: back off only if
             # it lost more than LOSS_THRESHOLD of them (BBRv2's loss bound, CUBIC's 0.7).
-            if self._round_lost / total > LOSS_THRESHOLD:
+            if self._round_lost >= ROUND_MIN_LOSSES and self._round_lost / total > LOSS_THRESHOLD:
                 self.ssthresh = max(self.cwnd * BETA, float(INITIAL_CWND))
                 self.cwnd = self.ssthresh
             self._round_delivered = self._round_lost = 0
