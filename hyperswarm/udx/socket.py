@@ -11,6 +11,7 @@ Trio's clock.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import socket as _stdsocket
 import sys
@@ -61,14 +62,29 @@ class UDXSocket:
         self._raw: _stdsocket.socket | None = None
         self._streams: dict[int, UDXStream] = {}
         self._background = BackgroundNursery()
+        self._tasks: trio.Nursery | None = None  # the reader and stream drivers run here
         self._send, self._recv = trio.open_memory_channel[tuple[bytes, Address]](
             MAX_QUEUED_DATAGRAMS
         )
         self.closed = False
 
     async def __aenter__(self) -> UDXSocket:
-        await self._background.open()
+        nursery = await self._background.open()
+        await nursery.start(self._hold_tasks)
         return self
+
+    async def _hold_tasks(self, task_status: trio.TaskStatus[None]) -> None:
+        """A nursery of its own for the socket's tasks, so that :meth:`aclose` can cancel
+        them without cancelling the ``async with`` body around them."""
+        async with trio.open_nursery() as tasks:
+            self._tasks = tasks
+            task_status.started()
+            await trio.sleep_forever()
+
+    def _nursery(self) -> trio.Nursery:
+        if self._tasks is None or self.closed:
+            raise UDXError("the socket is not open (use it as an async context manager)")
+        return self._tasks
 
     async def __aexit__(
         self,
@@ -77,8 +93,10 @@ class UDXSocket:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+        await self._background.close()
 
     async def bind(self, port: int = 0, host: str = "127.0.0.1") -> None:
+        nursery = self._nursery()
         family = _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
         raw = _stdsocket.socket(family, _stdsocket.SOCK_DGRAM)
         raw.setblocking(False)
@@ -103,9 +121,6 @@ class UDXSocket:
         await sock.bind((host, port))
         self._raw = raw  # sends go out without waiting (a full buffer drops the packet)
         self._sock = sock
-        nursery = self._background.nursery
-        if nursery is None:
-            raise UDXError("use the socket as an async context manager")
         nursery.start_soon(self._reader)
 
     def address(self) -> Address:
@@ -117,21 +132,29 @@ class UDXSocket:
         return host, port
 
     async def aclose(self) -> None:
+        """Close the socket and its streams at once (from any task: the background tasks
+        are cancelled here and collected when the ``async with`` block ends)."""
         if self.closed:
+            await trio.lowlevel.checkpoint()
             return
         self.closed = True
         for stream in list(self._streams.values()):
             stream._shutdown(UDXError("the socket closed"))
         self._send.close()
-        await self._background.close()  # the reader and the stream drivers stop first
+        if self._tasks is not None:
+            self._tasks.cancel_scope.cancel()  # the reader and the stream drivers stop
         if self._sock is not None:
             self._sock.close()
+        await trio.lowlevel.checkpoint()
 
     async def _reader(self) -> None:
         sock, raw = self._sock, self._raw
         assert sock is not None and raw is not None
         while True:
-            await trio.lowlevel.wait_readable(sock)
+            try:
+                await trio.lowlevel.wait_readable(sock)
+            except trio.ClosedResourceError:
+                return  # aclose() closed it
             # Take every datagram already here before the streams' drivers run: they answer
             # a burst with one ack instead of one per packet.
             for _ in range(1024):
@@ -158,28 +181,30 @@ class UDXSocket:
         except trio.WouldBlock:
             pass
 
-    async def send(self, data: bytes, port: int, host: str, *, ttl: int | None = None) -> None:
+    async def send(self, data: bytes, port: int, host: str, *, ttl: int | None = None) -> bool:
         """A plain datagram (no UDX header), as udx-native's ``socket.send``; ``ttl`` sends
-        this one datagram with that IP time to live (hole punching sends short-lived ones)."""
-        self.try_send(data, port, host, ttl=ttl)
+        this one datagram with that IP time to live (hole punching sends short-lived ones).
+        True once the kernel took it; False if it could not (a full buffer, an unreachable
+        network) or the socket is closed, as JS resolves."""
+        sent = self.try_send(data, port, host, ttl=ttl)
         await trio.lowlevel.checkpoint()
+        return sent
 
-    def try_send(self, data: bytes, port: int, host: str, *, ttl: int | None = None) -> None:
-        """:meth:`send` without waiting: a datagram the kernel cannot take now is dropped,
-        as UDP may drop it anyway."""
+    def try_send(self, data: bytes, port: int, host: str, *, ttl: int | None = None) -> bool:
+        """:meth:`send` without waiting. ``host`` must be an IP address (as in JS)."""
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not a valid IP address") from None
+        if ttl is not None and not 0 < ttl < 256:
+            raise ValueError(f"ttl {ttl} is not in 1..255")
         if self._sock is None or self._raw is None:
             raise UDXError("the socket is not bound")
         if self.closed:
-            raise UDXError("the socket is closed")
+            return False
         raw = self._raw
         if ttl is None:
-            try:
-                raw.sendto(data, (host, port))
-            except OSError:
-                pass
-            return
-        if not 0 < ttl < 256:
-            raise ValueError(f"ttl {ttl} is not in 1..255")
+            return _sendto(raw, data, (host, port))
         level, option = (
             (_stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_UNICAST_HOPS)
             if raw.family == _stdsocket.AF_INET6
@@ -188,9 +213,7 @@ class UDXSocket:
         previous = raw.getsockopt(level, option)
         raw.setsockopt(level, option, ttl)
         try:
-            raw.sendto(data, (host, port))
-        except OSError:
-            pass
+            return _sendto(raw, data, (host, port))
         finally:
             raw.setsockopt(level, option, previous)
 
@@ -217,10 +240,7 @@ class UDXSocket:
         raw = self._raw
         assert raw is not None
         for d in datagrams:
-            try:
-                raw.sendto(d, addr)
-            except OSError:
-                pass  # a full buffer (or an unreachable port) loses it: retransmission covers
+            _sendto(raw, d, addr)  # what the kernel refuses is lost: retransmission covers
 
 
 class UDXStream(trio.abc.HalfCloseableStream):
@@ -252,9 +272,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         """Start talking to stream ``remote_id`` at ``host:port`` (at once, as in JS)."""
         if self._conn is not None:
             raise UDXError("the stream is already connected")
-        nursery = self.socket._background.nursery
-        if nursery is None:
-            raise UDXError("the socket is not open")
+        nursery = self.socket._nursery()
         self.remote_id = remote_id
         self.remote_address = (host, port)
         self._conn = Connection(
@@ -480,3 +498,13 @@ def _link_mtu(host: str, port: int) -> int:
     except OSError:
         return MTU_MAX
     return min(mtu, MTU_MAX)
+
+
+def _sendto(raw: _stdsocket.socket, data: bytes, addr: Address) -> bool:
+    """One datagram now, or False when the kernel refuses it (a full buffer, an unreachable
+    network or port, a datagram over the path MTU): UDP may lose it anyway."""
+    try:
+        raw.sendto(data, addr)
+    except OSError:
+        return False
+    return True

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 import pytest
 import trio
 
-from hyperswarm.udx import UDXSocket, UDXStream
+from hyperswarm.udx import UDXError, UDXSocket, UDXStream
 from hyperswarm.udx.connection import RWND_MAX, RWND_SLACK
 from hyperswarm.udx.packet import HEARTBEAT
 from hyperswarm.udx.socket import HIGH_WATER
@@ -310,3 +310,30 @@ async def test_a_reader_that_stops_reading_stops_the_writer() -> None:
             assert accepted == stalled_at  # still waiting
             got = await read_all(b)  # reading resumes it to the end
     assert len(got) == total and got == chunk * 300
+
+
+async def test_datagram_sends_answer_as_js() -> None:
+    """True once the kernel took it, False on a closed socket; a host that is not an IP
+    address, or a TTL out of range, is the caller's mistake and raises."""
+    async with UDXSocket() as sa, UDXSocket() as sb:
+        await sa.bind(0, "127.0.0.1")
+        await sb.bind(0, "127.0.0.1")
+        port = sb.address()[1]
+        assert await sa.send(b"x", port, "127.0.0.1") is True
+        assert sa.try_send(b"y", port, "127.0.0.1", ttl=1) is True
+        with pytest.raises(ValueError):
+            await sa.send(b"x", port, "localhost")
+        for ttl in (0, 256):
+            with pytest.raises(ValueError):
+                sa.try_send(b"x", port, "127.0.0.1", ttl=ttl)
+        with trio.fail_after(5):
+            assert [(await sb.receive())[0] for _ in range(2)] == [b"x", b"y"]
+        stream = sa.create_stream(5)
+        stream.connect(6, port, "127.0.0.1")
+        await sa.aclose()  # from inside sb's block too: its tasks stop, the body goes on
+        assert await sa.send(b"z", port, "127.0.0.1") is False
+        with pytest.raises(trio.BrokenResourceError):
+            await stream.send_all(b"z")
+        with pytest.raises(UDXError):
+            sa.create_stream(7).connect(8, port, "127.0.0.1")
+        assert await sb.send(b"still", port, "127.0.0.1")  # the other socket is unharmed
