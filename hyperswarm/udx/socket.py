@@ -192,10 +192,7 @@ class UDXSocket:
 
     def try_send(self, data: bytes, port: int, host: str, *, ttl: int | None = None) -> bool:
         """:meth:`send` without waiting. ``host`` must be an IP address (as in JS)."""
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise ValueError(f"{host!r} is not a valid IP address") from None
+        _check_address(host, port)
         if ttl is not None and not 0 < ttl < 256:
             raise ValueError(f"ttl {ttl} is not in 1..255")
         if self._sock is None or self._raw is None:
@@ -272,6 +269,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         """Start talking to stream ``remote_id`` at ``host:port`` (at once, as in JS)."""
         if self._conn is not None:
             raise UDXError("the stream is already connected")
+        _check_address(host, port)
         nursery = self.socket._nursery()
         self.remote_id = remote_id
         self.remote_address = (host, port)
@@ -508,3 +506,13 @@ def _sendto(raw: _stdsocket.socket, data: bytes, addr: Address) -> bool:
     except OSError:
         return False
     return True
+
+
+def _check_address(host: str, port: int) -> None:
+    """As udx-native: a host must be an IP address (no name lookups), a port 1..65535."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{host!r} is not a valid IP address") from None
+    if not 0 < port < 65536:
+        raise ValueError(f"{port} is not a valid port")

@@ -323,6 +323,10 @@ async def test_datagram_sends_answer_as_js() -> None:
         assert sa.try_send(b"y", port, "127.0.0.1", ttl=1) is True
         with pytest.raises(ValueError):
             await sa.send(b"x", port, "localhost")
+        with pytest.raises(ValueError):
+            sa.try_send(b"x", 0, "127.0.0.1")
+        with pytest.raises(ValueError):
+            sa.create_stream(9).connect(1, port, "example.org")
         for ttl in (0, 256):
             with pytest.raises(ValueError):
                 sa.try_send(b"x", port, "127.0.0.1", ttl=ttl)
