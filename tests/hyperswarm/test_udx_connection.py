@@ -343,3 +343,62 @@ def test_a_lost_retransmission_is_found_by_a_later_one() -> None:
     # 80 ms, when 3 goes a third time: the stream's data is all in at 90 ms (not at 130 ms,
     # after a second probe).
     assert link.ended_at["b"] == pytest.approx(0.09, abs=0.005)
+
+
+near = st.integers(-8, 40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            # type flags: any of DATA/END/SACK/MESSAGE, now and then DESTROY or HEARTBEAT
+            st.integers(0, 63).map(
+                lambda n: n & 0x0F if n < 60 else (0x10, 0x20, 0x30, 0x3F)[n - 60]
+            ),
+            near,  # seq relative to what the receiver expects
+            st.integers(-2, 12),  # ack relative to the oldest unacknowledged
+            # selective-ack blocks (start, length) around what is in flight, any shape
+            st.lists(st.tuples(st.integers(-2, 14), st.integers(-1, 8)), max_size=6),
+            st.integers(0, 3000),  # payload size
+            st.floats(0, 2),  # time passing before it
+        ),
+        max_size=40,
+    )
+)
+def test_hostile_packets_keep_the_state_sane(
+    steps: list[tuple[int, int, int, list[tuple[int, int]], int, float]],
+) -> None:
+    """Arbitrary well-formed packets from a peer (any flags, seqs and acks around the
+    current ones, selective acks of anything) never raise, never make the accounting of
+    what is in flight go wrong, and never buffer more than the window."""
+    c = Connection(A_ID, B_ID, rwnd_max=20_000)
+    c.write(payload(60_000, 11))
+    now = 0.0
+    c.datagrams(now)
+    for type_, dseq, dack, sacks, size, dt in steps:
+        now += dt
+        blocks = [
+            ((c.remote_acked + s) & 0xFFFFFFFF, (c.remote_acked + s + n) & 0xFFFFFFFF)
+            for s, n in sacks
+        ]
+        p = Packet(
+            type_,
+            A_ID,
+            size * 7,
+            (c.ack + dseq) & 0xFFFFFFFF,
+            (c.remote_acked + dack) & 0xFFFFFFFF,
+            blocks,
+            bytes(size),
+        )
+        c.receive(encode(p), now)
+        c.events()
+        if c.timer() is not None and c.timer() <= now:  # type: ignore[operator]
+            c.on_timer(now)
+        c.datagrams(now)
+        if c.closed:
+            break
+        unsettled = [x for x in c._inflight.values() if not x.sacked and not x.lost]
+        assert c._outstanding == len(unsettled)
+        assert c._inflight_bytes == sum(len(x.payload) for x in c._inflight.values())
+        assert c.unread + c._incoming_bytes <= 20_000 + RWND_SLACK + 3000
