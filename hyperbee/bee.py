@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -69,7 +68,7 @@ def _as_bytes(value: bytes | str) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
-class Hyperbee:
+class Hyperbee(trio.abc.AsyncResource):
     """A B-tree of keys and values stored in ``core``.
 
     Keys are sorted by their encoded bytes. ``key_encoding``/``value_encoding`` are names
@@ -187,14 +186,6 @@ class Hyperbee:
     async def __aenter__(self) -> Hyperbee:
         await self.ready()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _on_append(self) -> None:
         for w in self._watchers:

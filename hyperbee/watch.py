@@ -6,7 +6,6 @@ replication are reported like local ones.
 
 from __future__ import annotations
 
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 import trio
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["EntryWatcher", "Watcher"]
 
 
-class Watcher:
+class Watcher(trio.abc.AsyncResource):
     """Yields ``(current, previous)`` snapshots each time an entry in the range changes."""
 
     def __init__(self, bee: Hyperbee, bounds: dict[str, Any], *, eager: bool = False) -> None:
@@ -45,14 +44,6 @@ class Watcher:
         self.current = bee.checkout(1) if self._eager else bee.snapshot()
         bee._root._watchers.append(self)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -95,7 +86,7 @@ class Watcher:
                     return cur, prev
 
 
-class EntryWatcher:
+class EntryWatcher(trio.abc.AsyncResource):
     """Keeps :attr:`node` (the entry of one key, or None) current; iterating yields each new
     value of it."""
 
@@ -130,14 +121,6 @@ class EntryWatcher:
         nursery = await self._background.open()
         nursery.start_soon(self._run)
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def _run(self) -> None:
         while not self._closed:

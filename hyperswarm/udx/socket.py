@@ -92,8 +92,10 @@ class UDXSocket:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
-        await self._background.close()
+        try:
+            await self.aclose()
+        finally:
+            await self._background.close()
 
     async def bind(self, port: int = 0, host: str = "127.0.0.1") -> None:
         nursery = self._nursery()
