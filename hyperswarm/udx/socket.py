@@ -17,6 +17,7 @@ import socket as _stdsocket
 import sys
 from collections.abc import Callable
 from types import TracebackType
+from typing import NamedTuple
 
 import trio
 
@@ -38,8 +39,22 @@ LINGER = 10.0
 #: dropped, as a full UDP buffer would.
 MAX_QUEUED_DATAGRAMS = 1024
 
-# Linux socket options Python does not name (<linux/in.h>, <linux/in6.h>).
-_IP_MTU_DISCOVER, _IP_MTU, _IPV6_MTU_DISCOVER, _IPV6_MTU = 10, 14, 23, 24
+
+class _IPOptions(NamedTuple):
+    """The socket options of one IP version (the Linux numbers Python does not name are from
+    <linux/in.h> and <linux/in6.h>)."""
+
+    level: int
+    ttl: int
+    mtu_discover: int
+    mtu: int
+
+
+_OPTIONS: dict[int, _IPOptions] = {
+    _stdsocket.AF_INET: _IPOptions(_stdsocket.IPPROTO_IP, _stdsocket.IP_TTL, 10, 14),
+    _stdsocket.AF_INET6: _IPOptions(_stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_UNICAST_HOPS, 23, 24),
+}
+#: IP_PMTUDISC_PROBE / IPV6_PMTUDISC_PROBE: never fragment, whatever the path MTU cache says.
 _PMTUDISC_PROBE = 3
 
 Address = tuple[str, int]
@@ -99,7 +114,7 @@ class UDXSocket:
 
     async def bind(self, port: int = 0, host: str = "127.0.0.1") -> None:
         nursery = self._nursery()
-        family = _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
+        family = _family(host)
         raw = _stdsocket.socket(family, _stdsocket.SOCK_DGRAM)
         raw.setblocking(False)
         for option in (_stdsocket.SO_RCVBUF, _stdsocket.SO_SNDBUF):
@@ -110,13 +125,9 @@ class UDXSocket:
         if sys.platform.startswith("linux"):
             # Datagrams go unfragmented whatever their size (MTU probes must fail, not be
             # fragmented), as libudx asks.
-            level, option = (
-                (_stdsocket.IPPROTO_IPV6, _IPV6_MTU_DISCOVER)
-                if family == _stdsocket.AF_INET6
-                else (_stdsocket.IPPROTO_IP, _IP_MTU_DISCOVER)
-            )
+            options = _OPTIONS[family]
             try:
-                raw.setsockopt(level, option, _PMTUDISC_PROBE)
+                raw.setsockopt(options.level, options.mtu_discover, _PMTUDISC_PROBE)
             except OSError:
                 pass
         sock = trio.socket.from_stdlib_socket(raw)
@@ -153,10 +164,7 @@ class UDXSocket:
         sock, raw = self._sock, self._raw
         assert sock is not None and raw is not None
         while True:
-            try:
-                await trio.lowlevel.wait_readable(sock)
-            except trio.ClosedResourceError:
-                return  # aclose() closed it
+            await trio.lowlevel.wait_readable(sock)
             # Take every datagram already here before the streams' drivers run: they answer
             # a burst with one ack instead of one per packet.
             for _ in range(1024):
@@ -204,11 +212,7 @@ class UDXSocket:
         raw = self._raw
         if ttl is None:
             return _sendto(raw, data, (host, port))
-        level, option = (
-            (_stdsocket.IPPROTO_IPV6, _stdsocket.IPV6_UNICAST_HOPS)
-            if raw.family == _stdsocket.AF_INET6
-            else (_stdsocket.IPPROTO_IP, _stdsocket.IP_TTL)
-        )
+        level, option = _OPTIONS[raw.family].level, _OPTIONS[raw.family].ttl
         previous = raw.getsockopt(level, option)
         raw.setsockopt(level, option, ttl)
         try:
@@ -276,7 +280,10 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self.remote_id = remote_id
         self.remote_address = (host, port)
         self._conn = Connection(
-            self.local_id, remote_id, ipv6=":" in host, mtu_max=_link_mtu(host, port)
+            self.local_id,
+            remote_id,
+            ipv6=_family(host) == _stdsocket.AF_INET6,
+            mtu_max=_link_mtu(host, port),
         )
         if self._keepalive:
             self._conn.set_keepalive(self._keepalive, trio.current_time())
@@ -480,21 +487,20 @@ class UDXStream(trio.abc.HalfCloseableStream):
         return await self._msg_recv.receive()
 
 
+def _family(host: str) -> _stdsocket.AddressFamily:
+    return _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
+
+
 def _link_mtu(host: str, port: int) -> int:
     """The MTU of the link towards ``host`` as the kernel knows it (capped at the largest
     MTU probed), or that cap where the kernel does not say."""
     if not sys.platform.startswith("linux"):
         return MTU_MAX
-    ipv6 = ":" in host
+    family = _family(host)
     try:
-        with _stdsocket.socket(
-            _stdsocket.AF_INET6 if ipv6 else _stdsocket.AF_INET, _stdsocket.SOCK_DGRAM
-        ) as probe:
+        with _stdsocket.socket(family, _stdsocket.SOCK_DGRAM) as probe:
             probe.connect((host, port))  # no packet: a UDP connect only picks the route
-            if ipv6:
-                mtu = probe.getsockopt(_stdsocket.IPPROTO_IPV6, _IPV6_MTU)
-            else:
-                mtu = probe.getsockopt(_stdsocket.IPPROTO_IP, _IP_MTU)
+            mtu = probe.getsockopt(_OPTIONS[family].level, _OPTIONS[family].mtu)
     except OSError:
         return MTU_MAX
     return min(mtu, MTU_MAX)
