@@ -16,11 +16,6 @@ from hyperswarm.udx import UDXSocket, UDXStream
 from .jsenv import JSHelper
 
 
-async def call_js(js: JSHelper, result: dict[str, Any], fn: str, *args: Any) -> None:
-    """``js(fn, *args)`` in a thread, its answer in ``result["js"]``."""
-    result["js"] = await trio.to_thread.run_sync(js, fn, *args)
-
-
 async def read_all(s: UDXStream) -> bytes:
     out = bytearray()
     while chunk := await s.receive_some():
@@ -47,22 +42,13 @@ async def _both_ways(js: JSHelper, size: int, host: str) -> None:
             stream.connect(9, peer["port"], host)
             result: dict[str, Any] = {}
 
-            async with trio.open_nursery() as n:
-                n.start_soon(
-                    partial(
-                        call_js,
-                        js,
-                        result,
-                        "udx.talk",
-                        peer["id"],
-                        9,
-                        7,
-                        sock.address()[1],
-                        size_js,
-                        100_000,
-                        host,
-                    )
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js, "udx.talk", peer["id"], 9, 7, sock.address()[1], size_js, 100_000, host
                 )
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
                 got_message: list[bytes] = []
 
                 async def write() -> None:
@@ -142,21 +128,13 @@ async def _through_a_relay(
             stream.connect(9, relay.getsockname()[1], "127.0.0.1")
             result: dict[str, Any] = {}
 
-            async with trio.open_nursery() as n:
-                n.start_soon(
-                    partial(
-                        call_js,
-                        js,
-                        result,
-                        "udx.talk",
-                        peer["id"],
-                        9,
-                        7,
-                        relay.getsockname()[1],
-                        size,
-                        100_000,
-                    )
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js, "udx.talk", peer["id"], 9, 7, relay.getsockname()[1], size, 100_000
                 )
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
 
                 async def write() -> None:
                     with trio.move_on_after(2):  # JS is connected (unless the relay lost it)
@@ -197,22 +175,21 @@ async def test_half_close_from_js_to_a_python_stream_that_its_firewall_connects(
             stream = sock.create_stream(7, firewall=firewall)
             result: dict[str, Any] = {}
 
-            async with trio.open_nursery() as n:
-                n.start_soon(
-                    partial(
-                        call_js,
-                        js,
-                        result,
-                        "udx.exchange",
-                        peer["id"],
-                        9,
-                        7,
-                        sock.address()[1],
-                        size,
-                        "js-first",
-                        50_000,
-                    )
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js,
+                    "udx.exchange",
+                    peer["id"],
+                    9,
+                    7,
+                    sock.address()[1],
+                    size,
+                    "js-first",
+                    50_000,
                 )
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
                 theirs = await read_all(stream)  # JS's side is over
                 await stream.send_all(ours)  # ours still goes
                 await stream.send_eof()
@@ -238,22 +215,13 @@ async def test_half_close_from_python_to_a_js_stream_that_its_firewall_connects(
             stream.connect(9, peer["port"], "127.0.0.1")
             result: dict[str, Any] = {}
 
-            async with trio.open_nursery() as n:
-                n.start_soon(
-                    partial(
-                        call_js,
-                        js,
-                        result,
-                        "udx.exchange",
-                        peer["id"],
-                        9,
-                        7,
-                        None,
-                        size,
-                        "python-first",
-                        50_000,
-                    )
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js, "udx.exchange", peer["id"], 9, 7, None, size, "python-first", 50_000
                 )
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
                 await stream.send_all(ours)
                 await stream.send_eof()
                 theirs = await read_all(stream)
