@@ -392,15 +392,8 @@ class Connection:
                     if self._unambiguous(sent, now):
                         newest_sent = max(newest_sent or 0.0, sent.sent_at)
             self.remote_acked = (self.remote_acked + 1) & _MASK
-        if newly:
-            if seq_diff(self.remote_acked, self._high_sacked) > 1:
-                self._high_sacked = (self.remote_acked - 1) & _MASK
-            order, inflight = self._order, self._inflight
-            while order:  # drop what is acknowledged from the send order
-                sent = inflight.get(order[0][0])
-                if sent is not None and not sent.sacked and sent.sent_at == order[0][1]:
-                    break
-                order.popleft()
+        if newly and seq_diff(self.remote_acked, self._high_sacked) > 1:
+            self._high_sacked = (self.remote_acked - 1) & _MASK
         if p.sacks:
             sacked, newest = self._on_sacks(p.sacks, now)
             newly += sacked
@@ -408,6 +401,7 @@ class Connection:
                 newest_sent = max(newest_sent or 0.0, newest)
         if newly:
             self._timeouts = 0
+            self._oldest_outstanding()  # (keeps the send order short without losses)
             if self._mtu_state == _MTU_BASE:  # the path carries the base MTU: look for more
                 self._mtu_state = _MTU_SEARCH
                 self._probe_wanted = True
@@ -516,20 +510,28 @@ class Connection:
         outstanding are looked at: the first that is not lost ends the walk."""
         window = (self.srtt or 0.0) / 4 * self._reo_steps
         fack = DUPTHRESH * self._reo_steps
-        inflight, order, high = self._inflight, self._order, self._high_sacked
+        while (oldest := self._oldest_outstanding()) is not None:
+            seq, sent = oldest
+            if not (
+                sent.sent_at + window < newest_sent
+                or (sent.retransmits == 0 and seq_diff(self._high_sacked, seq) >= fack)
+            ):
+                break
+            if not sent.padding:  # a lost MTU probe says nothing of congestion
+                self._round_lost += 1
+            self._mark_lost(seq, sent)
+
+    def _oldest_outstanding(self) -> tuple[int, _Sent] | None:
+        """The transmission sent first of those neither acknowledged nor seen lost, after
+        dropping the ones before it from the send order."""
+        order, inflight = self._order, self._inflight
         while order:
             seq, at = order[0]
             sent = inflight.get(seq)
-            if sent is None or sent.sacked or sent.lost or sent.sent_at != at:
-                order.popleft()  # acknowledged, or sent again since
-                continue
-            if at + window < newest_sent or (sent.retransmits == 0 and seq_diff(high, seq) >= fack):
-                order.popleft()
-                if not sent.padding:  # a lost MTU probe says nothing of congestion
-                    self._round_lost += 1
-                self._mark_lost(seq, sent)
-                continue
-            break
+            if sent is not None and not sent.sacked and not sent.lost and sent.sent_at == at:
+                return seq, sent
+            order.popleft()  # acknowledged, seen lost, or sent again since
+        return None
 
     # --- sending --------------------------------------------------------------------------
 
