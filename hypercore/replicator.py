@@ -41,6 +41,7 @@ from .bitfield import Bitfield
 from .errors import BLOCK_NOT_AVAILABLE, INVALID_CAPABILITY, REQUEST_CANCELLED, HypercoreError
 from .merkle import RequestIndex, RequestSeek, RequestUpgrade, SeekPending
 from .messages import Data
+from .storage import StorageError
 
 if TYPE_CHECKING:
     from .core import CoreState
@@ -543,6 +544,11 @@ class Peer:
                     fork=m.fork,
                 )
             except BLOCK_NOT_AVAILABLE:
+                data = None
+            except StorageError as e:
+                # Our own disk failed us (a damaged row): the peer is not at fault and the
+                # rest of the core can still be served.
+                log.warning("cannot serve request %d of %r: %s", m.id, self, e)
                 data = None
             except HypercoreError as e:
                 self.invalid_requests += 1
