@@ -619,7 +619,7 @@ def _hypercore_error(e: merkle.MerkleError, discovery_key: bytes) -> HypercoreEr
         cls = error_class(e.code) if e.code else INVALID_PROOF
     except KeyError:
         cls = INVALID_PROOF
-    return cls(str(e), discovery_key)
+    return cls(e.message, discovery_key)
 
 
 def _check_key_pair(key_pair: KeyPair | None) -> None:

@@ -46,6 +46,9 @@ class HypercoreError(Exception):
 
     def __init__(self, message: str | None = None, discovery_key: bytes | None = None) -> None:
         message = message or self.default_message
+        prefix = f"{self.code}: "
+        while message.startswith(prefix):  # wrapping an error of the same code: say it once
+            message = message[len(prefix) :]
         if discovery_key is not None:
             message = f"{message} (discovery key: {_encode_id(discovery_key)})"
         super().__init__(f"{self.code}: {message}")
