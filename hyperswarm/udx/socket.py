@@ -7,6 +7,13 @@ The socket's reader hands each datagram addressed to a stream of its own to that
 hole-punch bytes, UDX packets for ids it does not know) to :meth:`UDXSocket.receive`. Each
 stream has one driver task that sends what its connection wants sent and runs its timers on
 Trio's clock.
+
+A connected stream takes packets only from the address it is connected to (same IP, same
+port): others are dropped. libudx (``process_packet``) looks streams up by id alone and
+processes a packet from anywhere once the stream is connected, so there anyone who knows a
+stream id (every packet carries it in the clear) can end a transfer with one DESTROY or
+corrupt it with data. A peer answers from the address it is reached at, and HyperDHT
+connects streams to the address a peer's packets come from, so udx-native peers get through.
 """
 
 from __future__ import annotations
@@ -256,6 +263,10 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._firewall = firewall
         self.remote_id: int | None = None
         self.remote_address: Address | None = None
+        # Once connected, packets must come from this IP (packed) and port ...
+        self._remote_key: tuple[bytes, int] | None = None
+        # ... and this is that IP as the kernel last wrote it in a packet's source address.
+        self._remote_host_seen: str | None = None
         self._conn: Connection | None = None
         self._wake = trio.Event()
         self._readable = trio.Event()
@@ -279,6 +290,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         nursery = self.socket._nursery()
         self.remote_id = remote_id
         self.remote_address = (host, port)
+        self._remote_key = _address_key(host, port)
         self._conn = Connection(
             self.local_id,
             remote_id,
@@ -303,14 +315,30 @@ class UDXStream(trio.abc.HalfCloseableStream):
     def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         conn = self._conn
         if conn is None:
+            # (what the firewall lets in is processed, wherever it connected the stream to)
             if self._firewall is None or self._firewall(self.socket, addr[0], addr[1]):
                 return
             conn = self._conn
             if conn is None:
                 return
+        elif not self._from_remote(addr):
+            return  # not the peer: a spoofed or stray packet must not touch the stream
         conn.receive(data, trio.current_time())
         self._take_events()
         self._wake.set()
+
+    def _from_remote(self, addr: tuple[str, int]) -> bool:
+        """Whether a packet from ``addr`` comes from the address the stream is connected to
+        (IPs compared as addresses: ``::ffff:1.2.3.4`` is ``1.2.3.4``, zone ids aside)."""
+        key = self._remote_key
+        if key is None or addr[1] != key[1]:
+            return False
+        if addr[0] == self._remote_host_seen:
+            return True
+        if _address_key(addr[0], addr[1]) != key:
+            return False
+        self._remote_host_seen = addr[0]
+        return True
 
     def _take_events(self) -> None:
         conn = self._conn
@@ -489,6 +517,15 @@ class UDXStream(trio.abc.HalfCloseableStream):
 
 def _family(host: str) -> _stdsocket.AddressFamily:
     return _stdsocket.AF_INET6 if ":" in host else _stdsocket.AF_INET
+
+
+def _address_key(host: str, port: int) -> tuple[bytes, int]:
+    """``host:port`` in one form whatever way the IP is written: the packed IP (an
+    IPv4-mapped IPv6 address as its IPv4 address, without an IPv6 zone id) and the port."""
+    ip = ipaddress.ip_address(host.partition("%")[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped.packed, port
+    return ip.packed, port
 
 
 def _link_mtu(host: str, port: int) -> int:

@@ -12,18 +12,22 @@ import trio
 
 from hyperswarm.udx import UDXError, UDXSocket, UDXStream
 from hyperswarm.udx.connection import RWND_MAX, RWND_SLACK
-from hyperswarm.udx.packet import HEARTBEAT
+from hyperswarm.udx.packet import DATA, DESTROY, END, HEARTBEAT, MESSAGE, SACK, Packet, encode
 from hyperswarm.udx.socket import HIGH_WATER
 
 
 @asynccontextmanager
-async def pair() -> AsyncIterator[tuple[UDXSocket, UDXSocket, UDXStream, UDXStream]]:
+async def pair(
+    host: str = "127.0.0.1", b_as: str | None = None
+) -> AsyncIterator[tuple[UDXSocket, UDXSocket, UDXStream, UDXStream]]:
+    """Two sockets on ``host``, stream 1 on the first connected to stream 2 on the second
+    (which ``a`` addresses as ``b_as``, if given) and back."""
     async with UDXSocket() as sa, UDXSocket() as sb:
-        await sa.bind(0, "127.0.0.1")
-        await sb.bind(0, "127.0.0.1")
+        await sa.bind(0, host)
+        await sb.bind(0, host)
         a, b = sa.create_stream(1), sb.create_stream(2)
-        a.connect(2, sb.address()[1], "127.0.0.1")
-        b.connect(1, sa.address()[1], "127.0.0.1")
+        a.connect(2, sb.address()[1], b_as or host)
+        b.connect(1, sa.address()[1], host)
         yield sa, sb, a, b
 
 
@@ -266,13 +270,8 @@ async def test_hostile_datagrams_do_no_harm() -> None:
 async def test_a_transfer_over_ipv6_loopback() -> None:
     x = hashlib.sha256(b"v6").digest() * 20_000  # 640 kB
     with trio.fail_after(30):
-        async with UDXSocket() as sa, UDXSocket() as sb:
-            await sa.bind(0, "::1")
-            await sb.bind(0, "::1")
+        async with pair("::1") as (sa, sb, a, b):
             assert sa.address()[0] == "::1"
-            a, b = sa.create_stream(1), sb.create_stream(2)
-            a.connect(2, sb.address()[1], "::1")
-            b.connect(1, sa.address()[1], "::1")
             async with trio.open_nursery() as n:
                 n.start_soon(a.send_all, x)
                 got = bytearray()
@@ -341,3 +340,76 @@ async def test_datagram_sends_answer_as_js() -> None:
         with pytest.raises(UDXError):
             sa.create_stream(7).connect(8, port, "127.0.0.1")
         assert await sb.send(b"still", port, "127.0.0.1")  # the other socket is unharmed
+
+
+async def test_packets_from_another_address_do_not_touch_a_connected_stream() -> None:
+    """Mid-transfer, a third socket on 127.0.0.1 that knows both stream ids sends each side,
+    from its own port, what its peer could: data at the next seq expected, an END, a
+    message, an ack of everything in flight with a zero window, selective acks, a heartbeat
+    and a DESTROY (udx-native acts on each). They are dropped: the transfer ends intact and
+    cleanly, with no message in either stream, and none is handed out as a datagram."""
+    first = hashlib.sha256(b"first").digest() * 2_000  # 64 kB
+    rest = hashlib.sha256(b"rest").digest() * 20_000  # 640 kB
+    with trio.fail_after(30):
+        async with pair() as (sa, sb, a, b):
+            evil = trio.socket.socket(trio.socket.AF_INET, trio.socket.SOCK_DGRAM)
+            await evil.bind(("127.0.0.1", 0))
+            await a.send_all(first)
+            got = bytearray()
+            while len(got) < len(first):
+                got += await b.receive_some()
+            for sock, stream in ((sb, b), (sa, a)):
+                conn = stream._conn
+                assert conn is not None
+                sid, ack, seq = stream.local_id, conn.ack, conn.seq
+                forged = [
+                    Packet(DATA, sid, RWND_MAX, ack, seq, payload=b"forged data"),
+                    Packet(DATA | END, sid, RWND_MAX, ack + 1, seq, payload=b"forged end"),
+                    Packet(MESSAGE, sid, RWND_MAX, ack, seq, payload=b"forged message"),
+                    Packet(0, sid, 0, ack, seq),
+                    Packet(SACK, sid, RWND_MAX, ack, conn.remote_acked, [(0, seq)]),
+                    Packet(HEARTBEAT, sid, RWND_MAX, ack, seq),
+                    Packet(DESTROY, sid, RWND_MAX, ack + 2, seq),  # (the seq after those)
+                ]
+                to = ("127.0.0.1", sock.address()[1])
+                for packet in forged:
+                    await evil.sendto(encode(packet), to)
+                # The socket hands this one out after it has dealt with all the above.
+                await evil.sendto(b"\x03after", to)
+                assert await sock.receive() == (b"\x03after", evil.getsockname())
+            async with trio.open_nursery() as n:
+
+                async def write() -> None:
+                    await a.send_all(rest)
+                    await a.send_eof()
+
+                n.start_soon(write)
+                got += await read_all(b)
+            await b.send_eof()
+            assert await read_all(a) == b""
+            for s in (a, b):
+                with pytest.raises(trio.EndOfChannel):
+                    await s.receive_message()  # the stream closed, and no message came
+        evil.close()
+    assert bytes(got) == first + rest
+
+
+async def test_the_remote_address_is_compared_as_an_address() -> None:
+    """Connected to ``::1`` written out in full, a stream takes the packets the kernel says
+    come from ``::1``. An IPv4-mapped IPv6 address counts as its IPv4 address, a zone id
+    not at all, the port always."""
+    x = b"spelled differently" * 1000
+    with trio.fail_after(10):
+        async with pair("::1", b_as="0:0:0:0:0:0:0:1") as (_, _, a, b):
+            await a.send_all(x)
+            await a.send_eof()
+            assert await read_all(b) == x
+            await b.send_all(b"back")
+            await b.send_eof()
+            assert await read_all(a) == b"back"
+    from hyperswarm.udx.socket import _address_key
+
+    v4 = _address_key("127.0.0.1", 4000)
+    assert _address_key("::ffff:127.0.0.1", 4000) == v4 != _address_key("127.0.0.1", 4001)
+    assert _address_key("fe80::1%lo", 4000) == _address_key("fe80::1", 4000)
+    assert _address_key("::1", 4000) != _address_key("::", 4000)
