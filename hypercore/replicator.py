@@ -37,10 +37,10 @@ import trio
 from protomux import Channel, Protomux
 
 from . import crypto, flat_tree, merkle, wire
-from .bitfield import Bitfield
 from .errors import BLOCK_NOT_AVAILABLE, INVALID_CAPABILITY, REQUEST_CANCELLED, HypercoreError
 from .merkle import RequestIndex, RequestSeek, RequestUpgrade, SeekPending
 from .messages import Data
+from .remote_bitfield import MAX_INDEX, RemoteBitfield
 from .storage import StorageError
 
 if TYPE_CHECKING:
@@ -71,7 +71,14 @@ LAST_BLOCKS = 256  # single new blocks are announced to peers that did not ask, 
 WANT_BATCH = 1 << 21  # JS wants.js batch (compat mode)
 BITFIELD_CHUNK = 32768  # bits per bitfield message (one storage page)
 SCAN_LIMIT = 8192  # bitfield positions looked at per scheduling step of one range
-MAX_AVOIDED = 65536  # blocks remembered per peer as "do not ask it again"
+MAX_AVOIDED = 4096  # blocks a peer is not asked for again for a while (see Peer.avoid)
+#: A block a peer said it lacks (``no_data``) is asked of it again after this many seconds
+#: (JS backs off too; forgetting what the peer announced would stall a download for good).
+NOT_AVAILABLE_BACKOFF = 2.0
+#: How often a peer's watchdog looks for late requests and expired back-offs.
+WATCHDOG_TICK = 1.0
+#: Wants of a peer waiting to be answered while the stream is not drained (then it is dropped).
+MAX_QUEUED_WANTS = 1024
 
 
 class ReplicationStream(Protocol):
@@ -236,16 +243,19 @@ class Peer:
         self.length_acked = 0
         self.can_upgrade = True  # what we last told the remote: "I can prove your length"
         self.remote_contiguous = 0
-        self.remote_bits = Bitfield()  # what it told us it has, past remote_contiguous
+        self.remote_bits = RemoteBitfield()  # what it told us it has, past remote_contiguous
         self.inflight: dict[int, _OutRequest] = {}
         self.wants_sent: set[int] = set()
         self.remote_wants: set[int] = set()
         self.remote_requests: dict[int, wire.Request] = {}
         self.queue: deque[wire.Request] = deque()
+        #: Wants to answer once the stream drains (an answer can be 64 bitfield pages).
+        self.want_queue: deque[wire.Want] = deque()
         self.invalid_requests = 0
         self.invalid_answers = 0
-        #: Blocks not to ask this peer for again (it timed out or said it lacks them).
-        self.avoid: set[int] = set()
+        #: Blocks not to ask this peer for until the time given (it timed out on them or
+        #: said it lacks them): a back-off, never a verdict.
+        self.avoid: dict[int, float] = {}
         self.error: BaseException | None = None
         self._watchdog_started = False
         # Extension names, each repeated one sent/received as '' (JS does the same).
@@ -297,6 +307,16 @@ class Peer:
         if index in self.avoid:
             return False
         return index < self.remote_contiguous or self.remote_bits.get(index)
+
+    def back_off(self, index: int, seconds: float) -> None:
+        """Do not ask this peer for block ``index`` for ``seconds``."""
+        if index in self.avoid or len(self.avoid) < MAX_AVOIDED:
+            self.avoid[index] = trio.current_time() + seconds
+
+    def drop(self, error: HypercoreError) -> None:
+        """The peer misbehaved: report it and close its channel."""
+        self.replicator._report_invalid(self, error)
+        self.close(error)
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -385,6 +405,7 @@ class Peer:
         self.removed = True
         self.remote_requests.clear()
         self.queue.clear()
+        self.want_queue.clear()
         if was_open:
             self.replicator._remove_peer(self)
 
@@ -392,9 +413,10 @@ class Peer:
         self._serve_queued()
 
     async def _watchdog(self) -> None:
-        """Cancel requests this peer leaves unanswered, so they go to others."""
+        """Cancel requests this peer leaves unanswered, so they go to others; end the
+        back-offs that are over."""
         while not self.removed:
-            await trio.sleep(REQUEST_TIMEOUT / 4)
+            await trio.sleep(WATCHDOG_TICK)
             now = trio.current_time()
             late = [r for r in self.inflight.values() if now - r.sent_at > REQUEST_TIMEOUT]
             for r in late:
@@ -402,12 +424,17 @@ class Peer:
                 if self.active:
                     self.w_cancel.send(wire.Cancel(request=r.id))
                 self.replicator._clear_request(r, roundtrip=False)
-                if r.block is not None and len(self.avoid) < MAX_AVOIDED:
-                    self.avoid.add(r.block)  # ask someone else for it
+                if r.block is not None:
+                    self.back_off(r.block, REQUEST_TIMEOUT)  # ask someone else for it
                 if r.seek_of is not None:
                     r.seek_of.tried.add(self)
+            expired = [i for i, until in self.avoid.items() if until <= now]
+            for i in expired:
+                del self.avoid[i]
             if late:
                 self.replicator.update_all()
+            elif expired:
+                self.replicator.update_peer(self)
 
     # --- incoming: state -----------------------------------------------------------------------
 
@@ -428,6 +455,8 @@ class Peer:
         self.remote_has_manifest = m.has_manifest
         self.remote_allow_push = m.allow_push
         self.length_acked = m.remote_length if same_fork else 0
+        if fork_changed:
+            self.avoid.clear()  # what it lacked on its old fork says nothing of the new one
         if length_changed or fork_changed or not same_fork:
             self.can_upgrade = same_fork and rep._can_upgrade(m.length)
         if same_fork and state.head.length > self.remote_length:
@@ -441,16 +470,23 @@ class Peer:
         if not self.active:
             return
         has = not m.drop
-        if has and self.avoid:
-            end = m.start + m.length
-            self.avoid = {i for i in self.avoid if not m.start <= i < end}
-        if m.drop and m.start < self.remote_contiguous:
-            self.remote_contiguous = m.start
-        if m.start == 0 and has:
-            if m.length > self.remote_contiguous:
-                self.remote_contiguous = m.length
-        else:
-            self.remote_bits.set_range(m.start, m.start + m.length, has)
+        start = m.start
+        end = min(start + m.length, MAX_INDEX)
+        if has and end - start == 1:
+            self.avoid.pop(start, None)  # announced (again): ask it
+        ok = True
+        if m.drop and start < self.remote_contiguous:
+            # What it still has past the dropped range stays known.
+            ok = self.remote_bits.set_range(end, self.remote_contiguous, True)
+            self.remote_contiguous = start
+        if start == 0 and has:
+            if end > self.remote_contiguous:
+                self.remote_contiguous = end
+        elif ok:
+            ok = self.remote_bits.set_range(start, end, has)
+        if not ok:
+            self.drop(HypercoreError("peer announced more disjoint ranges than we keep"))
+            return
         if has:
             for sk in self.replicator._seeks:
                 sk.tried.discard(self)
@@ -460,21 +496,40 @@ class Peer:
         if not self.active:
             return
         if m.start & 31:
-            err = HypercoreError(f"bitfield message at {m.start}, not a multiple of 32")
-            self.replicator._report_invalid(self, err)
-            self.close(err)
+            self.drop(HypercoreError(f"bitfield message at {m.start}, not a multiple of 32"))
             return
+        bits = wire.bitfield_bytes(m)
+        end = m.start + 8 * len(bits)
+        batch = m.start // WANT_BATCH
+        if batch not in self.wants_sent or end > (batch + 1) * WANT_BATCH:
+            return  # bitfields answer our wants (as JS sends them): keep only those
+        ok = True
         if m.start < self.remote_contiguous:
-            self.remote_contiguous = m.start  # a bitfield is the truth
-        self.remote_bits.insert(m.start, wire.bitfield_bytes(m))
+            # A bitfield is the truth for its span; what it has past it stays known.
+            ok = self.remote_bits.set_range(end, self.remote_contiguous, True)
+            self.remote_contiguous = m.start
+        if not ok or not self.remote_bits.insert(m.start, bits):
+            self.drop(HypercoreError("peer sent more bitfield pages than we keep"))
+            return
         self.replicator.update_peer(self)
 
     def _on_want(self, m: wire.Want, channel: Channel) -> None:
         if not self.active or m.length <= 0:
             return
+        if not m.any and m.length > WANT_BATCH:
+            return  # larger than any batch JS asks for: JS ignores it too
         batch = m.start // WANT_BATCH
-        if len(self.remote_wants) < 1024:
-            self.remote_wants.add(batch)
+        if not m.any:
+            if batch in self.remote_wants:
+                return  # answered already (JS never repeats a want it did not unwant)
+            if len(self.remote_wants) < 1024:
+                self.remote_wants.add(batch)
+        if self.want_queue or not self.mux.drained:
+            if len(self.want_queue) >= MAX_QUEUED_WANTS:
+                self.drop(HypercoreError(f"peer has more than {MAX_QUEUED_WANTS} wants waiting"))
+                return
+            self.want_queue.append(m)
+            return
         self.replicator._answer_want(self, m.start, m.length, m.any)
 
     def _on_extension(self, m: wire.Extension, channel: Channel) -> None:
@@ -497,9 +552,7 @@ class Peer:
         if m.id in self.remote_requests:
             self._cancel(m.id)
         if len(self.remote_requests) >= MAX_QUEUED_REQUESTS:
-            err = HypercoreError(f"peer has more than {MAX_QUEUED_REQUESTS} requests waiting")
-            self.replicator._report_invalid(self, err)
-            self.close(err)
+            self.drop(HypercoreError(f"peer has more than {MAX_QUEUED_REQUESTS} requests waiting"))
             return
         self.remote_requests[m.id] = m
         if self.queue or not self.mux.drained:
@@ -519,6 +572,9 @@ class Peer:
                 pass
 
     def _serve_queued(self) -> None:
+        while self.want_queue and self.active and self.mux.drained:
+            m = self.want_queue.popleft()
+            self.replicator._answer_want(self, m.start, m.length, m.any)
         while self.queue and self.active and self.mux.drained:
             self._serve(self.queue.popleft())
 
@@ -648,16 +704,13 @@ class Peer:
         rep.update_all()
 
     def _not_available(self, req: _OutRequest) -> None:
-        """It does not have the block after all (truncated, cleared, or it misbehaves): stop
-        asking it for that block."""
+        """It does not have the block now (truncated, cleared, on another fork, a stale
+        answer, or it misbehaves): back off from asking it for that block, as JS does. What
+        it announced stays known: a ``range`` with ``drop`` is how a peer says it lost blocks."""
         if req.seek_of is not None:
             req.seek_of.tried.add(self)
         if req.block is not None:
-            self.remote_bits.set_range(req.block, req.block + 1, False)
-            if req.block < self.remote_contiguous:
-                self.remote_contiguous = req.block
-            if len(self.avoid) < MAX_AVOIDED:
-                self.avoid.add(req.block)
+            self.back_off(req.block, NOT_AVAILABLE_BACKOFF)
 
 
 def _matches(req: _OutRequest, data: Data) -> bool:
@@ -820,6 +873,7 @@ class Replicator:
         for d in self._downloads:
             d.rewind(length)
         for peer in self.peers:
+            peer.avoid.clear()  # our tree changed: what peers lacked may fit it now
             with peer.mux.corked():
                 peer.send_sync()
                 peer.send_range(length, old_length - length, drop=True)

@@ -221,3 +221,14 @@ class RawPeer:
 
     def send(self, name: str, value: Any) -> bool:
         return bool(self.messages[name].send(value))
+
+
+async def raw_peer_of(
+    stack: AsyncExitStack, core: Hypercore, transport: str = "lockstep"
+) -> tuple[RawPeer, PausableStream]:
+    """``core`` replicating with a RawPeer over a new stream pair (not opened yet)."""
+    s_core, s_raw = await stack.enter_async_context(secret_pair(transport))
+    core.replicate(s_core)
+    raw = PausableStream(s_raw)
+    mux = await stack.enter_async_context(Protomux(raw))
+    return RawPeer(mux, raw), raw

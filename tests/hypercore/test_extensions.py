@@ -18,10 +18,11 @@ from .replication_helpers import (
     connect,
     make_blocks,
     open_core,
+    raw_peer_of,
     wait_peer,
     wait_until,
 )
-from .test_replication import _raw_peer_of, assert_same_core
+from .test_replication import assert_same_core
 
 
 class Inbox:
@@ -125,7 +126,7 @@ async def test_names_are_compressed_on_the_wire() -> None:
     with trio.fail_after(5):
         async with AsyncExitStack() as stack:
             core = await open_core(stack)
-            raw, _ = await _raw_peer_of(stack, core, "memory")
+            raw, _ = await raw_peer_of(stack, core, "memory")
             raw.open(core.key)
             await raw.channel.wait_opened()
             await wait_until(lambda: len(core.peers) == 1)

@@ -15,18 +15,16 @@ from hypercore import Hypercore, errors, flat_tree, merkle, replicator, wire
 from hypercore.merkle import RequestIndex, RequestSeek, RequestUpgrade
 from hypercore.messages import Data
 from hypercore.replicator import Peer
-from protomux import Protomux
 
 from .replication_helpers import (
     TRANSPORTS,
-    PausableStream,
-    RawPeer,
     Recorder,
     connect,
     make_blocks,
     mirror,
     open_core,
     peer_on,
+    raw_peer_of,
     secret_pair,
     wait_peer,
     wait_until,
@@ -279,7 +277,7 @@ async def test_a_seek_request_is_shaped_as_js_and_asked_elsewhere_when_it_fails(
             state = reader._open_state()
             pending = merkle.seek(state, state.head, offset)
             assert isinstance(pending, merkle.SeekPending)
-            raw, _ = await _raw_peer_of(stack, reader, "memory")
+            raw, _ = await raw_peer_of(stack, reader, "memory")
             raw.open(writer.key)
             await raw.channel.wait_opened()
             raw.send("sync", wire.Sync(length=n, remote_length=n, can_upgrade=True, uploading=True))
@@ -875,17 +873,6 @@ async def test_encrypted_core_relayed_by_a_peer_without_the_key() -> None:
 # ---- 8. hand-made peers: request floods, bad capabilities ----------------------------------
 
 
-async def _raw_peer_of(
-    stack: AsyncExitStack, core: Hypercore, transport: str = "lockstep"
-) -> tuple[RawPeer, PausableStream]:
-    """``core`` replicating with a RawPeer over a new stream pair (not opened yet)."""
-    s_core, s_raw = await stack.enter_async_context(secret_pair(transport))
-    core.replicate(s_core)
-    raw = PausableStream(s_raw)
-    mux = await stack.enter_async_context(Protomux(raw))
-    return RawPeer(mux, raw), raw
-
-
 @pytest.mark.parametrize("limit", [None, 100])
 async def test_request_flood_from_a_peer_that_never_reads(
     limit: int | None, monkeypatch: pytest.MonkeyPatch
@@ -903,7 +890,7 @@ async def test_request_flood_from_a_peer_that_never_reads(
             writer = await open_core(stack)
             await writer.append([bytes([i]) * 32768 for i in range(n)])
             invalid = Recorder(writer, "invalid-data")
-            raw, stream = await _raw_peer_of(stack, writer)
+            raw, stream = await raw_peer_of(stack, writer)
             raw.open(writer.key)
             await raw.channel.wait_opened()
             await wait_until(lambda: len(writer.peers) == 1)
@@ -943,7 +930,7 @@ async def test_channel_with_a_bad_capability_is_refused() -> None:
             await writer.append(make_blocks(10, seed=12))
             invalid = Recorder(writer, "invalid-data")
             uploads = Recorder(writer, "upload")
-            raw, _ = await _raw_peer_of(stack, writer, "memory")
+            raw, _ = await raw_peer_of(stack, writer, "memory")
             raw.open(writer.key, capability_key=bytes(32))
             await raw.closed.wait()
             await invalid.wait_count(1)
@@ -964,7 +951,7 @@ async def test_raw_peer_with_the_right_capability_is_served() -> None:
         async with AsyncExitStack() as stack:
             writer = await open_core(stack)
             await writer.append(blocks)
-            raw, _ = await _raw_peer_of(stack, writer, "memory")
+            raw, _ = await raw_peer_of(stack, writer, "memory")
             raw.open(writer.key)
             await raw.channel.wait_opened()
             raw.send(
@@ -1031,7 +1018,7 @@ async def test_a_misaligned_bitfield_message_drops_the_peer() -> None:
             writer = await open_core(stack)
             await writer.append(make_blocks(4, seed=14))
             invalid = Recorder(writer, "invalid-data")
-            raw, _ = await _raw_peer_of(stack, writer, "memory")
+            raw, _ = await raw_peer_of(stack, writer, "memory")
             raw.open(writer.key)
             while not writer.peers:
                 await trio.sleep(0.01)
@@ -1059,7 +1046,7 @@ async def test_short_proofs_wait_for_the_proofs_they_rely_on(fail_first: bool) -
             await source.append(blocks)
             reader = await open_core(stack, source.key)
             invalid = Recorder(reader, "invalid-data")
-            raw, _ = await _raw_peer_of(stack, reader, "memory")
+            raw, _ = await raw_peer_of(stack, reader, "memory")
             raw.open(source.key)
             await raw.channel.wait_opened()
             raw.send(

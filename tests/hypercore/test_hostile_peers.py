@@ -1,0 +1,295 @@
+"""A hostile peer speaking the replication wire: one message never takes a core down, a
+peer's answers never stall a download, every queue a peer feeds has a bound."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import replace
+
+import pytest
+import trio
+
+from hypercore import Hypercore, replicator, wire
+from hypercore.remote_bitfield import MAX_INDEX
+from tests.bounds import loop_watch, peak_memory
+
+from .replication_helpers import (
+    PausableStream,
+    RawPeer,
+    Recorder,
+    connect,
+    make_blocks,
+    open_core,
+    raw_peer_of,
+    wait_peer,
+    wait_until,
+)
+
+MiB = 1 << 20
+MAX_U = (1 << 53) - 1  # the largest uint on the wire
+
+
+async def _raw_peer_of(
+    stack: AsyncExitStack, core: Hypercore, transport: str = "memory"
+) -> tuple[RawPeer, PausableStream]:
+    """``core`` replicating with an opened RawPeer; returns it once the core has its peer."""
+    raw, stream = await raw_peer_of(stack, core, transport)
+    raw.open(core.key)
+    await raw.channel.wait_opened()
+    await wait_until(lambda: len(core.peers) == 1)
+    return raw, stream
+
+
+async def _honest_download(stack: AsyncExitStack, writer: Hypercore, end: int = -1) -> None:
+    """An honest reader still gets the blocks ``[0, end)`` (all by default) of ``writer``."""
+    end = writer.length if end < 0 else end
+    reader = await open_core(stack, writer.key)
+    _, s = await connect(stack, writer, reader)
+    await wait_peer(reader, s)
+    await reader.update()
+    await reader.download(0, end).done()
+    assert [await reader.get(i) for i in range(end)] == [await writer.get(i) for i in range(end)]
+
+
+# ---- 1. range messages with lengths the peer chose -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "messages",
+    [
+        [wire.Range(start=5, length=1 << 31)],
+        [wire.Range(start=1, length=1 << 40)],
+        [wire.Range(start=0, length=MAX_U), wire.Range(drop=True, start=3, length=MAX_U - 3)],
+        [wire.Range(start=7, length=1 << 45), wire.Range(drop=True, start=8, length=MAX_U)],
+    ],
+    ids=["2^31", "2^40", "drop-2^53", "drop-inside"],
+)
+async def test_one_range_message_costs_nothing_it_names(messages: list[wire.Range]) -> None:
+    """A 9-byte ``range`` names up to 2^53 blocks: applying it takes neither memory nor loop
+    time in proportion, the peer stays (the message is well formed), and what it said is
+    what the core believes."""
+    with trio.fail_after(30):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(20, seed=1))
+            raw, _ = await _raw_peer_of(stack, writer)
+            peer = writer.peers[0]
+            async with loop_watch() as watch:
+                with peak_memory() as mem:
+                    for m in messages:
+                        raw.send("range", m)
+                    await wait_until(lambda: peer.remote_bits.runs or peer.remote_contiguous)
+                    await trio.sleep(0.05)
+            assert mem.peak < 2 * MiB
+            assert watch.longest_stall < 0.5
+            assert writer.peers == [peer]
+            last = messages[-1]
+            if last.drop:
+                assert not peer.has_block(last.start)
+                assert peer.has_block(last.start - 1)
+            else:
+                assert peer.has_block(last.start) and peer.has_block(last.start + 1000)
+            assert not peer.has_block(MAX_INDEX)
+            await _honest_download(stack, writer)
+
+
+# ---- 2. page amplification -----------------------------------------------------------------------
+
+
+async def test_one_bit_ranges_at_distinct_pages_cost_bytes_not_pages() -> None:
+    """Single blocks announced far apart (a 4 KiB page each, once) are runs of 16 bytes."""
+    n = 20_000
+    with trio.fail_after(60):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(10, seed=2))
+            raw, _ = await _raw_peer_of(stack, writer)
+            peer = writer.peers[0]
+            async with loop_watch() as watch:
+                with peak_memory() as mem:
+                    for k in range(n):
+                        raw.send("range", wire.Range(start=(k + 1) * 32768 + 3, length=1))
+                        if k % 500 == 0:
+                            await trio.sleep(0)
+                    await wait_until(lambda: peer.remote_bits.runs == n)
+            assert peer.remote_bits.pages == 0
+            assert mem.peak < 8 * MiB  # pages would have been 80 MiB
+            assert watch.longest_stall < 0.5
+            assert peer.has_block(32768 * 7 + 3) and not peer.has_block(32768 * 7 + 4)
+
+
+async def test_a_peer_past_the_run_cap_is_dropped(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hypercore import remote_bitfield
+
+    monkeypatch.setattr(remote_bitfield, "MAX_RUNS", 100)
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(10, seed=3))
+            invalid = Recorder(writer, "invalid-data")
+            raw, _ = await _raw_peer_of(stack, writer)
+            for k in range(150):
+                raw.send("range", wire.Range(start=10 * k + 100, length=1))
+            await raw.closed.wait()
+            await invalid.wait_count(1)
+            assert "disjoint ranges" in str(invalid.calls[0][0])
+            assert writer.peers == []
+            await _honest_download(stack, writer)
+
+
+async def test_bitfields_we_did_not_ask_for_are_not_kept() -> None:
+    """Bitfield messages answer our wants: one at each of many pages, unasked, allocates
+    nothing (each would have been a 4 KiB page)."""
+    with trio.fail_after(20):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(10, seed=4))
+            raw, _ = await _raw_peer_of(stack, writer)
+            peer = writer.peers[0]
+            with peak_memory() as mem:
+                for k in range(5000):
+                    raw.send("bitfield", wire.Bitfield(start=(k + 1) * 32768, bitfield=(1,)))
+                    if k % 500 == 0:
+                        await trio.sleep(0)
+                raw.send("range", wire.Range(start=0, length=3))  # sent last: all were read
+                await wait_until(lambda: peer.remote_contiguous == 3)
+            assert peer.remote_bits.pages == 0
+            assert mem.peak < 4 * MiB
+            assert writer.peers == [peer]
+
+
+# ---- 3. wants from a peer that never reads -------------------------------------------------------
+
+
+async def test_wants_from_a_peer_that_never_reads_are_bounded() -> None:
+    """Each want of a sparse core is answered with bitfield pages. A peer that wants (and
+    unwants, to be answered again) without reading: answers wait for the stream to drain,
+    at most MAX_QUEUED_WANTS of them, then the peer is dropped."""
+    with trio.fail_after(60):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append([b"x"] * 70_000)
+            await writer.clear(10, 20)  # not contiguous: wants are answered with pages
+            invalid = Recorder(writer, "invalid-data")
+            raw, stream = await _raw_peer_of(stack, writer, "lockstep")
+            victim = writer.peers[0]
+            stream.reading = False
+            batch = replicator.WANT_BATCH
+            with peak_memory() as mem:
+                for k in range(3 * replicator.MAX_QUEUED_WANTS):
+                    raw.send("want", wire.Want(start=0, length=batch))
+                    raw.send("unwant", wire.Unwant(start=0, length=batch))
+                    if k % 64 == 0:
+                        await trio.sleep(0)
+                        if victim.removed:
+                            break
+                await invalid.wait_count(1)
+            assert "wants waiting" in str(invalid.calls[0][0])
+            assert victim.removed and writer.peers == []
+            assert mem.peak < 24 * MiB  # answered in full, 3072 answers were ~40 MiB
+            await _honest_download(stack, writer, 10)
+
+
+async def test_a_repeated_want_is_answered_once() -> None:
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append([b"y"] * 40_000)
+            await writer.clear(5, 6)
+            raw, _ = await _raw_peer_of(stack, writer)
+            for _ in range(10):
+                raw.send("want", wire.Want(start=0, length=replicator.WANT_BATCH))
+            raw.send("want", wire.Want(start=0, length=replicator.WANT_BATCH + 1))  # too big
+            raw.send("range", wire.Range(start=0, length=1))
+            await wait_until(lambda: writer.peers[0].remote_contiguous == 1)
+            await trio.sleep(0.05)
+            assert sum(name == "bitfield" for name, _ in raw.received) == 2  # one want: 2 pages
+
+
+# ---- 5. no_data never stalls a download ----------------------------------------------------------
+
+
+async def _serve_from(
+    raw: RawPeer, source: Hypercore, refuse: set[int], nursery: trio.Nursery
+) -> None:
+    """Make ``raw`` a server of ``source``'s blocks that answers the first request for each
+    block of ``refuse`` with ``no_data``."""
+    seen = 0
+
+    async def loop() -> None:
+        nonlocal seen
+        while True:
+            while seen < len(raw.received):
+                name, m = raw.received[seen]
+                seen += 1
+                if name != "request":
+                    continue
+                if m.block is not None and m.block.index in refuse:
+                    refuse.discard(m.block.index)
+                    raw.send("no_data", wire.NoData(request=m.id, reason=wire.NOT_AVAILABLE))
+                    continue
+                data = await source.proof(
+                    block=m.block,
+                    hash=m.hash,
+                    seek=m.seek,
+                    upgrade=m.upgrade,
+                    manifest=m.manifest,
+                )
+                raw.send("data", replace(data, request=m.id, fork=m.fork))
+            await trio.sleep(0.002)
+
+    nursery.start_soon(loop)
+
+
+async def test_a_no_data_answer_does_not_stall_the_download() -> None:
+    """The only peer answers ``no_data`` once for block 92 (a replayed or stale answer
+    looks the same): the reader goes on with the blocks after it, and asks for 92 again
+    after a back-off, as JS does; it does not forget what the peer announced."""
+    n = 200
+    with trio.fail_after(20):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(n, seed=5))
+            reader = await open_core(stack, writer.key)
+            raw, _ = await _raw_peer_of(stack, reader)
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            stack.callback(nursery.cancel_scope.cancel)
+            await _serve_from(raw, writer, {92, 150}, nursery)
+            raw.send("sync", wire.Sync(length=n, can_upgrade=True, uploading=True))
+            raw.send("range", wire.Range(start=0, length=n))
+            await reader.update()
+            await reader.download(0, n).done()
+            assert await reader.get(92) == await writer.get(92)
+            refused = [m for name, m in raw.received if name == "request" and m.block is not None]
+            assert sum(m.block.index == 92 for m in refused) == 2
+
+
+# ---- 7. error messages ---------------------------------------------------------------------------
+
+
+async def test_a_dropped_peer_error_names_its_code_once() -> None:
+    n = 10
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(n, seed=6))
+            reader = await open_core(stack, writer.key)
+            invalid = Recorder(reader, "invalid-data")
+            raw, _ = await _raw_peer_of(stack, reader)
+            raw.send("sync", wire.Sync(length=n, can_upgrade=True, uploading=True))
+            raw.send("range", wire.Range(start=0, length=n))
+            await wait_until(lambda: any(name == "request" for name, _ in raw.received))
+            m = next(m for name, m in raw.received if name == "request")
+            data = await writer.proof(
+                block=m.block, hash=m.hash, upgrade=m.upgrade, manifest=m.manifest
+            )
+            data = replace(data, request=m.id)
+            if data.upgrade is not None:
+                bad = replace(data, upgrade=replace(data.upgrade, signature=bytes(64)))
+            else:
+                assert data.block is not None
+                bad = replace(data, block=replace(data.block, value=data.block.value + b"!"))
+            raw.send("data", bad)
+            await invalid.wait_count(1)
+            err = invalid.calls[0][0]
+            assert str(err).count(f"{err.code}:") == 1, str(err)
