@@ -9,6 +9,21 @@ from hypothesis import strategies as st
 from hypercore.crypto import TreeNode
 from hypercore.manifest import Manifest, Prologue, Signer
 from hypercore.messages import Data, DataBlock, DataHash, DataSeek, DataUpgrade
+from hypercore.wire import (
+    Bitfield,
+    Cancel,
+    Extension,
+    Handshake,
+    NoData,
+    Range,
+    Request,
+    RequestIndex,
+    RequestSeek,
+    RequestUpgrade,
+    Sync,
+    Unwant,
+    Want,
+)
 
 MAX = 2**53 - 1
 
@@ -70,6 +85,45 @@ data_messages = st.builds(
         signature=st.none() | st.binary(min_size=1, max_size=80),
     ),
     manifest=st.none() | manifests,
+)
+
+
+# --- replication messages (hypercore.wire) ---------------------------------------------------
+
+u32 = st.integers(0, 2**32 - 1)
+index_parts = st.none() | st.builds(RequestIndex, index=uints, nodes=uints)
+
+syncs = st.builds(
+    Sync,
+    fork=uints,
+    length=uints,
+    remote_length=uints,
+    can_upgrade=st.booleans(),
+    uploading=st.booleans(),
+    downloading=st.booleans(),
+    has_manifest=st.booleans(),
+    allow_push=st.booleans(),
+)
+requests = st.builds(
+    Request,
+    id=uints,
+    fork=uints,
+    block=index_parts,
+    hash=index_parts,
+    seek=st.none() | st.builds(RequestSeek, bytes=uints, padding=uints),
+    upgrade=st.none() | st.builds(RequestUpgrade, start=uints, length=uints),
+    manifest=st.booleans(),
+    priority=st.just(0) | st.integers(0, 2) | uints,
+)
+cancels = st.builds(Cancel, request=uints)
+no_datas = st.builds(NoData, request=uints, reason=st.sampled_from([0, 1, 2]) | uints)
+wants = st.builds(Want, start=uints, length=uints, any=st.booleans())
+unwants = st.builds(Unwant, start=uints, length=uints, any=st.booleans())
+bitfields = st.builds(Bitfield, start=uints, bitfield=st.lists(u32, max_size=20).map(tuple))
+ranges = st.builds(Range, drop=st.booleans(), start=uints, length=st.just(1) | uints)
+extensions = st.builds(Extension, name=st.text(max_size=20), message=st.binary(max_size=60))
+handshakes = st.builds(
+    Handshake, seeks=st.booleans(), capability=st.binary(min_size=32, max_size=32)
 )
 
 
