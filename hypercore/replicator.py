@@ -28,7 +28,7 @@ import logging
 import random
 import weakref
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -275,16 +275,37 @@ class Peer:
         ch = self.channel
         if ch is None:
             return
-        self.w_sync = ch.add_message(wire.SYNC, self._on_sync)
-        self.w_request = ch.add_message(wire.REQUEST, self._on_request)
-        self.w_cancel = ch.add_message(wire.CANCEL, self._on_cancel)
-        self.w_data = ch.add_message(wire.DATA, self._on_data)
-        self.w_no_data = ch.add_message(wire.NO_DATA, self._on_no_data)
-        self.w_want = ch.add_message(wire.WANT, self._on_want)
-        self.w_unwant = ch.add_message(wire.UNWANT, self._on_unwant)
-        self.w_bitfield = ch.add_message(wire.BITFIELD, self._on_bitfield)
-        self.w_range = ch.add_message(wire.RANGE, self._on_range)
-        self.w_extension = ch.add_message(wire.EXTENSION, self._on_extension)
+        guard = self._guarded
+        self.w_sync = ch.add_message(wire.SYNC, guard(self._on_sync))
+        self.w_request = ch.add_message(wire.REQUEST, guard(self._on_request))
+        self.w_cancel = ch.add_message(wire.CANCEL, guard(self._on_cancel))
+        self.w_data = ch.add_message(wire.DATA, guard(self._on_data))
+        self.w_no_data = ch.add_message(wire.NO_DATA, guard(self._on_no_data))
+        self.w_want = ch.add_message(wire.WANT, guard(self._on_want))
+        self.w_unwant = ch.add_message(wire.UNWANT, guard(self._on_unwant))
+        self.w_bitfield = ch.add_message(wire.BITFIELD, guard(self._on_bitfield))
+        self.w_range = ch.add_message(wire.RANGE, guard(self._on_range))
+        self.w_extension = ch.add_message(wire.EXTENSION, guard(self._on_extension))
+
+    def _guarded(self, handler: Callable[[Any, Channel], None]) -> Callable[[Any, Channel], None]:
+        """``handler`` with its failures kept on this channel: the Protomux runs it in a
+        nursery every channel of the stream (and the core) shares. An error the message
+        caused drops this peer and is reported (``invalid-data``); our own storage failing
+        closes the channel (logged); anything else is a bug and propagates."""
+
+        def run(message: Any, channel: Channel) -> None:
+            try:
+                handler(message, channel)
+            except StorageError as e:
+                log.error("closing %r: storage of core %s failed: %s", self, self._dkey(), e)
+                self.close(e)
+            except (HypercoreError, merkle.MerkleError) as e:
+                self.drop(e if isinstance(e, HypercoreError) else HypercoreError(str(e)))
+
+        return run
+
+    def _dkey(self) -> str:
+        return self.replicator.state.discovery_key.hex()
 
     def __repr__(self) -> str:
         key = self.remote_public_key.hex()[:16] if self.remote_public_key else "?"

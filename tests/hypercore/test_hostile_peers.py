@@ -293,3 +293,31 @@ async def test_a_dropped_peer_error_names_its_code_once() -> None:
             await invalid.wait_count(1)
             err = invalid.calls[0][0]
             assert str(err).count(f"{err.code}:") == 1, str(err)
+
+
+# ---- failures inside a handler stay on the channel -----------------------------------------------
+
+
+async def test_a_storage_failure_while_handling_a_message_closes_only_that_channel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A message whose handling reads a row that fails (here: the roots of the length a
+    peer syncs at) closes that peer's channel; the core and its other peers go on."""
+    from hypercore import merkle
+    from hypercore.storage import StorageError
+
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(8, seed=7))
+            raw, _ = await _raw_peer_of(stack, writer)
+
+            def broken(*args: object) -> None:
+                raise StorageError("tree node 3 of core x: Corruption: block checksum mismatch")
+
+            monkeypatch.setattr(merkle, "roots_at", broken)
+            raw.send("sync", wire.Sync(length=3, can_upgrade=True, uploading=True))
+            await raw.closed.wait()
+            assert writer.peers == []
+            monkeypatch.undo()
+            await _honest_download(stack, writer)
