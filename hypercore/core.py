@@ -8,6 +8,13 @@ The one exception is replication: proofs verified with ``defer=True`` are applie
 at once (blocks and nodes stay readable from there) and written together by the next
 :meth:`CoreState.flush`, which the replicator calls after each burst of messages and every
 other mutation, and closing, calls first, so storage sees the same order of writes.
+
+Damaged storage (see :class:`~hypercore.storage.StorageCorruptionError`): a block whose bit is
+set but whose row is missing or unreadable is dropped when read (its bit cleared, in memory
+and on disk, and peers told, as :meth:`CoreState.clear` does), so ``has`` turns False, the read
+raises, and the block can be downloaded again. Opening repairs what the other rows determine
+(a bitfield page from the block rows, root nodes from the nodes or blocks under them, hints
+from the bitfield) and fails naming the row for the rest (head, auth, core record ...).
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import crypto, flat_tree, merkle
-from .bitfield import Bitfield
+from .bitfield import BITS_PER_PAGE, Bitfield
 from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
 from .errors import (
@@ -40,7 +47,8 @@ from .errors import (
 from .manifest import Manifest
 from .merkle import TreeHead
 from .messages import Data
-from .storage import CoreBatch, CoreStorage, Storage
+from .storage import CoreBatch, CoreStorage, Storage, StorageCorruptionError, StorageError
+from .storage import keys as k
 from .storage.records import CoreHead, Hints
 from .verifier import Verifier
 
@@ -54,6 +62,17 @@ log = logging.getLogger("hypercore")
 MAX_CACHED_NODES = 1 << 18
 #: Verified blocks kept in memory before a deferred write is forced.
 MAX_PENDING_BLOCKS = 1024
+#: Rows (tree nodes and blocks) opening may read to recompute damaged or missing root nodes;
+#: past it the open fails naming the node (a whole lost subtree is not rehashed block by block).
+MAX_REPAIR_READS = 1 << 16
+
+# Damaged storage found by hypercore's own checks: storage errors with the code JS gives them.
+DamagedTreeError: type[StorageCorruptionError] = type(
+    "DamagedTreeError", (StorageCorruptionError, INVALID_CHECKSUM), {"__module__": __name__}
+)
+DamagedSignatureError: type[StorageCorruptionError] = type(
+    "DamagedSignatureError", (StorageCorruptionError, INVALID_SIGNATURE), {"__module__": __name__}
+)
 
 
 class _Pending:
@@ -183,14 +202,44 @@ class CoreState:
         return index < self.head.length and self.bitfield.get(index)
 
     def read_block(self, index: int) -> bytes | None:
-        """The stored (possibly encrypted) block, or None."""
+        """The stored (possibly encrypted) block, or None.
+
+        A block whose bit is set but whose row is missing or unreadable raises
+        :class:`StorageCorruptionError` naming it, after dropping it (see :meth:`_drop_damaged`).
+        """
         if not self.bitfield.get(index):
             return None
         if self._pending is not None:
             value = self._pending.blocks.get(index)
             if value is not None:
                 return value
-        return self.cs.get_block(index)
+        try:
+            value = self.cs.get_block(index)
+        except StorageCorruptionError:
+            self._drop_damaged(index)
+            raise
+        if value is None:
+            err = self.cs.damaged(self.cs.block_key(index), "missing, but its bitfield bit is set")
+            self._drop_damaged(index)
+            raise err
+        return value
+
+    def _drop_damaged(self, index: int) -> None:
+        """Forget a block whose row is damaged as :meth:`clear` forgets blocks: clear its bit
+        (and delete the row) on disk, tell peers (a ``range`` drop), so that ``has`` is False
+        and the block can be downloaded again. If storage cannot even take that write, the
+        bit is cleared in memory only."""
+        log.warning("core %s: dropping damaged block %d", self.discovery_key.hex(), index)
+        if index < self.head.length:
+            try:
+                self.clear(index, index + 1)
+                return
+            except StorageError:
+                log.exception("core %s: cannot clear block %d", self.discovery_key.hex(), index)
+        self.bitfield.set_range(index, index + 1, False)
+        self.contiguous_length = min(self.contiguous_length, index)
+        if self._replicator is not None:
+            self._replicator.on_clear(index, index + 1)
 
     def roots_at(self, length: int) -> list[TreeNode]:
         if length == self.head.length:
@@ -379,9 +428,10 @@ class CoreState:
             if value is None:
                 raise BLOCK_NOT_AVAILABLE(discovery_key=self.discovery_key)
         verifier = self.verifier
+        reader = _ProofReader(self)
         try:
             data = merkle.generate_proof(
-                self,
+                reader,
                 self.head,
                 block=block,
                 hash=hash,
@@ -393,10 +443,21 @@ class CoreState:
                 fork=fork,
             )
         except merkle.MerkleError as e:
+            missing = reader.missing
+            if missing is not None and self._should_store(missing):
+                key = self.cs.tree_node_key(missing)
+                detail = "missing, but blocks under it are stored"
+                raise self.cs.damaged(key, detail) from None
             raise _hypercore_error(e, self.discovery_key) from None
         if manifest and self.manifest is not None:
             data = replace(data, manifest=self.manifest)
         return data
+
+    def _should_store(self, index: int) -> bool:
+        """Whether tree node ``index`` must be stored: it is in the tree and a stored block is
+        under it (each verified block stores the nodes on its way to the root)."""
+        start, end = flat_tree.spans(index)
+        return end < 2 * self.head.length and self.bitfield.first_set(start // 2, end // 2 + 1) >= 0
 
     def _put_learned_manifest(self, batch: CoreBatch, learned: Manifest | None) -> None:
         """Store a manifest that came with a verified proof (a reader that knew only the key)."""
@@ -603,6 +664,22 @@ class CoreState:
         self._notify()
 
 
+class _ProofReader:
+    """The core's nodes for a proof, noting the last one that was not stored."""
+
+    __slots__ = ("missing", "state")
+
+    def __init__(self, state: CoreState) -> None:
+        self.state = state
+        self.missing: int | None = None
+
+    def get_node(self, index: int) -> TreeNode | None:
+        node = self.state.get_node(index)
+        if node is None:
+            self.missing = index
+        return node
+
+
 def _head_record(head: TreeHead, tree_hash: bytes | None = None) -> CoreHead:
     """The storage record of a signed head (``tree_hash``: ``head.hash()`` if known)."""
     return CoreHead(
@@ -665,7 +742,8 @@ def open_core(
     else:
         auth = cs.get_auth()
         if auth is None:
-            raise STORAGE_EMPTY("The core has no auth record")
+            key_ = k.core_auth(cs.core_pointer)
+            raise cs.damaged(key_, "missing, but the core record points to it")
         if key is not None and auth.key != key:
             raise STORAGE_CONFLICT("Another Hypercore is stored here")
         key = auth.key
@@ -689,25 +767,156 @@ def open_core(
 
 
 def _load(state: CoreState) -> None:
+    """Read the core's head, bitfield and roots; repair what other rows determine (and store
+    the repair unless the storage is read-only); verify the head."""
     cs = state.cs
-    state.bitfield = Bitfield(cs.bitfield_pages())
-    hints = cs.get_hints()
     stored = cs.get_head()
+    length = stored.length if stored is not None else 0
+    bitfield, repaired_pages = _load_bitfield(cs, length)
+    state.bitfield = bitfield
+    try:
+        hints = cs.get_hints()
+    except StorageCorruptionError as e:
+        log.warning("%s: ignoring the hints", str(e))
+        hints, repaired_pages = None, repaired_pages or []
+    repaired_nodes: list[TreeNode] = []
     if stored is None or stored.length == 0:
-        state._nodes_complete = next(iter(cs.tree_nodes()), None) is None
+        try:
+            state._nodes_complete = next(iter(cs.tree_nodes()), None) is None
+        except StorageCorruptionError:
+            state._nodes_complete = False
         fork = stored.fork if stored is not None else 0
         state.head = TreeHead(fork=fork, signature=stored.signature if stored else None)
-        return
+    else:
+        head = TreeHead.from_roots(
+            _load_roots(state, stored, repaired_nodes), stored.fork, stored.signature
+        )
+        head_key = k.data_head(cs.data_pointer)
+        dkey = state.discovery_key
+        if head.hash() != stored.root_hash:
+            detail = "its tree hash is not that of the stored root nodes"
+            raise DamagedTreeError("head", dkey, detail, head_key)
+        if state.verifier is not None and not state.verifier.verify(
+            stored.root_hash, stored.length, stored.fork, stored.signature
+        ):
+            raise DamagedSignatureError("head", dkey, "its signature does not verify", head_key)
+        state.head = head
+        state.contiguous_length = min(bitfield.first_unset(0), head.length)
+        if hints is not None:
+            state.remote_contiguous_length = hints.remote_contiguous_length
+    if (repaired_pages is not None or repaired_nodes) and not state.storage.read_only:
+        batch = cs.batch()
+        batch.put_tree_nodes(repaired_nodes)
+        for p in repaired_pages or ():
+            if bitfield.has_page(p):
+                batch.put_bitfield_page(p, bitfield.page(p))
+            else:
+                batch.delete_bitfield_page(p)
+        if repaired_pages is not None:
+            contiguous = min(bitfield.first_unset(0), state.head.length)
+            batch.put_hints(Hints(contiguous, state.remote_contiguous_length))
+        try:
+            batch.commit()
+        except StorageError:  # the repair holds in memory; the next open repairs again
+            log.exception("core %s: cannot store the repaired rows", state.discovery_key.hex())
+
+
+def _load_bitfield(cs: CoreStorage, length: int) -> tuple[Bitfield, list[int] | None]:
+    """The stored bitfield, and the pages rebuilt from the block rows because their rows were
+    damaged (None if none was)."""
     try:
-        head = merkle.head_at(state, stored.length, stored.fork, stored.signature)
-    except merkle.MissingNodeError:
-        raise INVALID_CHECKSUM("Stored tree is missing nodes", state.discovery_key) from None
-    if head.hash() != stored.root_hash:
-        raise INVALID_CHECKSUM("Stored tree hash does not match the tree", state.discovery_key)
-    if state.verifier is not None and not state.verifier.verify(
-        stored.root_hash, stored.length, stored.fork, stored.signature
-    ):
-        raise INVALID_SIGNATURE("Stored head is not signed by the core", state.discovery_key)
-    state.head = head
-    state.contiguous_length = min(state.bitfield.first_unset(0), head.length)
-    state.remote_contiguous_length = hints.remote_contiguous_length if hints is not None else 0
+        return Bitfield(cs.bitfield_pages()), None
+    except StorageCorruptionError as e:
+        log.warning("%s: rebuilding the damaged bitfield pages from the block rows", str(e))
+    pages: list[tuple[int, bytes]] = []
+    repaired: list[int] = []
+    for p in range((length + BITS_PER_PAGE - 1) // BITS_PER_PAGE):
+        try:
+            page = cs.get_bitfield_page(p)
+        except StorageCorruptionError:
+            page = _rebuild_page(cs, p, length)
+            repaired.append(p)
+        if page is not None:
+            pages.append((p, page))
+    return Bitfield(pages), repaired
+
+
+def _rebuild_page(cs: CoreStorage, page: int, length: int) -> bytes | None:
+    """Bitfield page ``page`` from the block rows that are stored and readable (blocks of a
+    dependency's data set, and those past an unreadable one, count as absent: they can be
+    downloaded again)."""
+    bits = Bitfield()
+    start = page * BITS_PER_PAGE
+    try:
+        for index, _ in cs.blocks(start, min(start + BITS_PER_PAGE, length)):
+            bits.set_range(index, index + 1, True)
+    except StorageCorruptionError as e:
+        log.warning("%s: its block and the next ones in page %d count as absent", str(e), page)
+    return bits.page(page) if bits.has_page(page) else None
+
+
+def _load_roots(state: CoreState, stored: CoreHead, repaired: list[TreeNode]) -> list[TreeNode]:
+    """The roots of the stored head. Missing or damaged ones are recomputed from the nodes
+    (or blocks) under them; if the roots then do not hash to the head, each is recomputed
+    from its children (a root row whose bytes changed but still decode). Recomputed nodes
+    are added to ``repaired``; the caller checks the result against the head."""
+    budget = [MAX_REPAIR_READS]
+    roots: list[TreeNode] = []
+    for index in flat_tree.full_roots(2 * stored.length):
+        error: StorageCorruptionError | None = None
+        try:
+            node = state.get_node(index)
+        except StorageCorruptionError as e:
+            node, error = None, e
+        if node is None:
+            node = _rebuild_node(state, index, budget, repaired)
+        if node is None:
+            if error is not None:
+                raise error
+            detail = f"missing (a root of the head, length {stored.length}) and not recomputable"
+            raise state.cs.damaged(state.cs.tree_node_key(index), detail)
+        roots.append(node)
+    if crypto.tree(roots) != stored.root_hash:
+        recomputed: list[TreeNode] = []
+        fixed = [_rebuild_node(state, r.index, budget, recomputed) or r for r in roots]
+        if crypto.tree(fixed) == stored.root_hash:
+            repaired.extend(recomputed)
+            roots = fixed
+    state._remember(repaired)
+    return roots
+
+
+def _rebuild_node(
+    state: CoreState, index: int, budget: list[int], out: list[TreeNode]
+) -> TreeNode | None:
+    """Tree node ``index`` hashed again from its children (stored, else recomputed likewise)
+    or, for a leaf, from its block; None when something under it is lost or the read budget
+    is spent. Every recomputed node is appended to ``out``."""
+    children = flat_tree.children(index)
+    if children is None:
+        budget[0] -= 1
+        try:
+            block = state.cs.get_block(index // 2) if budget[0] >= 0 else None
+        except StorageCorruptionError:
+            block = None
+        if block is None:
+            return None
+        node = merkle.block_node(index, block)
+    else:
+        parts: list[TreeNode] = []
+        for child in children:
+            budget[0] -= 1
+            if budget[0] < 0:
+                return None
+            try:
+                part = state.get_node(child)
+            except StorageCorruptionError:
+                part = None
+            if part is None:
+                part = _rebuild_node(state, child, budget, out)
+            if part is None:
+                return None
+            parts.append(part)
+        node = merkle.parent_node(index, parts[0], parts[1])
+    out.append(node)
+    return node

@@ -122,7 +122,13 @@ bitfield pages and hints ``Hints(contiguous_length=length)``.
 """
 
 from .device import DeviceFile
-from .errors import DeviceFileError, StorageClosedError, StorageError, StorageLockedError
+from .errors import (
+    DeviceFileError,
+    StorageClosedError,
+    StorageCorruptionError,
+    StorageError,
+    StorageLockedError,
+)
 from .kv import KV, MemoryKV, RocksKV
 from .records import (
     Alias,
@@ -166,6 +172,7 @@ __all__ = [
     "Session",
     "Storage",
     "StorageClosedError",
+    "StorageCorruptionError",
     "StorageError",
     "StorageLockedError",
     "StoreHead",

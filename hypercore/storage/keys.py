@@ -13,6 +13,7 @@ Fixed 32-byte fields (discovery keys, namespaces, topics) are written raw.
 from __future__ import annotations
 
 import struct
+from typing import NamedTuple
 
 from protomux import encoding as c
 
@@ -40,6 +41,7 @@ __all__ = [
     "TL_HEAD",
     "UINT",
     "UINT_INFINITY",
+    "RowName",
     "alias_range",
     "core_auth",
     "core_by_alias",
@@ -60,6 +62,7 @@ __all__ = [
     "decode_buffer",
     "decode_string",
     "decode_uint",
+    "describe_key",
     "encode_buffer",
     "encode_string",
     "encode_uint",
@@ -381,3 +384,60 @@ def group_topic(topic: bytes) -> bytes:
 def group_entry(group: int, timestamp: int, core_pointer: int) -> bytes:
     """``06 UINT(group) u64be(timestamp) UINT(corePointer)``: a group update entry."""
     return b"\x06" + encode_uint(group) + _U64.pack(timestamp) + encode_uint(core_pointer)
+
+
+# --- naming rows (for error messages) ---------------------------------------------------------
+
+
+class RowName(NamedTuple):
+    """What a key is: ``name`` (``"block 6"``, ``"auth"`` ...), its top-level tag and, under
+    ``03``/``04``, the core or data pointer it belongs to."""
+
+    name: str
+    tag: int | None
+    pointer: int | None
+
+
+_CORE_ROWS = {CORE_AUTH: "auth", CORE_SESSIONS: "sessions", CORE_GROUP: "group"}
+_DATA_ROWS = {DATA_HEAD: "head", DATA_DEPENDENCY: "dependency", DATA_HINTS: "hints"}
+_INDEXED_ROWS = {DATA_BLOCK: "block", DATA_TREE: "tree node", DATA_BITFIELD: "bitfield page"}
+
+
+def describe_key(key: bytes) -> RowName:
+    """Name the row of ``key`` (any bytes: what does not parse is named by its hex)."""
+    key = bytes(key)
+    try:
+        return _describe(key)
+    except c.DecodeError:
+        return RowName(f"row {key.hex() or '(empty key)'}", key[0] if key else None, None)
+
+
+def _describe(key: bytes) -> RowName:
+    tag = key[0] if key else None
+    if tag == TL_HEAD and len(key) == 1:
+        return RowName("store head", tag, None)
+    if tag == TL_CORE_BY_DKEY:
+        return RowName("core record", tag, None)
+    if tag == TL_CORE_BY_ALIAS:
+        return RowName(f"alias {decode_alias_key(key)[1]!r}", tag, None)
+    if tag == TL_GROUP_BY_TOPIC:
+        return RowName("group topic", tag, None)
+    if tag == TL_GROUP:
+        return RowName("group entry", tag, None)
+    if tag in (TL_CORE, TL_DATA):
+        pointer, i = decode_uint(key, 1)
+        rest = key[i:]
+        if not rest:
+            name = "core rows" if tag == TL_CORE else "data rows"
+        elif tag == TL_CORE:
+            name = _CORE_ROWS.get(rest[0], f"core row {rest.hex()}")
+        elif rest[0] in _INDEXED_ROWS:
+            name = _INDEXED_ROWS[rest[0]]
+            if len(rest) > 1:
+                name += f" {decode_uint(rest, 1)[0]}"
+        elif rest[0] == DATA_USER_DATA:
+            name = f"user data {decode_string(rest, 1)[0]!r}" if len(rest) > 1 else "user data"
+        else:
+            name = _DATA_ROWS.get(rest[0], f"data row {rest.hex()}")
+        return RowName(name, tag, pointer)
+    return RowName(f"row {key.hex() or '(empty key)'}", tag, None)

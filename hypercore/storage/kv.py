@@ -3,12 +3,17 @@ exactly like JS ``rocksdb-native`` + ``hypercore-storage``) and an in-memory sor
 
 Both compare keys as unsigned bytes, apply a list of operations atomically and iterate a
 half-open range ``[start, end)`` over a consistent view taken when the iteration starts.
+
+Every error RocksDB reports (a block checksum mismatch, an I/O error) is raised as a
+:class:`~hypercore.storage.errors.StorageCorruptionError` naming the row (through the backend's
+``namer``, which the store replaces with one that also names the core), and an iteration that
+RocksDB ends because of one raises it too instead of ending early.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -19,13 +24,15 @@ from rocksdict import (
     DBCompressionType,
     Options,
     Rdict,
+    RdictIter,
     ReadOptions,
     WriteBatch,
 )
 
-from .errors import StorageClosedError, StorageError
+from . import keys as k
+from .errors import StorageClosedError, StorageCorruptionError, StorageError
 
-__all__ = ["COLUMN_FAMILY", "KV", "MemoryKV", "Op", "RocksKV"]
+__all__ = ["COLUMN_FAMILY", "KV", "MemoryKV", "Op", "RocksKV", "RowNamer", "name_row"]
 
 _Items = Iterator[tuple[bytes, bytes]]
 
@@ -36,9 +43,21 @@ Op = tuple[bytes, "bytes | None", "bytes | None"]
 """``(key, value, end)``: put when ``value`` is set, delete ``[key, end)`` when ``end`` is set,
 else delete ``key`` (the change tuples of JS ``hypercore-storage``)."""
 
+RowNamer = Callable[[bytes], "tuple[str, bytes | None]"]
+"""``key -> (row name, discovery key of its core or None)``, for the errors of a backend."""
+
+
+def name_row(key: bytes) -> tuple[str, bytes | None]:
+    """The row of ``key`` by its key alone (a store replaces it with one that knows its cores)."""
+    dkey = bytes(key[1:33]) if key[:1] == b"\x01" and len(key) == 33 else None
+    return k.describe_key(key).name, dkey
+
 
 class KV(Protocol):
     """The operations the storage layer needs from a backend."""
+
+    #: Names the row of a key in error messages.
+    namer: RowNamer
 
     def get(self, key: bytes) -> bytes | None: ...
 
@@ -58,6 +77,7 @@ class MemoryKV:
         self._data: dict[bytes, bytes] = {}
         self._keys: list[bytes] = []
         self._closed = False
+        self.namer: RowNamer = name_row
 
     def get(self, key: bytes) -> bytes | None:
         if self._closed:
@@ -147,11 +167,22 @@ class RocksKV:
             self._db.close()
             raise StorageError(f"RocksDB at {path} has no '{COLUMN_FAMILY}' column family") from e
         self._closed = False
+        self.namer: RowNamer = name_row
+
+    def _damaged(self, key: bytes, error: Exception, where: str = "") -> StorageCorruptionError:
+        """The error for a row RocksDB could not read (``where``: "row after " ...)."""
+        if isinstance(error, StorageCorruptionError):
+            return error
+        name, dkey = self.namer(key)
+        return StorageCorruptionError(where + name, dkey, str(error) or repr(error), key)
 
     def get(self, key: bytes) -> bytes | None:
         if self._closed:
             raise StorageClosedError("storage is closed")
-        value: bytes | None = self._cf.get(key)
+        try:
+            value: bytes | None = self._cf.get(key)
+        except Exception as e:  # rocksdict raises plain Exception("Corruption: ...")
+            raise self._damaged(key, e) from e
         return value
 
     def iterate(
@@ -161,27 +192,60 @@ class RocksKV:
             raise StorageClosedError("storage is closed")
         # rocksdict ignores iterate_lower_bound, so the start is checked by hand; and its
         # iterators point into the bytes of the upper bound without keeping them alive, so the
-        # generators below hold them (and the ReadOptions) until the iteration ends.
+        # generators below hold them (``end``, and the ReadOptions) until the iteration ends.
         ro = ReadOptions()
         ro.set_iterate_upper_bound(end)
-        if not reverse:
-            items = cast(_Items, self._cf.items(from_key=start, read_opt=ro))
-            return self._forward(items, (ro, end))
-        items = cast(_Items, self._cf.items(backwards=True, from_key=end, read_opt=ro))
-        return self._backward(items, (ro, end), start)
+        try:
+            if not reverse:
+                items = cast(_Items, self._cf.items(from_key=start, read_opt=ro))
+            else:
+                items = cast(_Items, self._cf.items(backwards=True, from_key=end, read_opt=ro))
+        except Exception as e:
+            raise self._damaged(start, e, "rows from ") from e
+        return self._checked(items, ro, start, end, reverse)
 
-    @staticmethod
-    def _forward(items: _Items, keep: object) -> _Items:
-        yield from items
-        del keep
+    # rocksdict's item iterators end quietly where RocksDB stops on an error (a block whose
+    # checksum fails ends the iteration as if the range ended there). So once one ends, a raw
+    # iterator is placed after the last row seen: RocksDB reads the same block again and its
+    # status() raises the error (a range that really ended costs one seek). The iterators are
+    # dropped before the error is raised: its traceback holds this frame, and a live iterator
+    # keeps the database open after close().
 
-    @staticmethod
-    def _backward(items: _Items, keep: object, start: bytes) -> _Items:
-        for kv in items:
-            if kv[0] < start:
-                break
-            yield kv
-        del keep
+    def _checked(
+        self, items: _Items | None, ro: ReadOptions, start: bytes, end: bytes, reverse: bool
+    ) -> _Items:
+        last: bytes | None = None
+        it: RdictIter | None = None
+        try:
+            assert items is not None
+            for kv in items:
+                if reverse and kv[0] < start:
+                    return
+                last = kv[0]
+                yield kv
+            if self._closed:
+                raise StorageClosedError("storage is closed")
+            it = self._cf.iter(ro)
+            if reverse:
+                it.seek_for_prev(end if last is None else last)
+            else:
+                it.seek(start if last is None else last)
+            if last is not None and it.valid() and it.key() == last:
+                it.prev() if reverse else it.next()
+            it.status()
+            return
+        except StorageError:
+            raise
+        except Exception as e:
+            if last is None:
+                key, where = (end, "rows before ") if reverse else (start, "rows from ")
+            else:
+                key, where = last, "row before " if reverse else "row after "
+            error = self._damaged(key, e, where)
+            error.__cause__ = e
+            e.__traceback__ = None
+        items = it = None
+        raise error
 
     def write(self, ops: Sequence[Op]) -> None:
         if self._closed:
@@ -201,7 +265,12 @@ class RocksKV:
                 put(key, value, cf)
             else:
                 delete(key, cf)
-        self._db.write(wb)
+        try:
+            self._db.write(wb)
+        except Exception as e:
+            name, dkey = self.namer(ops[0][0]) if ops else ("nothing", None)
+            core = f" of core {dkey.hex()}" if dkey is not None else ""
+            raise StorageError(f"cannot write {len(ops)} rows ({name}{core} ...): {e}") from e
 
     def close(self) -> None:
         if self._closed:

@@ -6,7 +6,7 @@ synchronous.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
@@ -20,7 +20,7 @@ from ..crypto import discovery_key as _discovery_key
 from ..manifest import Manifest
 from . import keys as k
 from .device import DeviceFile
-from .errors import StorageError
+from .errors import StorageCorruptionError, StorageError
 from .kv import KV, MemoryKV, Op, RocksKV
 from .records import (
     AUTH,
@@ -32,7 +32,6 @@ from .records import (
     SESSIONS,
     STORE_HEAD,
     STORE_VERSION,
-    TREE_NODE,
     Alias,
     Auth,
     CoreHead,
@@ -67,10 +66,6 @@ _INF = k.UINT_INFINITY
 _T = TypeVar("_T")
 
 
-def _decode(codec: c.Codec[_T], value: bytes | None) -> _T | None:
-    return None if value is None else c.decode(codec, value)
-
-
 class Storage:
     """A store: the rows of one Corestore (or of one standalone Hypercore directory).
 
@@ -82,6 +77,10 @@ class Storage:
         self._kv = kv
         self.read_only = read_only
         self.closed = False
+        #: ``(03 or 04, core or data pointer) -> discovery key`` of the cores looked up so far:
+        #: the errors of damaged rows name the core they belong to.
+        self._owners: dict[tuple[int, int], bytes] = {}
+        kv.namer = self.name_row
         if not read_only and kv.get(k.store_head()) is None:
             # What JS writes on first open of an empty store (its "migration 0" with nothing
             # to migrate): a version 2 head with zero counters.
@@ -116,11 +115,60 @@ class Storage:
             raise StorageError("storage is read-only")
         self._kv.write(ops)
 
+    # --- damaged rows -------------------------------------------------------------------------
+
+    def name_row(self, key: bytes) -> tuple[str, bytes | None]:
+        """``(row name, discovery key of its core or None)`` of a key, for error messages."""
+        row = k.describe_key(key)
+        if row.tag == k.TL_CORE_BY_DKEY and len(key) == 33:
+            return row.name, bytes(key[1:])
+        if row.pointer is None or row.tag is None:
+            return row.name, None
+        return row.name, self._owners.get((row.tag, row.pointer))
+
+    def damaged(
+        self, key: bytes, detail: str, discovery_key: bytes | None = None
+    ) -> StorageCorruptionError:
+        """The error for the row of ``key``: missing, undecodable or unreadable."""
+        name, dkey = self.name_row(key)
+        return StorageCorruptionError(name, discovery_key or dkey, detail, key)
+
+    def _decode(
+        self,
+        decoder: c.Codec[_T] | Callable[[bytes], _T],
+        key: bytes,
+        value: bytes | None,
+        discovery_key: bytes | None = None,
+    ) -> _T | None:
+        """Decode the value of a row (None stays None) with a codec or a function: every
+        decoding failure, whatever it raised, becomes a :class:`StorageCorruptionError`
+        naming the row."""
+        if value is None:
+            return None
+        try:
+            if isinstance(decoder, c.Codec):
+                return c.decode(decoder, value)
+            return decoder(value)
+        except Exception as e:
+            detail = f"cannot decode its {len(value)} bytes: {e}"
+            raise self.damaged(key, detail, discovery_key) from e
+
+    def _read(
+        self, codec: c.Codec[_T], key: bytes, discovery_key: bytes | None = None
+    ) -> _T | None:
+        """Read and decode one row."""
+        return self._decode(codec, key, self._kv.get(key), discovery_key)
+
+    def _own(self, discovery_key: bytes, record: CoreRecord) -> None:
+        owners = self._owners
+        owners[k.TL_CORE, record.core_pointer] = discovery_key
+        owners[k.TL_DATA, record.data_pointer] = discovery_key
+
     # --- store head ---------------------------------------------------------------------------
 
     def get_head(self) -> StoreHead | None:
         """The store head (counters, seed, default discovery key); ``None`` if never written."""
-        return _decode(STORE_HEAD, self._kv.get(k.store_head()))
+        return self._read(STORE_HEAD, k.store_head())
 
     def _head_or_init(self) -> StoreHead:
         return self.get_head() or StoreHead()
@@ -156,7 +204,10 @@ class Storage:
 
     def get_core_record(self, discovery_key: bytes) -> CoreRecord | None:
         """The core record (pointers, alias) of a core."""
-        return _decode(CORE_RECORD, self._kv.get(k.core_by_discovery_key(discovery_key)))
+        record = self._read(CORE_RECORD, k.core_by_discovery_key(discovery_key))
+        if record is not None:
+            self._own(bytes(discovery_key), record)
+        return record
 
     def has_core(self, discovery_key: bytes) -> bool:
         return self._kv.get(k.core_by_discovery_key(discovery_key)) is not None
@@ -169,13 +220,16 @@ class Storage:
         record = self.get_core_record(discovery_key)
         if record is None:
             return None
-        return _decode(AUTH, self._kv.get(k.core_auth(record.core_pointer)))
+        return self._read(AUTH, k.core_auth(record.core_pointer), discovery_key)
 
     def cores(self) -> Iterator[tuple[bytes, CoreRecord]]:
         """Every ``(discovery key, core record)``, in discovery key order."""
         start, end = k.core_range()
         for key, value in self._kv.iterate(start, end):
-            yield key[1:], c.decode(CORE_RECORD, value)
+            record = self._decode(CORE_RECORD, key, value)
+            assert record is not None
+            self._own(key[1:], record)
+            yield key[1:], record
 
     def discovery_keys(self, namespace: bytes | None = None) -> Iterator[bytes]:
         """Discovery keys of every core, or of the named cores of one namespace."""
@@ -188,8 +242,9 @@ class Storage:
         """Every ``(alias, discovery key)``, optionally of one namespace."""
         start, end = k.alias_range(namespace)
         for key, value in self._kv.iterate(start, end):
-            ns, name = k.decode_alias_key(key)
-            yield Alias(ns, name), value
+            alias = self._decode(_alias_of_key, key, key)
+            assert alias is not None
+            yield alias, value
 
     def get_core(self, discovery_key: bytes | None = None) -> CoreStorage | None:
         """The storage of an existing core, or ``None``; no key means the default core.
@@ -219,7 +274,7 @@ class Storage:
         deps: list[Dependency] = []
         ptr = data_pointer
         while True:
-            dep = _decode(DEPENDENCY, self._kv.get(k.data_dependency(ptr)))
+            dep = self._read(DEPENDENCY, k.data_dependency(ptr), dkey)
             if dep is None:
                 break
             deps.append(dep)
@@ -284,6 +339,7 @@ class Storage:
         if alias is not None:
             ops.append((k.core_by_alias(alias.namespace, alias.name), dkey, None))
         ops.append((k.core_auth(core_pointer), c.encode(AUTH, auth), None))
+        self._own(dkey, record)
         items = user_data.items() if isinstance(user_data, Mapping) else user_data
         for name, value in items:
             ops.append((k.data_user_data(data_pointer, name), _user_value(value), None))
@@ -296,6 +352,11 @@ class Storage:
         value = c.encode(STORE_HEAD, replace(head, datas=head.datas + 1))
         self._write([(k.store_head(), value, None)])
         return head.datas
+
+
+def _alias_of_key(key: bytes) -> Alias:
+    ns, name = k.decode_alias_key(key)
+    return Alias(ns, name)
 
 
 def _enc_record(record: CoreRecord) -> bytes:
@@ -389,6 +450,7 @@ class CoreStorage:
         self.data_pointer = data_pointer
         self.dependencies: tuple[Dependency, ...] = tuple(dependencies)
         self._kv = storage._kv
+        self._decode = storage._decode
         data = k.data_prefix(data_pointer)
         self._data = data
         self._block = data + b"\x03"
@@ -404,46 +466,75 @@ class CoreStorage:
 
     # --- reads --------------------------------------------------------------------------------
 
+    def _read(self, codec: c.Codec[_T], key: bytes) -> _T | None:
+        return self._decode(codec, key, self._kv.get(key), self.discovery_key)
+
+    def damaged(self, key: bytes, detail: str) -> StorageCorruptionError:
+        """The error for a row of this core that is missing, undecodable or unreadable."""
+        return self.storage.damaged(key, detail, self.discovery_key)
+
     def get_auth(self) -> Auth | None:
-        return _decode(AUTH, self._kv.get(k.core_auth(self.core_pointer)))
+        return self._read(AUTH, k.core_auth(self.core_pointer))
 
     def get_sessions(self) -> list[Session] | None:
-        return _decode(SESSIONS, self._kv.get(k.core_sessions(self.core_pointer)))
+        return self._read(SESSIONS, k.core_sessions(self.core_pointer))
 
     def get_group(self) -> Group | None:
-        return _decode(GROUP, self._kv.get(k.core_group(self.core_pointer)))
+        return self._read(GROUP, k.core_group(self.core_pointer))
 
     def get_head(self) -> CoreHead | None:
         """The tree head; ``None`` for a core that never had data (length 0)."""
-        return _decode(CORE_HEAD, self._kv.get(self._data + b"\x00"))
+        return self._read(CORE_HEAD, self._data + b"\x00")
 
     def get_dependency(self) -> Dependency | None:
-        return _decode(DEPENDENCY, self._kv.get(self._data + b"\x01"))
+        return self._read(DEPENDENCY, self._data + b"\x01")
 
     def get_hints(self) -> Hints | None:
-        return _decode(HINTS, self._kv.get(self._data + b"\x02"))
+        return self._read(HINTS, self._data + b"\x02")
 
-    def get_block(self, index: int) -> bytes | None:
-        """The stored bytes of block ``index`` (still encrypted for encrypted cores)."""
-        if self.dependencies:
-            for dep in self.dependencies:
-                if index < dep.length:
-                    return self._kv.get(k.data_block(dep.data_pointer, index))
-        return self._kv.get(self._block + _encode_uint(index))
+    def block_key(self, index: int) -> bytes:
+        """The key of block ``index`` (in the data set of a dependency below its length)."""
+        for dep in self.dependencies:
+            if index < dep.length:
+                return k.data_block(dep.data_pointer, index)
+        return self._block + _encode_uint(index)
 
-    def get_tree_node(self, index: int) -> TreeNode | None:
-        """The Merkle tree node at flat-tree ``index``."""
+    def tree_node_key(self, index: int) -> bytes:
+        """The key of tree node ``index`` (in the data set of a dependency that has it)."""
         if self.dependencies:
             span = flat_tree.right_span(index)
             for dep in self.dependencies:
                 if span <= (dep.length - 1) * 2:
-                    return _decode(TREE_NODE, self._kv.get(k.data_tree(dep.data_pointer, index)))
-        value = self._kv.get(self._tree + _encode_uint(index))
-        return None if value is None else decode_tree_node(value)
+                    return k.data_tree(dep.data_pointer, index)
+        return self._tree + _encode_uint(index)
+
+    def get_block(self, index: int) -> bytes | None:
+        """The stored bytes of block ``index`` (still encrypted for encrypted cores)."""
+        if self.dependencies:
+            return self._kv.get(self.block_key(index))
+        return self._kv.get(self._block + _encode_uint(index))
+
+    def get_tree_node(self, index: int) -> TreeNode | None:
+        """The Merkle tree node at flat-tree ``index``."""
+        key = self.tree_node_key(index) if self.dependencies else self._tree + _encode_uint(index)
+        return self._node(key, self._kv.get(key), index)
+
+    def _node(self, key: bytes, value: bytes | None, index: int | None) -> TreeNode | None:
+        """Decode a tree node row; one whose index is not that of its key is damaged too."""
+        node = self._decode(decode_tree_node, key, value, self.discovery_key)
+        if node is not None and index is not None and node.index != index:
+            raise self.damaged(key, f"it holds tree node {node.index}")
+        return node
 
     def get_bitfield_page(self, page: int) -> bytes | None:
         """The 4096-byte bitfield page ``page`` (bit ``b & 7`` of byte ``(b % 32768) >> 3``)."""
-        return self._kv.get(self._bitfield + _encode_uint(page) + b"\x00")
+        key = self._bitfield + _encode_uint(page) + b"\x00"
+        return self._page(key, self._kv.get(key))
+
+    def _page(self, key: bytes, value: bytes | None) -> bytes | None:
+        if value is not None and len(value) != BITFIELD_PAGE_SIZE:
+            raise self.damaged(key, f"{len(value)} bytes, not {BITFIELD_PAGE_SIZE}")
+        return value
 
     def get_user_data(self, key: str) -> bytes | None:
         return self._kv.get(self._user + k.encode_string(key))
@@ -463,8 +554,11 @@ class CoreStorage:
 
     def tree_nodes(self, start: int = 0, end: int | None = None) -> Iterator[TreeNode]:
         """Stored tree nodes with flat-tree index in ``[start, end)`` of this data pointer."""
-        for _, value in self._kv.iterate(*self._range(self._tree, start, end)):
-            yield decode_tree_node(value)
+        n = len(self._tree)
+        for key, value in self._kv.iterate(*self._range(self._tree, start, end)):
+            node = self._node(key, value, k.decode_uint(key, n)[0] if len(key) > n else None)
+            assert node is not None
+            yield node
 
     def bitfield_pages(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, bytes]]:
         """Stored ``(page number, page)`` in ``[start, end)``."""
@@ -474,6 +568,7 @@ class CoreStorage:
         for key, value in self._kv.iterate(s, e):
             page, i = k.decode_uint(key, n)
             if key[i:] == b"\x00":
+                self._page(key, value)
                 yield page, value
 
     @staticmethod
