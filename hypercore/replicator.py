@@ -232,6 +232,13 @@ class Peer:
         self.remote_opened = False
         self.removed = False
         self.remote_synced = False
+        #: When the channel opened, and whether the remote has stayed silent (no ``sync``)
+        #: for REQUEST_TIMEOUT since: then updates stop waiting for it.
+        self.opened_at = 0.0
+        self.sync_overdue = False
+        #: The remote length it failed to prove to us (an upgrade request timed out or was
+        #: refused): not asked again until it syncs another length.
+        self.failed_upgrade = -1
         self.remote_fork = 0
         self.remote_length = 0
         self.remote_can_upgrade = False
@@ -409,6 +416,7 @@ class Peer:
         if self.remote_opened:
             return
         self.remote_opened = True
+        self.opened_at = trio.current_time()
         self.remote_seeks = handshake.seeks
         with self.mux.corked():
             self.send_sync()
@@ -447,8 +455,14 @@ class Peer:
                 self.replicator._clear_request(r, roundtrip=False)
                 if r.block is not None:
                     self.back_off(r.block, REQUEST_TIMEOUT)  # ask someone else for it
+                if r.upgrade and not r.reorg:
+                    self.failed_upgrade = self.remote_length
                 if r.seek_of is not None:
                     r.seek_of.tried.add(self)
+            if not self.remote_synced and not self.sync_overdue:
+                if now - self.opened_at >= REQUEST_TIMEOUT:
+                    self.sync_overdue = True  # silent: updates stop waiting for it
+                    self.replicator._notify()
             expired = [i for i, until in self.avoid.items() if until <= now]
             for i in expired:
                 del self.avoid[i]
@@ -476,6 +490,8 @@ class Peer:
         self.remote_has_manifest = m.has_manifest
         self.remote_allow_push = m.allow_push
         self.length_acked = m.remote_length if same_fork else 0
+        if length_changed or fork_changed:
+            self.failed_upgrade = -1
         if fork_changed:
             self.avoid.clear()  # what it lacked on its old fork says nothing of the new one
         if length_changed or fork_changed or not same_fork:
@@ -732,6 +748,8 @@ class Peer:
             req.seek_of.tried.add(self)
         if req.block is not None:
             self.back_off(req.block, NOT_AVAILABLE_BACKOFF)
+        if req.upgrade and not req.reorg:
+            self.failed_upgrade = self.remote_length
 
 
 def _matches(req: _OutRequest, data: Data) -> bool:
@@ -1023,7 +1041,7 @@ class Replicator:
         if self._upgrade_inflight is not None or self._reorg_inflight is not None:
             return True
         for peer in self.peers:
-            if not peer.remote_synced:
+            if not peer.remote_synced and not peer.sync_overdue:
                 return True
             if peer.remote_fork == state.head.fork and self._should_upgrade(peer):
                 return True
@@ -1081,6 +1099,7 @@ class Replicator:
             and peer.remote_fork == head.fork
             and peer.remote_length > head.length
             and peer.length_acked == head.length
+            and peer.failed_upgrade != peer.remote_length
         )
 
     def _maybe_follow_fork(self, peer: Peer) -> None:

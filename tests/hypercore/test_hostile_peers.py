@@ -321,3 +321,33 @@ async def test_a_storage_failure_while_handling_a_message_closes_only_that_chann
             assert writer.peers == []
             monkeypatch.undo()
             await _honest_download(stack, writer)
+
+
+# ---- silence -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("claim", [False, True])
+async def test_a_silent_peer_does_not_hold_an_update_forever(
+    claim: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A peer that opens the channel and then says nothing (or claims a longer core and
+    never proves it) holds ``update()`` for one request timeout, not forever: the reader
+    settles on what its honest peer proves."""
+    monkeypatch.setattr(replicator, "REQUEST_TIMEOUT", 1.0)
+    n = 12
+    with trio.fail_after(15):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(n, seed=8))
+            reader = await open_core(stack, writer.key)
+            raw, _ = await _raw_peer_of(stack, reader)
+            if claim:
+                raw.send("sync", wire.Sync(length=n + 100, can_upgrade=True, uploading=True))
+            _, s = await connect(stack, writer, reader)
+            await wait_peer(reader, s)
+            await reader.update()
+            assert reader.length == n
+            assert await reader.get(n - 1) == await writer.get(n - 1)
+            if claim:  # it was asked once, and not again for the same length
+                asked = [m for name, m in raw.received if name == "request" and m.upgrade]
+                assert len(asked) == 1
