@@ -278,7 +278,10 @@ class RocksKV:
         self._closed = True
         del self._cf
         del self._handle
-        self._db.close()
+        try:
+            self._db.close()
+        except Exception as e:  # flushing the memtable on close failed
+            raise StorageError(f"cannot close RocksDB: {e}") from e
 
 
 #: The block cache of each open database (data blocks; index and filter blocks stay loaded).
