@@ -6,6 +6,13 @@ Modules: :mod:`.keys` (index-encoder and key builders), :mod:`.records` (value c
 :mod:`.kv` (RocksDB and in-memory backends), :mod:`.device` (``CORESTORE`` + lock),
 :mod:`.store` (:class:`Storage`, :class:`CoreStorage`, :class:`CoreBatch`).
 
+Every failure is a :class:`StorageError`. A row RocksDB cannot read (a checksum mismatch in a
+table or blob file, an I/O error) or whose bytes do not decode raises
+:class:`StorageCorruptionError`, naming the row (``block 6``, ``tree node 12``, ``head``,
+``auth`` ...) and the discovery key of its core; an iteration RocksDB stops on such an error
+raises it instead of ending early. What hypercore does about a damaged row (drop a block,
+repair a bitfield page or a root node, refuse to open) is in :mod:`hypercore.core`.
+
 Layout
 ======
 

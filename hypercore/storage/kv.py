@@ -13,7 +13,7 @@ RocksDB ends because of one raises it too instead of ending early.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, cast
 
@@ -47,10 +47,22 @@ RowNamer = Callable[[bytes], "tuple[str, bytes | None]"]
 """``key -> (row name, discovery key of its core or None)``, for the errors of a backend."""
 
 
-def name_row(key: bytes) -> tuple[str, bytes | None]:
-    """The row of ``key`` by its key alone (a store replaces it with one that knows its cores)."""
-    dkey = bytes(key[1:33]) if key[:1] == b"\x01" and len(key) == 33 else None
-    return k.describe_key(key).name, dkey
+def name_row(
+    key: bytes, owners: Mapping[tuple[int, int], bytes] | None = None
+) -> tuple[str, bytes | None]:
+    """The name of the row of ``key`` and the discovery key of its core, found in the key
+    (a core record) or in ``owners`` (``(03 or 04, core or data pointer) -> discovery key``);
+    a row whose core is not known there is named with its pointer."""
+    row = k.describe_key(key)
+    if row.tag == k.TL_CORE_BY_DKEY and len(key) == 33:
+        return row.name, bytes(key[1:])
+    if row.pointer is None or row.tag is None:
+        return row.name, None
+    dkey = owners.get((row.tag, row.pointer)) if owners else None
+    if dkey is None:
+        kind = "core" if row.tag == k.TL_CORE else "data"
+        return f"{row.name} of {kind} pointer {row.pointer}", None
+    return row.name, dkey
 
 
 class KV(Protocol):

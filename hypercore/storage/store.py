@@ -21,7 +21,7 @@ from ..manifest import Manifest
 from . import keys as k
 from .device import DeviceFile
 from .errors import StorageCorruptionError, StorageError
-from .kv import KV, MemoryKV, Op, RocksKV
+from .kv import KV, MemoryKV, Op, RocksKV, name_row
 from .records import (
     AUTH,
     CORE_HEAD,
@@ -58,6 +58,10 @@ __all__ = [
 
 BITFIELD_PAGE_SIZE = 4096
 """Bytes per bitfield page; page ``p`` covers blocks ``[32768 p, 32768 (p + 1))``."""
+
+#: Pointers whose core the store remembers for naming it in errors (the cores looked up lately;
+#: beyond it the memory is emptied, never grown).
+MAX_NAMED_POINTERS = 1 << 16
 
 _encode_uint = k.encode_uint
 _INF = k.UINT_INFINITY
@@ -119,19 +123,18 @@ class Storage:
 
     def name_row(self, key: bytes) -> tuple[str, bytes | None]:
         """``(row name, discovery key of its core or None)`` of a key, for error messages."""
-        row = k.describe_key(key)
-        if row.tag == k.TL_CORE_BY_DKEY and len(key) == 33:
-            return row.name, bytes(key[1:])
-        if row.pointer is None or row.tag is None:
-            return row.name, None
-        return row.name, self._owners.get((row.tag, row.pointer))
+        return name_row(key, self._owners)
 
     def damaged(
         self, key: bytes, detail: str, discovery_key: bytes | None = None
     ) -> StorageCorruptionError:
-        """The error for the row of ``key``: missing, undecodable or unreadable."""
-        name, dkey = self.name_row(key)
-        return StorageCorruptionError(name, discovery_key or dkey, detail, key)
+        """The error for the row of ``key`` (of the core ``discovery_key``, if given): missing,
+        undecodable or unreadable."""
+        if discovery_key is None:
+            name, discovery_key = self.name_row(key)
+        else:
+            name = k.describe_key(key).name
+        return StorageCorruptionError(name, discovery_key, detail, key)
 
     def _decode(
         self,
@@ -161,6 +164,8 @@ class Storage:
 
     def _own(self, discovery_key: bytes, record: CoreRecord) -> None:
         owners = self._owners
+        if len(owners) >= MAX_NAMED_POINTERS:
+            owners.clear()  # errors of older cores' rows name only their pointers then
         owners[k.TL_CORE, record.core_pointer] = discovery_key
         owners[k.TL_DATA, record.data_pointer] = discovery_key
 
@@ -228,7 +233,6 @@ class Storage:
         for key, value in self._kv.iterate(start, end):
             record = self._decode(CORE_RECORD, key, value)
             assert record is not None
-            self._own(key[1:], record)
             yield key[1:], record
 
     def discovery_keys(self, namespace: bytes | None = None) -> Iterator[bytes]:

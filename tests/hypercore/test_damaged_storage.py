@@ -93,7 +93,7 @@ def unreadable_blocks(path: Path, n: int, size: int) -> set[int]:
             try:
                 assert kv.get(k.data_block(0, i)) == block(i, size)
             except StorageCorruptionError as e:
-                assert e.row == f"block {i}" and "Corruption" in str(e)
+                assert e.row == f"block {i} of data pointer 0" and "Corruption" in str(e)
                 found.add(i)
     return found
 
