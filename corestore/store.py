@@ -49,7 +49,7 @@ from typing import Any
 import trio
 
 from hypercore import crypto, id_encoding
-from hypercore.core import CoreState, open_core
+from hypercore.core import CoreState, missing_auth, open_core
 from hypercore.crypto import KeyPair
 from hypercore.encodings import ValueEncoding
 from hypercore.encryption import DefaultEncryption
@@ -501,7 +501,8 @@ class Corestore:
         create: bool,
         alias: Alias | None,
     ) -> CoreState:
-        if storage.get_core_record(dkey) is None:
+        record = storage.get_core_record(dkey)
+        if record is None:
             if not create or key is None:
                 raise STORAGE_EMPTY("No Hypercore is stored here", dkey)
             if alias is not None:
@@ -513,7 +514,7 @@ class Corestore:
         else:
             auth = storage.get_auth(dkey)
             if auth is None:
-                raise STORAGE_EMPTY("The core has no auth record", dkey)
+                raise missing_auth(dkey, record.core_pointer)
             if key is not None and key != auth.key:
                 raise STORAGE_CONFLICT("Another Hypercore is stored here", dkey)
             key = auth.key

@@ -55,7 +55,7 @@ from .verifier import Verifier
 if TYPE_CHECKING:
     from .replicator import Replicator
 
-__all__ = ["CoreState", "TreeHead", "open_core"]
+__all__ = ["CoreState", "TreeHead", "missing_auth", "open_core"]
 
 log = logging.getLogger("hypercore")
 
@@ -73,6 +73,15 @@ DamagedTreeError: type[StorageCorruptionError] = type(
 DamagedSignatureError: type[StorageCorruptionError] = type(
     "DamagedSignatureError", (StorageCorruptionError, INVALID_SIGNATURE), {"__module__": __name__}
 )
+DamagedAuthError: type[StorageCorruptionError] = type(
+    "DamagedAuthError", (StorageCorruptionError, STORAGE_EMPTY), {"__module__": __name__}
+)
+
+
+def missing_auth(discovery_key: bytes, core_pointer: int) -> StorageCorruptionError:
+    """The error for a core whose record exists but whose auth row does not."""
+    detail = "missing, but the core record points to it"
+    return DamagedAuthError("auth", discovery_key, detail, k.core_auth(core_pointer))
 
 
 class _Pending:
@@ -742,8 +751,7 @@ def open_core(
     else:
         auth = cs.get_auth()
         if auth is None:
-            key_ = k.core_auth(cs.core_pointer)
-            raise cs.damaged(key_, "missing, but the core record points to it")
+            raise missing_auth(cs.discovery_key, cs.core_pointer)
         if key is not None and auth.key != key:
             raise STORAGE_CONFLICT("Another Hypercore is stored here")
         key = auth.key

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import trio
 
+from corestore import Corestore
 from hypercore import Hypercore, crypto, errors
 from hypercore.crypto import TreeNode
 from hypercore.merkle import RequestIndex, RequestUpgrade
@@ -311,7 +312,13 @@ async def test_a_damaged_auth_row_fails_the_open_naming_it(tmp_path: Path, damag
         delete(tmp_path, k.core_auth(0))
     else:
         put(tmp_path, k.core_auth(0), KEY + DKEY + b"\x01\x10")  # manifest promised, absent
-    assert_names(await open_fails(tmp_path), "auth")
+    error = await open_fails(tmp_path)
+    assert_names(error, "auth")
+    assert isinstance(error, errors.STORAGE_EMPTY) == (damage == "deleted")  # as JS says
+    async with Corestore(tmp_path) as store:
+        with pytest.raises(StorageCorruptionError) as info:
+            await store.get(key=KEY).ready()
+        assert_names(info.value, "auth")
 
 
 async def test_undecodable_hints_are_recomputed(tmp_path: Path) -> None:
@@ -365,15 +372,16 @@ async def test_a_damaged_wal_reopens_as_a_prefix(tmp_path: Path, damage: str) ->
         data[len(data) * 2 // 3] ^= 0xFF
     log.write_bytes(bytes(data))
     os.sync()
-    async with Hypercore(tmp_path, key_pair=KP) as core:
-        assert 0 < core.length < 30 and core.contiguous_length == core.length
-        assert [await core.get(i) for i in range(core.length)] == [
-            block(i) for i in range(core.length)
-        ]
-        assert not await core.has(core.length)
-        await core.append(block(core.length))  # and it goes on
-    async with Hypercore(tmp_path) as core:
-        assert core.contiguous_length == core.length > 0
+    with trio.fail_after(10):
+        async with Hypercore(tmp_path, key_pair=KP) as core:
+            assert 0 < core.length < 30 and core.contiguous_length == core.length
+            assert [await core.get(i) for i in range(core.length)] == [
+                block(i) for i in range(core.length)
+            ]
+            assert not await core.has(core.length)
+            await core.append(block(core.length))  # and it goes on
+        async with Hypercore(tmp_path) as core:
+            assert core.contiguous_length == core.length > 0
 
 
 # --- serving from a damaged core ----------------------------------------------------------------
