@@ -874,7 +874,17 @@ class Replicator:
     def _end_of_burst(self) -> None:
         """After a burst of ``data`` messages: write them, then ask for more (the requests
         to each peer go out as one batch)."""
-        self.state.flush()
+        try:
+            self.state.flush()
+        except StorageError as e:
+            # Our disk refused the write (full, or failing): stop taking data, as JS pauses
+            # its peers on WRITE_FAILED; the core stays open for what it has.
+            log.error(
+                "core %s: cannot store what peers sent: %s", self.state.discovery_key.hex(), e
+            )
+            for peer in list(self.peers):
+                peer.close(e)
+            return
         for d in list(self._downloads):
             d._check()
         self._notify()

@@ -351,3 +351,38 @@ async def test_a_silent_peer_does_not_hold_an_update_forever(
             if claim:  # it was asked once, and not again for the same length
                 asked = [m for name, m in raw.received if name == "request" and m.upgrade]
                 assert len(asked) == 1
+
+
+async def test_a_failing_write_of_downloaded_data_stops_replication_not_the_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The reader's disk refuses the batch of a download (full, failing): its channels
+    close (JS pauses its peers), the core stays open and usable."""
+    from hypercore.core import CoreState
+    from hypercore.storage import StorageError
+
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(30, seed=10))
+            reader = await open_core(stack, writer.key)
+            _, s = await connect(stack, writer, reader)
+            await wait_peer(reader, s)
+            await reader.update()
+            calls = 0
+            flush = CoreState.flush
+
+            def failing(self: CoreState) -> None:
+                nonlocal calls
+                calls += 1
+                if self is reader._state:
+                    raise StorageError("cannot write: No space left on device")
+                flush(self)
+
+            monkeypatch.setattr(CoreState, "flush", failing)
+            reader.download(0, 30)
+            await wait_until(lambda: reader.peers == [])
+            assert calls > 0
+            monkeypatch.undo()
+            assert reader.length == 30 and not reader.closed
+            assert await reader.info() is not None
