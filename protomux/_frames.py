@@ -19,6 +19,7 @@ Decoders raise only :class:`protomux.encoding.DecodeError`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,12 +41,13 @@ __all__ = [
     "OpenFrame",
     "RejectFrame",
     "UnknownControlFrame",
+    "batch_entries",
+    "decode_control",
     "decode_frame",
     "encode_close",
     "encode_open",
     "encode_reject",
     "uint_bytes",
-    "uint_length",
 ]
 
 BATCH = 0
@@ -72,10 +74,6 @@ def uint_bytes(n: int) -> bytes:
     state = State(bytearray(9), 0, 9)
     uint.encode(state, n)  # checks the range
     return bytes(state.buffer[: state.start])
-
-
-def uint_length(n: int) -> int:
-    return 1 if n <= 0xFC else 3 if n <= 0xFFFF else 5 if n <= 0xFFFFFFFF else 9
 
 
 # --- encoding control messages ----------------------------------------------------------------
@@ -123,45 +121,42 @@ class BatchBuilder:
     ``push(channel, entry)`` takes ``uint type`` + payload (a control frame without its
     leading ``00``; channel 0); a change of channel between entries writes ``00 <channel>``.
     When the batch has reached :data:`MAX_BATCH` bytes, ``push`` returns it as a finished
-    frame and starts a new one with the entry.
+    frame and starts a new one with the entry. The frame is written as the entries come
+    (a batch of a million tiny replies costs its bytes, not a million Python objects).
     """
 
-    __slots__ = ("entries", "size")
+    __slots__ = ("_buf", "_channel")
 
     def __init__(self) -> None:
-        self.entries: list[tuple[int, bytes]] = []
-        self.size = 1  # the frame's size: 00, then the first entry adds its "00 <channel>"
+        self._buf = bytearray()
+        self._channel = 0
+
+    @property
+    def size(self) -> int:
+        """The size of the frame so far."""
+        return len(self._buf)
 
     def push(self, channel: int, entry: bytes) -> bytes | None:
+        buf = self._buf
         out = None
-        if self.size >= MAX_BATCH:
-            out = self.build()
-            self.entries = []
-            self.size = 1
-        entries = self.entries
-        if not entries or entries[-1][0] != channel:
-            self.size += 1 + uint_length(channel)
-        n = len(entry)
-        self.size += uint_length(n) + n
-        entries.append((channel, entry))
+        if len(buf) >= MAX_BATCH:
+            out = bytes(buf)
+            buf.clear()
+        if not buf:
+            buf += b"\x00\x00"
+            buf += uint_bytes(channel)
+            self._channel = channel
+        elif channel != self._channel:
+            buf += b"\x00"
+            buf += uint_bytes(channel)
+            self._channel = channel
+        buf += uint_bytes(len(entry))
+        buf += entry
         return out
 
     def build(self) -> bytes | None:
         """The batch frame (``None`` when empty)."""
-        entries = self.entries
-        if not entries:
-            return None
-        prev = entries[0][0]
-        parts = [b"\x00\x00", uint_bytes(prev)]
-        append = parts.append
-        for channel, entry in entries:
-            if channel != prev:
-                prev = channel
-                append(b"\x00")
-                append(uint_bytes(channel))
-            append(uint_bytes(len(entry)))
-            append(entry)
-        return b"".join(parts)
+        return bytes(self._buf) if self._buf else None
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -204,8 +199,10 @@ class UnknownControlFrame:
 
 @dataclass(frozen=True, slots=True)
 class BatchFrame:
-    """The entries of a batch in order. ``corks``: something follows the first entry, which
-    is what makes JS cork its own replies until the batch has been handled."""
+    """The entries of a batch in order, all decoded (:func:`decode_frame` makes it, for tests
+    and inspection; a session reads a batch lazily with :func:`batch_entries`). ``corks``:
+    something follows the first entry, which is what makes JS cork its own replies until the
+    batch has been handled."""
 
     entries: tuple[Frame, ...]
     corks: bool
@@ -245,14 +242,22 @@ def decode_control(typ: int, state: State, depth: int) -> ControlFrame:
     return UnknownControlFrame(typ, state.buffer[state.start : state.end])
 
 
-def _decode_batch(state: State, depth: int) -> BatchFrame:
+def batch_entries(state: State, depth: int = 0) -> Iterator[tuple[int, int]]:
+    """Read the batch in ``state`` (what follows its ``00 00``) one entry at a time.
+
+    Nothing is decoded or copied ahead: each step reads one entry's header and yields its
+    ``(channel, type)`` with ``state`` narrowed to the entry's payload (``state.start`` to
+    ``state.end``), which the consumer reads (and may move through) before it asks for the
+    next entry. A batch that is a ``depth``-th nested one is refused from
+    :data:`MAX_BATCH_DEPTH` on. The first entry that ends before the batch does is what
+    makes JS cork its replies. Raises :class:`DecodeError` when it reaches bad bytes (the
+    entries before them have been yielded).
+    """
     if depth >= MAX_BATCH_DEPTH:
         raise DecodeError("batches nested too deeply")
     buf = state.buffer
     end = state.end
     channel = uint.decode(state)
-    entries: list[Frame] = []
-    first_end = -1
     while state.start < end:
         pos = state.start
         n = buf[pos]
@@ -265,8 +270,6 @@ def _decode_batch(state: State, depth: int) -> BatchFrame:
             continue
         # A length past the end is cut to the end, as JS does.
         entry_end = min(state.start + n, end)
-        if first_end < 0:
-            first_end = entry_end
         state.end = entry_end
         pos = state.start
         typ = buf[pos] if pos < entry_end else 0xFF
@@ -274,10 +277,19 @@ def _decode_batch(state: State, depth: int) -> BatchFrame:
             state.start = pos + 1
         else:
             typ = uint.decode(state)
-        if channel:
-            entries.append(MessageFrame(channel, typ, buf[state.start : entry_end]))
-        else:
-            entries.append(decode_control(typ, state, depth + 1))
+        yield channel, typ
         state.start = entry_end
         state.end = end
-    return BatchFrame(tuple(entries), first_end >= 0 and first_end != end)
+
+
+def _decode_batch(state: State, depth: int) -> BatchFrame:
+    end = state.end
+    entries: list[Frame] = []
+    corks = False
+    for channel, typ in batch_entries(state, depth):
+        corks = corks or state.end != end
+        if channel:
+            entries.append(MessageFrame(channel, typ, state.buffer[state.start : state.end]))
+        else:
+            entries.append(decode_control(typ, state, depth + 1))
+    return BatchFrame(tuple(entries), corks)

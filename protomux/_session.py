@@ -4,7 +4,10 @@
 its host (``host.write``); it keeps the local and remote channel ids, the free list, the
 pairing of opens, the buffering of early messages and corking, as protomux 3.12.1 does. It
 never touches a stream and imports no event loop: the host (the Trio adapter in
-:mod:`protomux.mux`, or a test double) runs the async callbacks.
+:mod:`protomux.mux`, or a test double) runs the async callbacks. A batch is read lazily, one
+entry at a time as it is dispatched; a host with an event loop feeds frames with
+:meth:`Session.receive_part` and lets the loop run between the steps of a long batch
+(:meth:`Session.continue_batch`, :data:`BATCH_STEP` entries each).
 
 Callbacks (``on_open``, ``on_message``, ``on_close``, ``on_destroy``, ``on_drain``) may be
 plain functions or ``async`` functions. Per channel they run one at a time, in the order of
@@ -15,7 +18,8 @@ still running, in which case it waits its turn behind it.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Mapping
+from inspect import GEN_RUNNING, getgeneratorstate
 from typing import Any, Protocol
 
 from ._channel import (
@@ -30,23 +34,31 @@ from ._channel import (
 )
 from ._errors import ChannelDecodeError, ChannelRejectedError, ProtocolError, ProtomuxError
 from ._frames import (
+    BATCH,
     BatchBuilder,
-    BatchFrame,
     CloseFrame,
     ControlFrame,
-    MessageFrame,
     OpenFrame,
     RejectFrame,
+    batch_entries,
     decode_control,
     encode_reject,
 )
 from .encoding import Codec, DecodeError, State, uint
 
-__all__ = ["MAX_BUFFERED", "Host", "Session"]
+__all__ = ["BATCH_STEP", "MAX_BUFFERED", "Host", "Session"]
 
 #: Early messages (for a channel the remote opened and we have not paired yet) are buffered;
 #: above this many bytes (each message counted as 512 + its size) reading pauses.
 MAX_BUFFERED = 32768
+#: The entries of a received batch are dispatched at most this many at a time: then
+#: :meth:`Session.receive_part` / :meth:`Session.continue_batch` return and the host lets its
+#: event loop run before it goes on. A batch may hold millions of tiny entries (an 8 MiB one
+#: of 3-byte messages holds 2.8 million), which handled in one go would freeze every other
+#: connection for seconds.
+BATCH_STEP = 256
+
+_Work = Generator[None, None, None]
 
 
 class Host(Protocol):
@@ -82,6 +94,10 @@ def _key(protocol: str, id: bytes | None) -> Key:
     return (protocol, id or b"")
 
 
+def _malformed(e: DecodeError) -> ProtocolError:
+    return ProtocolError(f"malformed frame: {e}")
+
+
 class Session:
     """The sans-IO multiplexer: one per stream. See the module docstring."""
 
@@ -95,7 +111,13 @@ class Session:
         self._channels: dict[Channel, None] = {}  # created and not closed, in order
         self._batch: BatchBuilder | None = None
         self._group: _Group | None = None
+        self._work: _Work | None = None  # the batch being handled, suspended between steps
+        self._work_group: _Group | None = None  # its innermost group while it is suspended
         self._buffered = 0
+        #: How many more batch entries are dispatched before the batch being handled is
+        #: suspended; the host sets it back to :data:`BATCH_STEP` after it let others run.
+        #: It is spent (0 or less) while a batch is suspended and when reading gets paused.
+        self.budget = BATCH_STEP
         self.corked = 0
         self.drained = True
         self.paused = False
@@ -211,28 +233,73 @@ class Session:
     # --- receiving --------------------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
-        """Handle one frame. Raises :class:`ProtocolError` when the peer broke the protocol
-        (the caller must then close the connection); exceptions of callbacks pass through."""
+        """Handle one whole frame (a host that lets others run during a long batch uses
+        :meth:`receive_part` instead). Raises :class:`ProtocolError` when the peer broke the
+        protocol (the caller must then close the connection); exceptions of callbacks pass
+        through."""
+        done = self.receive_part(data)
+        while not done:
+            self.budget = BATCH_STEP
+            done = self.continue_batch()
+
+    @property
+    def busy(self) -> bool:
+        """A batch is being handled: :meth:`continue_batch` goes on with it."""
+        return self._work is not None
+
+    def receive_part(self, data: bytes) -> bool:
+        """Handle one frame, or as many entries of a batch as :attr:`budget` allows. True when
+        the frame is handled; False when the rest of the batch waits for
+        :meth:`continue_batch` (no other frame may be received before it returns True). Errors
+        as :meth:`receive`; the entries before a malformed one are handled, as in JS."""
+        if self._work is not None:
+            raise RuntimeError("a batch is still being handled: call continue_batch() first")
         if not data or self.destroyed:
-            return
+            return True
         if type(data) is not bytes:
             data = bytes(data)
         n = len(data)
         if n > 1 and 0 < data[0] <= 0xFC and data[1] <= 0xFC:
             # The common case: a message on a channel with a small id and type.
             self._on_message(data[0], data[1], State(data, 2, n))
-            return
+            return True
         state = State(data, 0, n)
         try:
             channel = uint.decode(state)
             typ = uint.decode(state)
-            frame = None if channel else decode_control(typ, state, 0)
+            frame = None if channel or typ == BATCH else decode_control(typ, state, 0)
         except DecodeError as e:
-            raise ProtocolError(f"malformed frame: {e}") from e
-        if frame is None:
+            raise _malformed(e) from e
+        if frame is not None:
+            self._on_control(frame)
+        elif channel:
             self._on_message(channel, typ, state)
         else:
-            self._on_control(frame)
+            self._work = self._read_batch(state, 0)
+            self._work_group = None
+            return self.continue_batch()
+        return True
+
+    def continue_batch(self) -> bool:
+        """Dispatch the next entries of the batch being handled (up to :attr:`budget`); True
+        once it is handled. Errors as :meth:`receive`."""
+        work = self._work
+        if work is None:
+            return True
+        outer = self._group
+        self._group = self._work_group
+        try:
+            next(work)
+        except StopIteration:
+            self._work = None
+            return True
+        except BaseException:
+            self._work = None
+            raise
+        finally:
+            self._work_group = self._group
+            self._group = outer
+        return False
 
     def _on_message(self, channel: int, typ: int, state: State) -> None:
         remote = self._remote
@@ -240,10 +307,14 @@ class Session:
         if r is None:
             return  # closed or never opened: a late message, ignored as JS does
         if r.pending is not None:
-            r.pending.append((typ, state.buffer, state.start, state.end))
-            self._buffered += 512 + state.end - state.start
+            # A copy: the message may be a few bytes of a batch of megabytes, which a view
+            # would keep alive for as long as the channel waits.
+            payload = state.buffer[state.start : state.end]
+            r.pending.append((typ, payload, 0, len(payload)))
+            self._buffered += 512 + len(payload)
             if not self.paused and self._buffered > MAX_BUFFERED:
                 self.paused = True
+                self.budget = 0  # and a batch being handled stops at this entry
             return
         ch = r.session
         if ch is not None:
@@ -274,27 +345,46 @@ class Session:
             self._on_close(frame)  # type: ignore[arg-type]
         elif t is RejectFrame:
             self._on_reject(frame)  # type: ignore[arg-type]
-        elif t is BatchFrame:
-            self._on_batch(frame)  # type: ignore[arg-type]
-        # other control types are ignored
+        # other control types are ignored (batches are read by _read_batch)
 
-    def _on_batch(self, frame: BatchFrame) -> None:
+    def _read_batch(self, state: State, depth: int) -> _Work:
+        """Dispatch the entries of the batch in ``state`` in order, each one read only when
+        its turn comes; suspends (yields) whenever :attr:`budget` is spent, to be resumed
+        by :meth:`continue_batch`. Nested batches are read the same way, in place."""
+        end = state.end
+        entries = batch_entries(state, depth)
         group = prev = None
-        if frame.corks:
-            # Reply to a batch with a batch: stay corked until what it started is done.
-            self.cork()
-            group = _Group()
-            prev = self._group
-            self._group = group
         try:
-            for entry in frame.entries:
-                if self.destroyed:
+            while not self.destroyed:
+                if self.budget <= 0:
+                    yield
+                    if self.destroyed:
+                        break
+                try:
+                    entry = next(entries, None)
+                except DecodeError as e:
+                    raise _malformed(e) from e
+                if entry is None:
                     break
-                if type(entry) is MessageFrame:
-                    p = entry.payload
-                    self._on_message(entry.channel, entry.type, State(p, 0, len(p)))
+                self.budget -= 1
+                if group is None and state.end != end:
+                    # More follows the entry: reply to a batch with a batch, staying corked
+                    # until what the batch started is done.
+                    self.cork()
+                    group = _Group()
+                    prev = self._group
+                    self._group = group
+                channel, typ = entry
+                if channel:
+                    self._on_message(channel, typ, state)
+                elif typ == BATCH:
+                    yield from self._read_batch(state, depth + 1)
                 else:
-                    self._on_control(entry)  # type: ignore[arg-type]
+                    try:
+                        frame = decode_control(typ, state, depth + 1)
+                    except DecodeError as e:
+                        raise _malformed(e) from e
+                    self._on_control(frame)
         finally:
             if group is not None:
                 self._group = prev
@@ -590,5 +680,10 @@ class Session:
         self.error = error
         self._batch = None
         self.corked = 0
+        work = self._work
+        if work is not None and getgeneratorstate(work) != GEN_RUNNING:
+            # (from inside a step, the running batch sees `destroyed` and ends by itself)
+            self._work = None
+            work.close()
         for ch in list(self._channels):
             ch._close(is_remote, error)

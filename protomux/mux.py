@@ -14,7 +14,7 @@ from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_resch
 
 from ._channel import Callback, Channel
 from ._errors import ProtocolError, ProtomuxError
-from ._session import Session
+from ._session import BATCH_STEP, Session
 from .background import BackgroundNursery
 from .encoding import Codec
 
@@ -26,7 +26,8 @@ DEFAULT_HIGH_WATER_MARK = 16 * 1024
 #: frames carry at most 2^24 - 1 bytes and JS cuts batches at 8 MiB, so nothing legitimate
 #: comes near it.
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
-#: How many waiting messages the reader handles before it checkpoints again.
+#: How many waiting messages the reader handles before it checkpoints again. (Batches count
+#: their entries apart: the reader checkpoints after every BATCH_STEP of them.)
 MAX_NOWAIT = 64
 
 
@@ -61,10 +62,12 @@ class Protomux:
     is queued anyway); ``await mux.drain()`` waits until the queue is back under half of it.
 
     Callbacks may be plain or ``async`` functions. Plain ones run inside the reader, in the
-    order frames arrive. For one channel, callbacks never overlap and run in event order
-    (``on_open`` before the messages, messages in order, ``on_close`` last, then
-    ``on_destroy``): an ``async`` callback runs as a task in the mux's nursery, and the
-    channel's later callbacks wait for it; other channels and the reader go on meanwhile.
+    order frames arrive (the reader lets other tasks run every ``BATCH_STEP`` entries of a
+    batch, so that a batch of millions of entries does not freeze the program). For one
+    channel, callbacks never overlap and run in event order (``on_open`` before the messages,
+    messages in order, ``on_close`` last, then ``on_destroy``): an ``async`` callback runs as
+    a task in the mux's nursery, and the channel's later callbacks wait for it; other
+    channels and the reader go on meanwhile.
     ``pair`` notifications may be async too; they run concurrently.
 
     Errors: a peer that breaks the protocol (malformed frame, bad channel id, a message over
@@ -236,6 +239,7 @@ class Protomux:
     async def _reader(self) -> None:
         stream = self.stream
         receive_nowait = self._receive_nowait
+        session = self._session
         with self._reader_scope:
             while True:
                 try:
@@ -246,6 +250,7 @@ class Protomux:
                 except (trio.BrokenResourceError, trio.ClosedResourceError) as e:
                     self._destroy(e, is_remote=True)
                     return
+                session.budget = BATCH_STEP
                 if not self._handle(data):
                     self._run_deferred()
                     return
@@ -253,6 +258,8 @@ class Protomux:
                     # Take what is already there without a task switch per message (at most
                     # MAX_NOWAIT, for fairness: the next receive checkpoints).
                     for _ in range(MAX_NOWAIT):
+                        if session.budget <= 0 or session.paused:  # (also when busy)
+                            break
                         try:
                             data = receive_nowait()
                         except trio.WouldBlock:
@@ -268,19 +275,29 @@ class Protomux:
                         if not self._handle(data):
                             self._run_deferred()
                             return
-                        if self._session.paused:
-                            break
                 if self._deferred:
                     self._run_deferred()
-                if self._session.paused:
-                    self._resume_event = ev = trio.Event()
-                    if self._session.paused and not self._stopped:
-                        await ev.wait()
-                    self._resume_event = None
+                # The rest of a long batch, BATCH_STEP entries at a time with a checkpoint
+                # before each step; reading (and the batch) waits while the session is paused.
+                while (session.busy or session.paused) and not self._stopped:
+                    if session.paused:
+                        self._resume_event = ev = trio.Event()
+                        if session.paused and not self._stopped:
+                            await ev.wait()
+                        self._resume_event = None
+                        continue
+                    await trio.lowlevel.checkpoint()
+                    session.budget = BATCH_STEP
+                    if not self._handle(None):
+                        self._run_deferred()
+                        return
+                    if self._deferred:
+                        self._run_deferred()
 
-    def _handle(self, data: bytes) -> bool:
-        """Feed one message to the session; False when the mux stopped."""
-        if len(data) > self.max_message_size:
+    def _handle(self, data: bytes | None) -> bool:
+        """Feed one message to the session (``None``: let it go on with the batch it is
+        handling); False when the mux stopped."""
+        if data is not None and len(data) > self.max_message_size:
             self._destroy(
                 ProtocolError(f"message of {len(data)} bytes is over {self.max_message_size}"),
                 is_remote=True,
@@ -288,7 +305,10 @@ class Protomux:
             return False
         self._handling = True
         try:
-            self._session.receive(data)
+            if data is None:
+                self._session.continue_batch()
+            else:
+                self._session.receive_part(data)
         except ProtomuxError as e:
             self._destroy(e, is_remote=True)
             return False
@@ -301,7 +321,8 @@ class Protomux:
 
     def defer(self, fn: Callable[[], object]) -> None:
         """Call ``fn()`` once the reader has handled the messages that have already arrived
-        (before it waits for more), when called from a message callback; at once otherwise.
+        (before it waits for more, or lets other tasks run in the middle of a long batch),
+        when called from a message callback; at once otherwise.
 
         The same ``fn`` deferred again before it ran is called once. This lets a callback
         batch work over a burst of messages (one storage write, one batch of answers).
