@@ -51,6 +51,10 @@ __all__ = ["BATCH_STEP", "MAX_BUFFERED", "Host", "Session"]
 #: Early messages (for a channel the remote opened and we have not paired yet) are buffered;
 #: above this many bytes (each message counted as 512 + its size) reading pauses.
 MAX_BUFFERED = 32768
+#: Messages waiting for an async callback of their channel to finish, plus background work
+#: started by messages (``track``: protomux-rpc's async responders), over all channels;
+#: above this many, reading pauses until they are done (back-pressure on the peer).
+MAX_PENDING_WORK = 1024
 #: The entries of a received batch are dispatched at most this many at a time: then
 #: :meth:`Session.receive_part` / :meth:`Session.continue_batch` return and the host lets its
 #: event loop run before it goes on. A batch may hold millions of tiny entries (an 8 MiB one
@@ -114,6 +118,7 @@ class Session:
         self._work: _Work | None = None  # the batch being handled, suspended between steps
         self._work_group: _Group | None = None  # its innermost group while it is suspended
         self._buffered = 0
+        self._pending_work = 0
         #: How many more batch entries are dispatched before the batch being handled is
         #: suspended; the host sets it back to :data:`BATCH_STEP` after it let others run.
         #: It is spent (0 or less) while a batch is suspended and when reading gets paused.
@@ -312,9 +317,7 @@ class Session:
             payload = state.buffer[state.start : state.end]
             r.pending.append((typ, payload, 0, len(payload)))
             self._buffered += 512 + len(payload)
-            if not self.paused and self._buffered > MAX_BUFFERED:
-                self.paused = True
-                self.budget = 0  # and a batch being handled stops at this entry
+            self._pause_maybe()
             return
         ch = r.session
         if ch is not None:
@@ -479,10 +482,29 @@ class Session:
                 self._buffered -= 512 + end - start
             self._resume_maybe()
 
+    def _pause_maybe(self) -> None:
+        if not self.paused and (
+            self._buffered > MAX_BUFFERED or self._pending_work > MAX_PENDING_WORK
+        ):
+            self.paused = True
+            self.budget = 0  # and a batch being handled stops at this entry
+
     def _resume_maybe(self) -> None:
-        if self.paused and self._buffered <= MAX_BUFFERED:
+        if (
+            self.paused
+            and self._buffered <= MAX_BUFFERED
+            and self._pending_work <= MAX_PENDING_WORK
+        ):
             self.paused = False
             self._host.resume()
+
+    def _work_added(self) -> None:
+        self._pending_work += 1
+        self._pause_maybe()
+
+    def _work_done(self) -> None:
+        self._pending_work -= 1
+        self._resume_maybe()
 
     def _on_reject(self, frame: RejectFrame) -> None:
         local_id = frame.remote_id
@@ -595,6 +617,7 @@ class Session:
         q = ch._cbq
         if q is not None:  # an async callback of this channel is running: keep the order
             q.append((fn, args, group))
+            self._work_added()
             if group is not None:
                 group.pending += 1
             return
@@ -619,6 +642,7 @@ class Session:
             self._group_done(group)
             while q:
                 fn, args, group = q.popleft()
+                self._work_done()
                 try:
                     self._group = group
                     try:
@@ -631,6 +655,9 @@ class Session:
                     self._host.fail(e)
                 self._group_done(group)
         finally:
+            for _ in q:
+                self._work_done()
+            q.clear()
             ch._cbq = None
             ch._active -= 1
             if ch._active == 0 and ch.closed:
@@ -640,6 +667,7 @@ class Session:
         """Run ``aw`` in the background as work of ``ch`` (concurrently with its callbacks):
         the channel is destroyed only after it, and a batch being handled waits for it."""
         ch._active += 1
+        self._work_added()
         group = self._group
         if group is not None:
             group.pending += 1
@@ -651,6 +679,7 @@ class Session:
         except ProtomuxError as e:
             self._host.fail(e)
         finally:
+            self._work_done()
             ch._active -= 1
             if ch._active == 0 and ch.closed:
                 self._destroy_channel(ch)

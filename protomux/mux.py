@@ -18,7 +18,13 @@ from ._session import BATCH_STEP, Session
 from .background import BackgroundNursery
 from .encoding import Codec
 
-__all__ = ["DEFAULT_HIGH_WATER_MARK", "DEFAULT_MAX_MESSAGE_SIZE", "MessageStream", "Protomux"]
+__all__ = [
+    "DEFAULT_HIGH_WATER_MARK",
+    "DEFAULT_MAX_MESSAGE_SIZE",
+    "DEFAULT_MAX_QUEUED",
+    "MessageStream",
+    "Protomux",
+]
 
 #: Queued outgoing bytes above which ``send`` returns False (as a streamx stream's default).
 DEFAULT_HIGH_WATER_MARK = 16 * 1024
@@ -26,6 +32,11 @@ DEFAULT_HIGH_WATER_MARK = 16 * 1024
 #: frames carry at most 2^24 - 1 bytes and JS cuts batches at 8 MiB, so nothing legitimate
 #: comes near it.
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
+#: Queued outgoing bytes above which the peer counts as not reading and the connection is
+#: dropped (a ProtocolError). Senders that honour ``send() -> False`` / ``drain()`` never come
+#: near it (hypercore serves requests only while drained); what a peer makes us send without
+#: back-pressure (answers to its RPC requests, its syncs) stops here instead of growing.
+DEFAULT_MAX_QUEUED = 64 * 1024 * 1024
 #: How many waiting messages the reader handles before it checkpoints again. (Batches count
 #: their entries apart: the reader checkpoints after every BATCH_STEP of them.)
 MAX_NOWAIT = 64
@@ -71,7 +82,8 @@ class Protomux:
     ``pair`` notifications may be async too; they run concurrently.
 
     Errors: a peer that breaks the protocol (malformed frame, bad channel id, a message over
-    ``max_message_size``) closes the connection; :attr:`error` tells why (a
+    ``max_message_size``, or not reading while more than ``max_queued`` bytes wait for it)
+    closes the connection; :attr:`error` tells why (a
     :class:`~protomux.ProtocolError`) and every channel closes with ``is_remote=True``. A
     message or handshake that its codec cannot decode closes only that channel (``close`` is
     sent; ``channel.error`` is a :class:`~protomux.ChannelDecodeError`). A
@@ -86,6 +98,7 @@ class Protomux:
         *,
         high_water_mark: int = DEFAULT_HIGH_WATER_MARK,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        max_queued: int = DEFAULT_MAX_QUEUED,
     ) -> None:
         self.stream = stream
         self._session = Session(self)
@@ -93,6 +106,8 @@ class Protomux:
         self._lwm = high_water_mark // 2
         #: Larger incoming messages close the connection; larger sends raise ValueError.
         self.max_message_size = max_message_size
+        self.max_queued = max_queued
+        self._overflowed = False
         self._queue: deque[bytes] = deque()
         self._queued = 0
         self._need_drain = False
@@ -429,12 +444,20 @@ class Protomux:
                     pass
         self._queue.append(frame)
         self._queued += len(frame)
+        if self._queued > self.max_queued and not self._overflowed:
+            # Dropped from a task of its own: the sender may be a callback in mid-work.
+            self._overflowed = True
+            self.spawn(self._drop_non_reader)
         if self._parked_writer is not None:
             self._wake_writer()
         if self._queued < self._hwm:
             return True
         self._need_drain = True
         return False
+
+    async def _drop_non_reader(self) -> None:
+        error = ProtocolError(f"the peer does not read: {self._queued} bytes wait for it")
+        self._destroy(error, is_remote=True)
 
     def spawn(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
         nursery = self._nursery

@@ -342,3 +342,92 @@ def test_any_steps_handle_a_batch_as_one_go_does(
         assert not s.busy
         results.append((log, host.take(), error))
     assert results[0] == results[1]
+
+
+# ---- work a peer starts: async callbacks and responders ----------------------------------------
+
+
+async def test_async_responders_a_peer_starts_are_bounded_by_back_pressure() -> None:
+    """A peer that sends many requests to an async responder that does not finish: the
+    mux stops reading once MAX_PENDING_WORK of them wait (no task or memory per further
+    request), and reads on once they are done; every request is answered."""
+    from protomux import _session
+    from protomux.rpc import RPC
+
+    n = 3 * _session.MAX_PENDING_WORK
+    a, b = memory_message_stream_pair()
+    release = trio.Event()
+    started = 0
+
+    async def slow(value: bytes) -> bytes:
+        nonlocal started
+        started += 1
+        await release.wait()
+        return value
+
+    with trio.fail_after(TIMEOUT):
+        async with RPC(a) as client, RPC(b) as server:
+            server.respond("slow", slow)
+            await client.wait_opened()
+            answers: list[bytes] = []
+
+            async def ask(i: int) -> None:
+                answers.append(await client.request("slow", i.to_bytes(4, "big")))
+
+            async with trio.open_nursery() as nursery:
+                for i in range(n):
+                    nursery.start_soon(ask, i)
+                with peak_memory() as mem:
+                    await trio.testing.wait_all_tasks_blocked()
+                    await trio.sleep(0.1)
+                    assert started <= _session.MAX_PENDING_WORK + 1
+                    release.set()
+            assert len(answers) == n
+            assert started == n
+            assert mem.peak < 64 * (1 << 20)
+
+
+class _NeverReads(trio.abc.Channel[bytes]):
+    """A message stream whose owner sends but never reads what comes back."""
+
+    def __init__(self, inner: MemoryMessageStream) -> None:
+        self.inner = inner
+
+    async def send(self, value: bytes) -> None:
+        await self.inner.send(value)
+
+    async def receive(self) -> bytes:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_a_peer_that_sends_requests_and_never_reads_the_answers_is_dropped() -> None:
+    """Answers to RPC requests have no back-pressure (as in JS): a peer that asks and never
+    reads makes us queue them, up to ``max_queued`` bytes; then the connection drops."""
+    from protomux.rpc import RPC, RPCError
+
+    cap = 1 << 20
+    a, b = memory_message_stream_pair(max_buffer_size=8)
+    with trio.fail_after(TIMEOUT):
+        async with Protomux(b, max_queued=cap) as mux, RPC(_NeverReads(a)) as client:
+            server = RPC(mux)
+            server.respond("big", lambda _: bytes(65536))
+
+            async def ask() -> None:
+                try:
+                    await client.request("big")
+                except RPCError:  # failed when the connection dropped: expected
+                    pass
+
+            async with trio.open_nursery() as nursery:
+                with peak_memory() as mem:
+                    for _ in range(200):  # 12.5 MiB of answers
+                        nursery.start_soon(ask)
+                    await mux.wait_closed()
+                nursery.cancel_scope.cancel()
+            assert isinstance(mux.error, ProtocolError)
+            assert "does not read" in str(mux.error)
+            assert mem.peak < 4 * cap
