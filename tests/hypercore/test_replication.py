@@ -12,6 +12,7 @@ import pytest
 import trio
 
 from hypercore import Hypercore, errors, flat_tree, merkle, replicator, wire
+from hypercore.crypto import TreeNode
 from hypercore.merkle import RequestIndex, RequestSeek, RequestUpgrade
 from hypercore.messages import Data
 from hypercore.replicator import Peer
@@ -720,14 +721,24 @@ async def test_a_tampered_seek_proof_drops_the_peer(past_length: bool) -> None:
             state = evil._open_state()
             honest = state.proof
 
+            def forge(nodes: tuple[TreeNode, ...]) -> tuple[TreeNode, ...]:
+                return (dataclasses.replace(nodes[0], hash=bytes(32)), *nodes[1:])
+
             def proof(**kw: Any) -> Data:
                 data = honest(**kw)
-                if data.seek is None or not data.seek.nodes:
+                if kw.get("seek") is None:
                     return data
-                first = data.seek.nodes[0]
-                forged = dataclasses.replace(first, hash=bytes(32))
-                nodes = (forged, *data.seek.nodes[1:])
-                return dataclasses.replace(data, seek=dataclasses.replace(data.seek, nodes=nodes))
+                if data.seek is not None and data.seek.nodes:
+                    return dataclasses.replace(
+                        data, seek=dataclasses.replace(data.seek, nodes=forge(data.seek.nodes))
+                    )
+                # The hash request (for a block chosen at random) brought every node the
+                # seek needs: they are in its part.
+                if data.hash is not None and data.hash.nodes:
+                    return dataclasses.replace(
+                        data, hash=dataclasses.replace(data.hash, nodes=forge(data.hash.nodes))
+                    )
+                return data
 
             state.proof = proof  # type: ignore[method-assign]
             reader = await open_core(stack, writer.key)
