@@ -104,6 +104,7 @@ class _OutRequest:
     upgrade: bool
     fork: int
     sent_at: float
+    upgrade_to: int = 0  # an upgrade request: the remote length it asks for
     reorg: bool = False
     #: A block request may ask for fewer proof nodes than we lack, because an earlier
     #: request to the same peer (``depends``) brings the node it stops at. Its answer waits
@@ -237,8 +238,10 @@ class Peer:
         self.opened_at = 0.0
         self.sync_overdue = False
         #: The remote length it failed to prove to us (an upgrade request timed out or was
-        #: refused): not asked again until it syncs another length.
+        #: refused): asked again only after REQUEST_TIMEOUT (``upgrade_retry_at``), and
+        #: updates do not wait for it, until it syncs another length.
         self.failed_upgrade = -1
+        self.upgrade_retry_at = 0.0
         self.remote_fork = 0
         self.remote_length = 0
         self.remote_can_upgrade = False
@@ -253,7 +256,11 @@ class Peer:
         self.remote_bits = RemoteBitfield()  # what it told us it has, past remote_contiguous
         self.inflight: dict[int, _OutRequest] = {}
         self.wants_sent: set[int] = set()
-        self.remote_wants: set[int] = set()
+        #: The ranges it wants (start, length, any), answered once each until it unwants
+        #: them, as JS peers send them (at most 512 + 16 at a time); and how many of them
+        #: touch each 2^21-block batch (new blocks there are announced to it).
+        self.wanted: set[tuple[int, int, bool]] = set()
+        self.remote_wants: dict[int, int] = {}
         self.remote_requests: dict[int, wire.Request] = {}
         self.queue: deque[wire.Request] = deque()
         #: Wants to answer once the stream drains (an answer can be 64 bitfield pages).
@@ -456,19 +463,22 @@ class Peer:
                 if r.block is not None:
                     self.back_off(r.block, REQUEST_TIMEOUT)  # ask someone else for it
                 if r.upgrade and not r.reorg:
-                    self.failed_upgrade = self.remote_length
+                    self.upgrade_failed(r)
                 if r.seek_of is not None:
                     r.seek_of.tried.add(self)
             if not self.remote_synced and not self.sync_overdue:
                 if now - self.opened_at >= REQUEST_TIMEOUT:
                     self.sync_overdue = True  # silent: updates stop waiting for it
                     self.replicator._notify()
+            retry_upgrade = (
+                self.failed_upgrade == self.remote_length and now >= self.upgrade_retry_at
+            )
             expired = [i for i, until in self.avoid.items() if until <= now]
             for i in expired:
                 del self.avoid[i]
             if late:
                 self.replicator.update_all()
-            elif expired:
+            elif expired or retry_upgrade:
                 self.replicator.update_peer(self)
 
     # --- incoming: state -----------------------------------------------------------------------
@@ -555,12 +565,13 @@ class Peer:
             return
         if not m.any and m.length > WANT_BATCH:
             return  # larger than any batch JS asks for: JS ignores it too
-        batch = m.start // WANT_BATCH
-        if not m.any:
-            if batch in self.remote_wants:
-                return  # answered already (JS never repeats a want it did not unwant)
-            if len(self.remote_wants) < 1024:
-                self.remote_wants.add(batch)
+        key = (m.start, m.length, m.any)
+        if key in self.wanted:
+            return  # answered already (JS never repeats a want it did not unwant)
+        if len(self.wanted) < MAX_QUEUED_WANTS:
+            self.wanted.add(key)
+            batch = m.start // WANT_BATCH
+            self.remote_wants[batch] = self.remote_wants.get(batch, 0) + 1
         if self.want_queue or not self.mux.drained:
             if len(self.want_queue) >= MAX_QUEUED_WANTS:
                 self.drop(HypercoreError(f"peer has more than {MAX_QUEUED_WANTS} wants waiting"))
@@ -579,7 +590,20 @@ class Peer:
             ext._receive(m.message, self)
 
     def _on_unwant(self, m: wire.Unwant, channel: Channel) -> None:
-        self.remote_wants.discard(m.start // WANT_BATCH)
+        key = (m.start, m.length, m.any)
+        if key not in self.wanted:
+            return
+        self.wanted.discard(key)
+        batch = m.start // WANT_BATCH
+        n = self.remote_wants.get(batch, 0) - 1
+        if n > 0:
+            self.remote_wants[batch] = n
+        else:
+            self.remote_wants.pop(batch, None)
+        if self.want_queue:  # not answered yet: no longer asked for
+            self.want_queue = deque(
+                w for w in self.want_queue if (w.start, w.length, w.any) != key
+            )
 
     # --- incoming: serving -----------------------------------------------------------------------
 
@@ -749,7 +773,11 @@ class Peer:
         if req.block is not None:
             self.back_off(req.block, NOT_AVAILABLE_BACKOFF)
         if req.upgrade and not req.reorg:
-            self.failed_upgrade = self.remote_length
+            self.upgrade_failed(req)
+
+    def upgrade_failed(self, req: _OutRequest) -> None:
+        self.failed_upgrade = req.upgrade_to
+        self.upgrade_retry_at = trio.current_time() + REQUEST_TIMEOUT
 
 
 def _matches(req: _OutRequest, data: Data) -> bool:
@@ -1053,7 +1081,11 @@ class Replicator:
         for peer in self.peers:
             if not peer.remote_synced and not peer.sync_overdue:
                 return True
-            if peer.remote_fork == state.head.fork and self._should_upgrade(peer):
+            if (
+                peer.remote_fork == state.head.fork
+                and self._offers_upgrade(peer)
+                and peer.failed_upgrade != peer.remote_length
+            ):
                 return True
             if peer.remote_fork > state.head.fork and not state.writable and peer.remote_length:
                 return True
@@ -1102,14 +1134,20 @@ class Replicator:
             return False
         return True
 
-    def _should_upgrade(self, peer: Peer) -> bool:
+    def _offers_upgrade(self, peer: Peer) -> bool:
         head = self.state.head
         return (
             peer.remote_can_upgrade
             and peer.remote_fork == head.fork
             and peer.remote_length > head.length
             and peer.length_acked == head.length
-            and peer.failed_upgrade != peer.remote_length
+        )
+
+    def _should_upgrade(self, peer: Peer) -> bool:
+        """Ask ``peer`` for its longer tree now? (Not while backing off from a failure.)"""
+        return self._offers_upgrade(peer) and (
+            peer.failed_upgrade != peer.remote_length
+            or trio.current_time() >= peer.upgrade_retry_at
         )
 
     def _maybe_follow_fork(self, peer: Peer) -> None:
@@ -1260,6 +1298,8 @@ class Replicator:
     def _new_request(self, peer: Peer, *, block: int | None, upgrade: bool) -> _OutRequest:
         id = self._ids.allocate()
         req = _OutRequest(id, peer, block, upgrade, peer.remote_fork, trio.current_time())
+        if upgrade:
+            req.upgrade_to = peer.remote_length
         self._ids.active[id] = req
         peer.inflight[id] = req
         return req

@@ -148,7 +148,7 @@ async def mirror(stack: AsyncExitStack, source: Hypercore, transport: str = "mem
 
 
 class PausableStream:
-    """A SecretStream whose reading can be stopped for good (a peer that never reads)."""
+    """A SecretStream whose reading can be stopped (a peer that does not read) and resumed."""
 
     def __init__(self, inner: SecretStream) -> None:
         self.inner = inner
@@ -170,9 +170,12 @@ class PausableStream:
         await self.inner.send(value)
 
     async def receive(self) -> bytes:
-        if not self.reading:
-            await trio.sleep_forever()
-        return await self.inner.receive()
+        while not self.reading:
+            await trio.sleep(0.01)
+        data = await self.inner.receive()
+        while not self.reading:  # what arrives once it stopped waits too
+            await trio.sleep(0.01)
+        return data
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -21,6 +21,7 @@ from .replication_helpers import (
     make_blocks,
     open_core,
     raw_peer_of,
+    secret_pair,
     wait_peer,
     wait_until,
 )
@@ -33,10 +34,11 @@ async def _raw_peer_of(
     stack: AsyncExitStack, core: Hypercore, transport: str = "memory"
 ) -> tuple[RawPeer, PausableStream]:
     """``core`` replicating with an opened RawPeer; returns it once the core has its peer."""
+    before = len(core.peers)
     raw, stream = await raw_peer_of(stack, core, transport)
     raw.open(core.key)
     await raw.channel.wait_opened()
-    await wait_until(lambda: len(core.peers) == 1)
+    await wait_until(lambda: len(core.peers) == before + 1)
     return raw, stream
 
 
@@ -162,9 +164,10 @@ async def test_bitfields_we_did_not_ask_for_are_not_kept() -> None:
 
 
 async def test_wants_from_a_peer_that_never_reads_are_bounded() -> None:
-    """Each want of a sparse core is answered with bitfield pages. A peer that wants (and
-    unwants, to be answered again) without reading: answers wait for the stream to drain,
-    at most MAX_QUEUED_WANTS of them, then the peer is dropped."""
+    """Each want of a sparse core is answered with bitfield pages. A peer that wants
+    (distinct ranges, or the same one unwanted in between, to be answered again) without
+    reading: answers wait for the stream to drain, at most MAX_QUEUED_WANTS of them (an
+    unwant takes its want out of the queue), then the peer is dropped."""
     with trio.fail_after(60):
         async with AsyncExitStack() as stack:
             writer = await open_core(stack)
@@ -179,6 +182,7 @@ async def test_wants_from_a_peer_that_never_reads_are_bounded() -> None:
                 for k in range(3 * replicator.MAX_QUEUED_WANTS):
                     raw.send("want", wire.Want(start=0, length=batch))
                     raw.send("unwant", wire.Unwant(start=0, length=batch))
+                    raw.send("want", wire.Want(start=0, length=batch - 32 * k))
                     if k % 64 == 0:
                         await trio.sleep(0)
                         if victim.removed:
@@ -386,3 +390,52 @@ async def test_a_failing_write_of_downloaded_data_stops_replication_not_the_core
             monkeypatch.undo()
             assert reader.length == 30 and not reader.closed
             assert await reader.info() is not None
+
+
+async def test_small_wants_of_one_batch_are_each_answered() -> None:
+    """JS peers with SMALL_WANTS want 4096 blocks at a time: wants of distinct ranges inside
+    one 2^21-block batch are each answered (only an exact repeat is not)."""
+    with trio.fail_after(20):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(10_000, seed=11))
+            sparse = await open_core(stack, writer.key)
+            _, s = await connect(stack, writer, sparse)
+            await wait_peer(sparse, s)
+            await sparse.update()
+            await sparse.download(blocks=[*range(5000, 5010), 9000]).done()
+            raw, _ = await _raw_peer_of(stack, sparse)
+            raw.received.clear()
+            for start in (0, 4096, 8192, 8192):
+                raw.send("want", wire.Want(start=start, length=4096))
+            raw.send("range", wire.Range(start=0, length=1))
+            await wait_until(lambda: sparse.peers[-1].remote_contiguous == 1)
+            await trio.sleep(0.05)
+            answered = sorted(m.start for name, m in raw.received if name == "bitfield")
+            assert answered == [0, 4096, 8192]
+
+
+async def test_an_upgrade_that_timed_out_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer stops reading for longer than a request timeout while it appends: the
+    reader's upgrade request times out; it is asked again later, not never."""
+    monkeypatch.setattr(replicator, "REQUEST_TIMEOUT", 1.0)
+    with trio.fail_after(20):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(10, seed=12))
+            reader = await open_core(stack, writer.key)
+            s_writer, s_reader = await stack.enter_async_context(secret_pair())
+            held = PausableStream(s_writer)
+            writer.replicate(held)
+            reader.replicate(s_reader)
+            await wait_peer(reader, s_reader)
+            await reader.update()
+            assert reader.length == 10
+            peer = reader.peers[0]
+            # The writer knows our length: its next sync offers the upgrade from 10.
+            await wait_until(lambda: writer.peers[0].remote_length == 10)
+            held.reading = False
+            await writer.append(make_blocks(10, seed=12, start=10))
+            await wait_until(lambda: peer.failed_upgrade == 20)  # timed out
+            held.reading = True
+            await wait_until(lambda: reader.length == 20)
