@@ -601,9 +601,7 @@ class Peer:
         else:
             self.remote_wants.pop(batch, None)
         if self.want_queue:  # not answered yet: no longer asked for
-            self.want_queue = deque(
-                w for w in self.want_queue if (w.start, w.length, w.any) != key
-            )
+            self.want_queue = deque(w for w in self.want_queue if (w.start, w.length, w.any) != key)
 
     # --- incoming: serving -----------------------------------------------------------------------
 
