@@ -11,8 +11,10 @@ range.
 
 Caps (the caller drops the peer when a method returns False):
 
-* :data:`MAX_RUNS` disjoint runs. Announcements of adjacent blocks merge into one run, so an
-  honest peer needs one run per hole in what it has; the cap bounds a peer's runs to ~1 MiB.
+* :data:`MAX_RUNS` disjoint runs. Announcements of adjacent blocks merge into one run, and
+  single blocks announced in the batches we want go to pages (:meth:`set_bit`), so an honest
+  peer needs one run per hole in the ranges it announces; the cap bounds a peer's runs to
+  ~1 MiB.
 * :data:`MAX_PAGES` pages of raw bits (16 MiB): a ``want`` asks for one batch of 2^21 blocks
   (64 pages) and a peer is sent at most 64 of them, so an honest peer never exceeds it.
 * Indices at or past :data:`MAX_INDEX` (2^53, JS's largest exact integer) are ignored.
@@ -74,6 +76,36 @@ class RemoteBitfield:
         if not self._cut_runs(start, end):
             return False
         self._clear_pages(start, end)
+        return True
+
+    def set_bit(self, index: int, value: bool) -> bool:
+        """Set (or clear) one bit in its page rather than as a run: for announcements of
+        single blocks in the batches we want, which pages already bound (so they never
+        count against :data:`MAX_RUNS`). False when that would pass a cap."""
+        if index >= MAX_INDEX:
+            return True
+        if not value and not self._cut_runs(index, index + 1):
+            return False
+        if value and self.get(index):
+            return True
+        p = index >> 15
+        page = self._pages.get(p)
+        if page is None:
+            if not value:
+                return True
+            if len(self._pages) >= MAX_PAGES:
+                return False
+            page = self._pages[p] = bytearray(BYTES_PER_PAGE)
+        b = index & (BITS_PER_PAGE - 1)
+        if value:
+            page[b >> 3] |= 1 << (b & 7)
+            if page == _FULL:
+                del self._pages[p]
+                return self._add_run(p << 15, (p + 1) << 15)
+        else:
+            page[b >> 3] &= ~(1 << (b & 7)) & 0xFF
+            if page == _EMPTY:
+                del self._pages[p]
         return True
 
     def insert(self, start: int, data: bytes) -> bool:

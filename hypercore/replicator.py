@@ -282,9 +282,9 @@ class Peer:
             handshake=wire.HANDSHAKE,
             aliases=ALIASES,
             user_data=self,
-            on_open=self._on_open,
-            on_close=self._on_close,
-            on_drain=self._on_drain,
+            on_open=self._guarded(self._on_open),
+            on_close=self._guarded(self._on_close),
+            on_drain=self._guarded(self._on_drain),
         )
         ch = self.channel
         if ch is None:
@@ -301,15 +301,15 @@ class Peer:
         self.w_range = ch.add_message(wire.RANGE, guard(self._on_range))
         self.w_extension = ch.add_message(wire.EXTENSION, guard(self._on_extension))
 
-    def _guarded(self, handler: Callable[[Any, Channel], None]) -> Callable[[Any, Channel], None]:
+    def _guarded(self, handler: Callable[..., None]) -> Callable[..., None]:
         """``handler`` with its failures kept on this channel: the Protomux runs it in a
         nursery every channel of the stream (and the core) shares. An error the message
         caused drops this peer and is reported (``invalid-data``); our own storage failing
         closes the channel (logged); anything else is a bug and propagates."""
 
-        def run(message: Any, channel: Channel) -> None:
+        def run(*args: Any) -> None:
             try:
-                handler(message, channel)
+                handler(*args)
             except StorageError as e:
                 log.error("closing %r: storage of core %s failed: %s", self, self._dkey(), e)
                 self.close(e)
@@ -529,6 +529,8 @@ class Peer:
         if start == 0 and has:
             if end > self.remote_contiguous:
                 self.remote_contiguous = end
+        elif ok and end - start == 1 and start // WANT_BATCH in self.wants_sent:
+            ok = self.remote_bits.set_bit(start, has)  # a page of a batch we want
         elif ok:
             ok = self.remote_bits.set_range(start, end, has)
         if not ok:
@@ -1099,6 +1101,15 @@ class Replicator:
             self.update_peer(peer)
 
     def update_peer(self, peer: Peer) -> None:
+        """Ask ``peer`` for what we want of it. Reading our tree may fail (a damaged row):
+        that closes this peer's channel (logged), never the caller's task."""
+        try:
+            self._update_peer(peer)
+        except StorageError as e:
+            log.error("closing %r: storage of core %s failed: %s", peer, peer._dkey(), e)
+            peer.close(e)
+
+    def _update_peer(self, peer: Peer) -> None:
         if not peer.active or not peer.remote_uploading:
             return
         if self.state.closed:

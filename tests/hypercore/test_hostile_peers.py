@@ -439,3 +439,57 @@ async def test_an_upgrade_that_timed_out_is_asked_again(monkeypatch: pytest.Monk
             await wait_until(lambda: peer.failed_upgrade == 20)  # timed out
             held.reading = True
             await wait_until(lambda: reader.length == 20)
+
+
+async def test_single_blocks_announced_in_a_wanted_batch_are_not_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An honest peer announces every block it gets in the batches we want, one by one
+    (as JS broadcastRange does): those go to pages (bounded by our wants), so it never
+    reaches the run cap however sparse they are."""
+    from hypercore import remote_bitfield
+
+    monkeypatch.setattr(remote_bitfield, "MAX_RUNS", 100)
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(10, seed=13))
+            raw, _ = await _raw_peer_of(stack, writer)
+            peer = writer.peers[0]
+            peer.wants_sent.add(0)  # as if we had asked it about batch 0
+            for k in range(300):
+                raw.send("range", wire.Range(start=7 * k + 20, length=1))
+            raw.send("range", wire.Range(start=0, length=1))
+            await wait_until(lambda: peer.remote_contiguous == 1)
+            assert writer.peers == [peer]
+            assert peer.remote_bits.runs == 0 and peer.remote_bits.pages == 1
+            assert peer.has_block(7 * 299 + 20) and not peer.has_block(7 * 299 + 21)
+
+
+async def test_a_storage_failure_while_scheduling_closes_only_that_channel(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Scheduling reads our tree (the proof nodes a request can skip): a damaged row read
+    from the peer's watchdog, or any other task, closes that peer's channel only."""
+    from hypercore import merkle
+    from hypercore.storage import StorageError
+
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(20, seed=14))
+            reader = await open_core(stack, writer.key)
+            _, s = await connect(stack, writer, reader)
+            peer = await wait_peer(reader, s)
+            await reader.update()
+
+            def broken(*args: object, **kw: object) -> None:
+                raise StorageError("tree node 12 of core x: Corruption: simulated")
+
+            monkeypatch.setattr(merkle, "missing_nodes_until", broken)
+            peer.avoid[3] = trio.current_time()  # a back-off ending now: the watchdog acts
+            download = reader.download(0, 20)
+            await wait_until(lambda: reader.peers == [])
+            monkeypatch.undo()
+            download.cancel()
+            assert not reader.closed

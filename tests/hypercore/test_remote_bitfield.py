@@ -16,6 +16,7 @@ DOMAIN = 3 * 32768 + 100  # a few pages, so runs and pages cross page boundaries
 positions = st.integers(0, DOMAIN)
 ops = st.one_of(
     st.tuples(st.just("range"), positions, st.integers(0, 70000), st.booleans()),
+    st.tuples(st.just("bit"), positions, st.booleans()),
     st.tuples(
         st.just("bitfield"),
         st.integers(0, DOMAIN // 32).map(lambda w: 32 * w),
@@ -26,7 +27,14 @@ ops = st.one_of(
 
 
 def _apply_model(model: set[int], op: tuple[object, ...]) -> None:
-    if op[0] == "range":
+    if op[0] == "bit":
+        _, index, value = op
+        assert isinstance(index, int)
+        if value:
+            model.add(index)
+        else:
+            model.discard(index)
+    elif op[0] == "range":
         _, start, length, value = op
         assert isinstance(start, int) and isinstance(length, int)
         span = set(range(start, start + length))
@@ -48,7 +56,11 @@ def _apply_model(model: set[int], op: tuple[object, ...]) -> None:
 
 
 def _apply(rb: RemoteBitfield, op: tuple[object, ...]) -> None:
-    if op[0] == "range":
+    if op[0] == "bit":
+        _, index, value = op
+        assert isinstance(index, int) and isinstance(value, bool)
+        assert rb.set_bit(index, value)
+    elif op[0] == "range":
         _, start, length, value = op
         assert isinstance(start, int) and isinstance(length, int) and isinstance(value, bool)
         assert rb.set_range(start, start + length, value)
@@ -69,6 +81,7 @@ def test_matches_a_set_of_indices(script: list[tuple[object, ...]], probes: list
     for i in probes + sorted(model)[:50]:
         assert rb.get(i) == (i in model), i
     assert rb.runs <= len(script) + 1
+    assert all(0 < rb._pages[p].count(0) < 4096 for p in rb._pages)  # neither empty nor full
 
 
 def test_whole_pages_become_runs_and_cleared_pages_go() -> None:
