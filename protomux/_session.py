@@ -51,9 +51,10 @@ __all__ = ["BATCH_STEP", "MAX_BUFFERED", "Host", "Session"]
 #: Early messages (for a channel the remote opened and we have not paired yet) are buffered;
 #: above this many bytes (each message counted as 512 + its size) reading pauses.
 MAX_BUFFERED = 32768
-#: Messages waiting for an async callback of their channel to finish, plus background work
-#: started by messages (``track``: protomux-rpc's async responders), over all channels;
-#: above this many, reading pauses until they are done (back-pressure on the peer).
+#: Messages waiting for an async callback of their channel to finish, over all channels;
+#: above this many, reading pauses until they are handled (back-pressure on the peer). (A
+#: callback that awaits more input of its own stream while this many wait would wait for
+#: good: such protocols answer in background work, ``track``, which is not counted here.)
 MAX_PENDING_WORK = 1024
 #: The entries of a received batch are dispatched at most this many at a time: then
 #: :meth:`Session.receive_part` / :meth:`Session.continue_batch` return and the host lets its
@@ -667,7 +668,6 @@ class Session:
         """Run ``aw`` in the background as work of ``ch`` (concurrently with its callbacks):
         the channel is destroyed only after it, and a batch being handled waits for it."""
         ch._active += 1
-        self._work_added()
         group = self._group
         if group is not None:
             group.pending += 1
@@ -679,7 +679,6 @@ class Session:
         except ProtomuxError as e:
             self._host.fail(e)
         finally:
-            self._work_done()
             ch._active -= 1
             if ch._active == 0 and ch.closed:
                 self._destroy_channel(ch)

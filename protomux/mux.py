@@ -32,11 +32,15 @@ DEFAULT_HIGH_WATER_MARK = 16 * 1024
 #: frames carry at most 2^24 - 1 bytes and JS cuts batches at 8 MiB, so nothing legitimate
 #: comes near it.
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
-#: Queued outgoing bytes above which the peer counts as not reading and the connection is
-#: dropped (a ProtocolError). Senders that honour ``send() -> False`` / ``drain()`` never come
-#: near it (hypercore serves requests only while drained); what a peer makes us send without
-#: back-pressure (answers to its RPC requests, its syncs) stops here instead of growing.
+#: Queued outgoing bytes above which a peer that takes nothing for NO_PROGRESS_TIMEOUT, or
+#: lets the queue reach four times this, is dropped as not reading (a ProtocolError).
+#: Senders that honour ``send() -> False`` / ``drain()`` never come near it (hypercore serves
+#: requests only while drained); what a peer makes us send without back-pressure (answers
+#: to its RPC requests) stops there instead of growing. An application's own burst to a
+#: peer that reads is not dropped below four times this.
 DEFAULT_MAX_QUEUED = 64 * 1024 * 1024
+#: Seconds the queue may stay above ``max_queued`` with nothing written before the drop.
+NO_PROGRESS_TIMEOUT = 10.0
 #: How many waiting messages the reader handles before it checkpoints again. (Batches count
 #: their entries apart: the reader checkpoints after every BATCH_STEP of them.)
 MAX_NOWAIT = 64
@@ -108,6 +112,7 @@ class Protomux:
         self.max_message_size = max_message_size
         self.max_queued = max_queued
         self._overflowed = False
+        self._progress = 0  # frames written so far (the watch of a long queue reads it)
         self._queue: deque[bytes] = deque()
         self._queued = 0
         self._need_drain = False
@@ -397,6 +402,7 @@ class Protomux:
                     finally:
                         self._sending = False
                     self._queued -= len(frame)
+                    self._progress += 1
                     if self._need_drain and self._queued <= self._lwm:
                         self._on_drain()
         finally:
@@ -444,10 +450,14 @@ class Protomux:
                     pass
         self._queue.append(frame)
         self._queued += len(frame)
+        if self._queued > 4 * self.max_queued:
+            self._writing = False  # nothing more is queued: the peer is dropped at once
+            self.spawn(self._watch_long_queue)
+            return False
         if self._queued > self.max_queued and not self._overflowed:
-            # Dropped from a task of its own: the sender may be a callback in mid-work.
+            # Watched (and dropped) from a task of its own: the sender may be a callback.
             self._overflowed = True
-            self.spawn(self._drop_non_reader)
+            self.spawn(self._watch_long_queue)
         if self._parked_writer is not None:
             self._wake_writer()
         if self._queued < self._hwm:
@@ -455,9 +465,20 @@ class Protomux:
         self._need_drain = True
         return False
 
-    async def _drop_non_reader(self) -> None:
-        error = ProtocolError(f"the peer does not read: {self._queued} bytes wait for it")
-        self._destroy(error, is_remote=True)
+    async def _watch_long_queue(self) -> None:
+        """The queue is above ``max_queued``: drop the peer if it stays there without a
+        frame written for NO_PROGRESS_TIMEOUT, or grows past four times the cap."""
+        progress, since = self._progress, trio.current_time()
+        while not self._stopped and self._queued > self.max_queued:
+            stalled = trio.current_time() - since >= NO_PROGRESS_TIMEOUT
+            if stalled or not self._writing:
+                error = ProtocolError(f"the peer does not read: {self._queued} bytes wait for it")
+                self._destroy(error, is_remote=True)
+                return
+            await trio.sleep(0.05)
+            if self._progress != progress:
+                progress, since = self._progress, trio.current_time()
+        self._overflowed = False
 
     def spawn(self, fn: Callable[..., Awaitable[object]], *args: Any) -> None:
         nursery = self._nursery

@@ -57,6 +57,10 @@ UNKNOWN_METHOD: Final = "UNKNOWN_METHOD"
 DECODE_ERROR: Final = "DECODE_ERROR"
 ENCODE_ERROR: Final = "ENCODE_ERROR"
 
+#: Requests of the remote whose async responders are still running; further requests are
+#: answered with a ``REQUEST_ERROR`` at once (JS has no bound: each would be a task).
+MAX_RESPONDING: Final = 1024
+
 H = TypeVar("H", bound=Callable[..., Any])
 
 
@@ -483,6 +487,12 @@ class RPC:
 
     def _on_request(self, m: Request, channel: Channel) -> None:
         id, method, data = m
+        if self._responding >= MAX_RESPONDING:
+            # A peer that keeps asking without waiting for the answers: no task or memory
+            # per further request, an error answer instead.
+            if id:
+                self._send_error(id, RPCError("Too many requests in progress", REQUEST_ERROR))
+            return
         responder = self._responders.get(method)
         if responder is None:
             if id:

@@ -347,14 +347,13 @@ def test_any_steps_handle_a_batch_as_one_go_does(
 # ---- work a peer starts: async callbacks and responders ----------------------------------------
 
 
-async def test_async_responders_a_peer_starts_are_bounded_by_back_pressure() -> None:
-    """A peer that sends many requests to an async responder that does not finish: the
-    mux stops reading once MAX_PENDING_WORK of them wait (no task or memory per further
-    request), and reads on once they are done; every request is answered."""
-    from protomux import _session
-    from protomux.rpc import RPC
+async def test_async_responders_a_peer_starts_are_bounded() -> None:
+    """A peer that sends many requests to an async responder that does not finish: at most
+    MAX_RESPONDING run (a task each); the others are answered with an error at once, and
+    the ones running answer when they finish."""
+    from protomux.rpc import MAX_RESPONDING, RPC, RPCError
 
-    n = 3 * _session.MAX_PENDING_WORK
+    n = 3 * MAX_RESPONDING
     a, b = memory_message_stream_pair()
     release = trio.Event()
     started = 0
@@ -370,21 +369,69 @@ async def test_async_responders_a_peer_starts_are_bounded_by_back_pressure() -> 
             server.respond("slow", slow)
             await client.wait_opened()
             answers: list[bytes] = []
+            refused: list[RPCError] = []
 
             async def ask(i: int) -> None:
-                answers.append(await client.request("slow", i.to_bytes(4, "big")))
+                try:
+                    answers.append(await client.request("slow", i.to_bytes(4, "big")))
+                except RPCError as e:
+                    refused.append(e)
 
             async with trio.open_nursery() as nursery:
                 for i in range(n):
                     nursery.start_soon(ask, i)
                 with peak_memory() as mem:
                     await trio.testing.wait_all_tasks_blocked()
-                    await trio.sleep(0.1)
-                    assert started <= _session.MAX_PENDING_WORK + 1
+                    assert started == MAX_RESPONDING
+                    assert len(refused) == n - MAX_RESPONDING
                     release.set()
-            assert len(answers) == n
-            assert started == n
+            assert len(answers) == MAX_RESPONDING == started
+            assert all("Too many requests" in str(e) for e in refused)
             assert mem.peak < 64 * (1 << 20)
+
+
+async def test_messages_behind_an_async_callback_pause_reading() -> None:
+    """Messages of a channel wait while its async callback runs (to keep their order): a
+    peer that sends many makes the mux stop reading once MAX_PENDING_WORK wait, and read
+    on once they are handled; none is lost or reordered."""
+    from protomux import _session
+
+    n = 3 * _session.MAX_PENDING_WORK
+    a, b = memory_message_stream_pair()
+    release = trio.Event()
+    got: list[int] = []
+
+    async def on_message(value: int, channel: Channel) -> None:
+        got.append(value)
+        if len(got) == 1:
+            await release.wait()
+
+    with trio.fail_after(TIMEOUT):
+        async with Protomux(a) as ma, Protomux(b) as mb:
+            server = mb.create_channel("slow")
+            assert server is not None
+            server.add_message(c.uint, on_message)
+            server.open()
+            client = ma.create_channel("slow")
+            assert client is not None
+            send = client.add_message(c.uint)
+            client.open()
+            await client.wait_opened()
+            for i in range(n):
+                send.send(i)
+            await trio.testing.wait_all_tasks_blocked()
+            assert got == [0]
+            assert mb._session._pending_work <= _session.MAX_PENDING_WORK + 1
+            assert mb._session.paused
+            release.set()
+            await wait_until_true(lambda: len(got) == n)
+            assert got == list(range(n))
+            assert not mb._session.paused
+
+
+async def wait_until_true(predicate: Any) -> None:
+    while not predicate():
+        await trio.sleep(0.005)
 
 
 class _NeverReads(trio.abc.Channel[bytes]):
@@ -406,7 +453,8 @@ class _NeverReads(trio.abc.Channel[bytes]):
 
 async def test_a_peer_that_sends_requests_and_never_reads_the_answers_is_dropped() -> None:
     """Answers to RPC requests have no back-pressure (as in JS): a peer that asks and never
-    reads makes us queue them, up to ``max_queued`` bytes; then the connection drops."""
+    reads makes us queue them, up to four times ``max_queued`` (or ``max_queued`` for
+    NO_PROGRESS_TIMEOUT); then the connection drops."""
     from protomux.rpc import RPC, RPCError
 
     cap = 1 << 20
@@ -430,4 +478,23 @@ async def test_a_peer_that_sends_requests_and_never_reads_the_answers_is_dropped
                 nursery.cancel_scope.cancel()
             assert isinstance(mux.error, ProtocolError)
             assert "does not read" in str(mux.error)
-            assert mem.peak < 4 * cap
+            assert mem.peak < 6 * cap
+
+
+async def test_a_burst_to_a_peer_that_reads_is_not_dropped() -> None:
+    """An application may send more than ``max_queued`` at once (RPC events ignore
+    back-pressure): a peer that takes it, however slowly, stays connected."""
+    from protomux.rpc import RPC
+
+    cap = 1 << 20
+    got: list[int] = []
+    a, b = memory_message_stream_pair(max_buffer_size=4)
+    with trio.fail_after(TIMEOUT):
+        async with Protomux(a, max_queued=cap) as mux, RPC(b) as server:
+            server.respond("blob", lambda v: got.append(len(v)))
+            client = RPC(mux)
+            await client.wait_opened()
+            for _ in range(3):  # 3 MiB at once: above the cap, under four times it
+                client.event("blob", bytes(cap))
+            await wait_until_true(lambda: len(got) == 3)
+            assert mux.error is None and not mux.closed
