@@ -7,6 +7,7 @@ absent and read as all zeros.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 
 __all__ = ["BITS_PER_PAGE", "BYTES_PER_PAGE", "Bitfield"]
@@ -117,14 +118,17 @@ class Bitfield:
         """The first index in ``[start, end)`` whose bit is 1, or -1 (time in proportion to
         the pages looked at: absent pages are skipped in one step)."""
         i = start
+        present: list[int] | None = None  # the page numbers, sorted once if needed
         while i < end:
             p = i >> 15
             page = self._pages.get(p)
             if page is None and (end - i) >> 15 > len(self._pages):
-                later = [q for q in self._pages if q > p]
-                if not later:
+                if present is None:
+                    present = sorted(self._pages)
+                k = bisect_right(present, p)
+                if k == len(present):
                     return -1
-                p = min(later)
+                p = present[k]
                 i = p * BITS_PER_PAGE
                 page = self._pages[p]
             base = p * BITS_PER_PAGE

@@ -170,8 +170,12 @@ class Download:
         #: For a list download: its blocks in order; those before ``cursor`` are stored.
         self.blocks: list[int] | None = None if blocks is None else sorted(set(blocks))
         self.cursor = start if blocks is None else 0
-        # Every block of [cursor, requested) is stored or being requested: scans start here.
+        # Every block of [cursor, requested) is stored or being requested: scans start here,
+        # or at ``resume``, where the last scan stopped (at its SCAN_LIMIT, or a peer's
+        # MAX_INFLIGHT): the next goes on from there, so blocks far past a block nobody has
+        # are reached too; a scan that reaches the end makes the next start over.
         self.requested = start
+        self.resume = 0
         self.cancelled = False
         self._done = trio.Event()
 
@@ -270,6 +274,7 @@ class Peer:
         #: Blocks not to ask this peer for until the time given (it timed out on them or
         #: said it lacks them): a back-off, never a verdict.
         self.avoid: dict[int, float] = {}
+        self.paused_until = 0.0  # no block requests before this (see back_off)
         self.error: BaseException | None = None
         self._watchdog_started = False
         # Extension names, each repeated one sent/received as '' (JS does the same).
@@ -344,9 +349,13 @@ class Peer:
         return index < self.remote_contiguous or self.remote_bits.get(index)
 
     def back_off(self, index: int, seconds: float) -> None:
-        """Do not ask this peer for block ``index`` for ``seconds``."""
+        """Do not ask this peer for block ``index`` for ``seconds`` (for any block, when it
+        already has MAX_AVOIDED back-offs: JS pauses such a peer too)."""
+        until = trio.current_time() + seconds
         if index in self.avoid or len(self.avoid) < MAX_AVOIDED:
-            self.avoid[index] = trio.current_time() + seconds
+            self.avoid[index] = until
+        else:
+            self.paused_until = max(self.paused_until, until)
 
     def drop(self, error: HypercoreError) -> None:
         """The peer misbehaved: report it and close its channel."""
@@ -473,6 +482,9 @@ class Peer:
             retry_upgrade = (
                 self.failed_upgrade == self.remote_length and now >= self.upgrade_retry_at
             )
+            if self.paused_until and now >= self.paused_until:
+                self.paused_until = 0.0
+                retry_upgrade = True  # (and blocks) ask it again
             expired = [i for i, until in self.avoid.items() if until <= now]
             for i in expired:
                 del self.avoid[i]
@@ -1121,7 +1133,7 @@ class Replicator:
             if sk.inflight is None and len(peer.inflight) < MAX_INFLIGHT:
                 self._request_seek(peer, sk)
         self._maybe_upgrade(peer)
-        if len(peer.inflight) >= MAX_INFLIGHT:
+        if len(peer.inflight) >= MAX_INFLIGHT or peer.paused_until:
             return
         if self._block_wants:
             self._request_listed(peer, list(self._block_wants), priority=1)
@@ -1227,6 +1239,9 @@ class Replicator:
         d.cursor = bitfield.first_unset(d.cursor)
         i = max(d.cursor, d.requested)
         unbroken = True  # every block of [requested, i) is stored or in flight
+        if d.resume > i:
+            i = d.resume
+            unbroken = False
         looked = 0
         asked = False
         promised: dict[int, _OutRequest] = {}
@@ -1248,6 +1263,7 @@ class Replicator:
                 i += 1
             if unbroken:
                 d.requested = i
+        d.resume = i if i < end else 0  # at the end: the next scan starts over
 
     def _requeue(self, index: int) -> None:
         """A requested block did not arrive: the ranges must look at it again."""

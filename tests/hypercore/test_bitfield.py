@@ -70,3 +70,28 @@ def test_insert_overwrites_a_run_of_bytes(
         if p >= 0:
             assert bf.get(p) == (p in model)
     assert bf.first_set(0, 4 * BITS_PER_PAGE) == min(model, default=-1)
+
+
+@settings(max_examples=200)
+@given(
+    st.lists(st.tuples(st.integers(0, 400), st.integers(0, BITS_PER_PAGE - 1)), max_size=12),
+    st.lists(st.integers(0, 400), max_size=4),
+    st.integers(0, 400 * BITS_PER_PAGE),
+    st.integers(0, 401 * BITS_PER_PAGE),
+)
+def test_first_set_over_sparse_pages(
+    bits: list[tuple[int, int]], cleared: list[int], start: int, end: int
+) -> None:
+    """first_set skips absent pages in one step; pages present but cleared are looked at."""
+    b = Bitfield()
+    model: set[int] = set()
+    for page, offset in bits:
+        index = page * BITS_PER_PAGE + offset
+        b.set_range(index, index + 1, True)
+        model.add(index)
+    for page in cleared:  # present, all zero
+        b.set_range(page * BITS_PER_PAGE, (page + 1) * BITS_PER_PAGE, True)
+        b.set_range(page * BITS_PER_PAGE, (page + 1) * BITS_PER_PAGE, False)
+        model -= set(range(page * BITS_PER_PAGE, (page + 1) * BITS_PER_PAGE))
+    found = [i for i in model if start <= i < end]
+    assert b.first_set(start, end) == (min(found) if found else -1)

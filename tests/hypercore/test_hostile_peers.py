@@ -214,10 +214,15 @@ async def test_a_repeated_want_is_answered_once() -> None:
 
 
 async def _serve_from(
-    raw: RawPeer, source: Hypercore, refuse: set[int], nursery: trio.Nursery
+    raw: RawPeer,
+    source: Hypercore,
+    refuse: set[int],
+    nursery: trio.Nursery,
+    *,
+    forever: bool = False,
 ) -> None:
     """Make ``raw`` a server of ``source``'s blocks that answers the first request for each
-    block of ``refuse`` with ``no_data``."""
+    block of ``refuse`` (every request, ``forever``) with ``no_data``."""
     seen = 0
 
     async def loop() -> None:
@@ -229,7 +234,8 @@ async def _serve_from(
                 if name != "request":
                     continue
                 if m.block is not None and m.block.index in refuse:
-                    refuse.discard(m.block.index)
+                    if not forever:
+                        refuse.discard(m.block.index)
                     raw.send("no_data", wire.NoData(request=m.id, reason=wire.NOT_AVAILABLE))
                     continue
                 data = await source.proof(
@@ -493,3 +499,56 @@ async def test_a_storage_failure_while_scheduling_closes_only_that_channel(
             monkeypatch.undo()
             download.cancel()
             assert not reader.closed
+
+
+async def test_a_peer_that_lacks_everything_it_announced_is_paused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A peer answers ``no_data`` to every block it announced: once it has MAX_AVOIDED
+    back-offs, it is paused as a whole (as JS pauses it) instead of being asked again at
+    the speed of its answers."""
+    monkeypatch.setattr(replicator, "MAX_AVOIDED", 4)
+    n = 200
+    with trio.fail_after(10):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append(make_blocks(n, seed=15))
+            reader = await open_core(stack, writer.key)
+            raw, _ = await _raw_peer_of(stack, reader)
+            nursery = await stack.enter_async_context(trio.open_nursery())
+            stack.callback(nursery.cancel_scope.cancel)
+            await _serve_from(raw, writer, set(range(n)), nursery, forever=True)
+            raw.send("sync", wire.Sync(length=n, can_upgrade=True, uploading=True))
+            raw.send("range", wire.Range(start=0, length=n))
+            await reader.update()
+            assert reader.length == n
+            reader.download(0, n)
+            await trio.sleep(0.5)
+            asked = [m for name, m in raw.received if name == "request" and m.block is not None]
+            assert len(asked) <= 2 * replicator.MAX_INFLIGHT
+            assert reader.peers[0].paused_until > 0
+
+
+async def test_a_download_reaches_blocks_far_past_one_nobody_has(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The only source has every other block: each scan of the range looks at SCAN_LIMIT
+    positions; the next goes on where it stopped, so every block it has arrives (the
+    scans used to start over at the first missing block and never get past the window)."""
+    monkeypatch.setattr(replicator, "SCAN_LIMIT", 64)
+    n = 1000
+    with trio.fail_after(30):
+        async with AsyncExitStack() as stack:
+            writer = await open_core(stack)
+            await writer.append([b"%d" % i for i in range(n)])
+            sparse = await open_core(stack, writer.key)
+            _, s = await connect(stack, writer, sparse)
+            await wait_peer(sparse, s)
+            await sparse.update()
+            await sparse.download(blocks=range(0, n, 2)).done()
+            reader = await open_core(stack, writer.key)
+            _, s2 = await connect(stack, sparse, reader)
+            await wait_peer(reader, s2)
+            await reader.update()
+            reader.download(0, n)
+            await wait_until(lambda: all(reader._state.bitfield.get(i) for i in range(0, n, 2)))
