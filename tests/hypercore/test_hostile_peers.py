@@ -213,16 +213,20 @@ async def test_a_repeated_want_is_answered_once() -> None:
 # ---- 5. no_data never stalls a download ----------------------------------------------------------
 
 
-async def _serve_from(
-    raw: RawPeer,
+async def _raw_source(
+    stack: AsyncExitStack,
+    reader: Hypercore,
     source: Hypercore,
     refuse: set[int],
-    nursery: trio.Nursery,
     *,
     forever: bool = False,
-) -> None:
-    """Make ``raw`` a server of ``source``'s blocks that answers the first request for each
-    block of ``refuse`` (every request, ``forever``) with ``no_data``."""
+) -> RawPeer:
+    """A RawPeer of ``reader`` that announces all of ``source`` and serves its blocks, but
+    answers the first request for each block of ``refuse`` (every one, ``forever``) with
+    ``no_data``."""
+    raw, _ = await _raw_peer_of(stack, reader)
+    nursery = await stack.enter_async_context(trio.open_nursery())
+    stack.callback(nursery.cancel_scope.cancel)
     seen = 0
 
     async def loop() -> None:
@@ -249,6 +253,9 @@ async def _serve_from(
             await trio.sleep(0.002)
 
     nursery.start_soon(loop)
+    raw.send("sync", wire.Sync(length=source.length, can_upgrade=True, uploading=True))
+    raw.send("range", wire.Range(start=0, length=source.length))
+    return raw
 
 
 async def test_a_no_data_answer_does_not_stall_the_download() -> None:
@@ -261,12 +268,7 @@ async def test_a_no_data_answer_does_not_stall_the_download() -> None:
             writer = await open_core(stack)
             await writer.append(make_blocks(n, seed=5))
             reader = await open_core(stack, writer.key)
-            raw, _ = await _raw_peer_of(stack, reader)
-            nursery = await stack.enter_async_context(trio.open_nursery())
-            stack.callback(nursery.cancel_scope.cancel)
-            await _serve_from(raw, writer, {92, 150}, nursery)
-            raw.send("sync", wire.Sync(length=n, can_upgrade=True, uploading=True))
-            raw.send("range", wire.Range(start=0, length=n))
+            raw = await _raw_source(stack, reader, writer, {92, 150})
             await reader.update()
             await reader.download(0, n).done()
             assert await reader.get(92) == await writer.get(92)
@@ -514,12 +516,7 @@ async def test_a_peer_that_lacks_everything_it_announced_is_paused(
             writer = await open_core(stack)
             await writer.append(make_blocks(n, seed=15))
             reader = await open_core(stack, writer.key)
-            raw, _ = await _raw_peer_of(stack, reader)
-            nursery = await stack.enter_async_context(trio.open_nursery())
-            stack.callback(nursery.cancel_scope.cancel)
-            await _serve_from(raw, writer, set(range(n)), nursery, forever=True)
-            raw.send("sync", wire.Sync(length=n, can_upgrade=True, uploading=True))
-            raw.send("range", wire.Range(start=0, length=n))
+            raw = await _raw_source(stack, reader, writer, set(range(n)), forever=True)
             await reader.update()
             assert reader.length == n
             reader.download(0, n)
