@@ -49,12 +49,13 @@ from typing import Any
 import trio
 
 from hypercore import crypto, id_encoding
-from hypercore.core import CoreState, missing_auth, open_core
+from hypercore.core import CoreState
 from hypercore.crypto import KeyPair
 from hypercore.encodings import ValueEncoding
 from hypercore.encryption import DefaultEncryption
 from hypercore.errors import ASSERTION, BAD_ARGUMENT, STORAGE_CONFLICT, STORAGE_EMPTY
 from hypercore.manifest import Manifest
+from hypercore.opening import missing_auth, open_core
 from hypercore.replicator import PROTOCOL, ReplicationStream, mux_for_stream
 from hypercore.session import Hypercore
 from hypercore.storage import Alias, Auth, RocksDBStorage, Storage

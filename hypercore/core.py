@@ -12,9 +12,8 @@ other mutation, and closing, calls first, so storage sees the same order of writ
 Damaged storage (see :class:`~hypercore.storage.StorageCorruptionError`): a block whose bit is
 set but whose row is missing or unreadable is dropped when read (its bit cleared, in memory
 and on disk, and peers told, as :meth:`CoreState.clear` does), so ``has`` turns False, the read
-raises, and the block can be downloaded again. Opening repairs what the other rows determine
-(a bitfield page from the block rows, root nodes from the nodes or blocks under them, hints
-from the bitfield) and fails naming the row for the rest (head, auth, core record ...).
+raises, and the block can be downloaded again. Opening (:mod:`hypercore.opening`) repairs
+what the other rows determine and fails naming the row for the rest.
 """
 
 from __future__ import annotations
@@ -28,19 +27,15 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from . import crypto, flat_tree, merkle
-from .bitfield import BITS_PER_PAGE, Bitfield
+from .bitfield import Bitfield
 from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
 from .errors import (
-    BAD_ARGUMENT,
     BLOCK_NOT_AVAILABLE,
-    INVALID_CHECKSUM,
     INVALID_OPERATION,
     INVALID_PROOF,
     INVALID_SIGNATURE,
     SESSION_NOT_WRITABLE,
-    STORAGE_CONFLICT,
-    STORAGE_EMPTY,
     HypercoreError,
     error_class,
 )
@@ -48,40 +43,19 @@ from .manifest import Manifest
 from .merkle import TreeHead
 from .messages import Data
 from .storage import CoreBatch, CoreStorage, Storage, StorageCorruptionError, StorageError
-from .storage import keys as k
 from .storage.records import CoreHead, Hints
 from .verifier import Verifier
 
 if TYPE_CHECKING:
     from .replicator import Replicator
 
-__all__ = ["CoreState", "TreeHead", "missing_auth", "open_core"]
+__all__ = ["CoreState", "TreeHead"]
 
 log = logging.getLogger("hypercore")
 
 MAX_CACHED_NODES = 1 << 18
 #: Verified blocks kept in memory before a deferred write is forced.
 MAX_PENDING_BLOCKS = 1024
-#: Rows (tree nodes and blocks) opening may read to recompute damaged or missing root nodes;
-#: past it the open fails naming the node (a whole lost subtree is not rehashed block by block).
-MAX_REPAIR_READS = 1 << 16
-
-# Damaged storage found by hypercore's own checks: storage errors with the code JS gives them.
-DamagedTreeError: type[StorageCorruptionError] = type(
-    "DamagedTreeError", (StorageCorruptionError, INVALID_CHECKSUM), {"__module__": __name__}
-)
-DamagedSignatureError: type[StorageCorruptionError] = type(
-    "DamagedSignatureError", (StorageCorruptionError, INVALID_SIGNATURE), {"__module__": __name__}
-)
-DamagedAuthError: type[StorageCorruptionError] = type(
-    "DamagedAuthError", (StorageCorruptionError, STORAGE_EMPTY), {"__module__": __name__}
-)
-
-
-def missing_auth(discovery_key: bytes, core_pointer: int) -> StorageCorruptionError:
-    """The error for a core whose record exists but whose auth row does not."""
-    detail = "missing, but the core record points to it"
-    return DamagedAuthError("auth", discovery_key, detail, k.core_auth(core_pointer))
 
 
 class _Pending:
@@ -706,225 +680,3 @@ def _hypercore_error(e: merkle.MerkleError, discovery_key: bytes) -> HypercoreEr
     except KeyError:
         cls = INVALID_PROOF
     return cls(e.message, discovery_key)
-
-
-def _check_key_pair(key_pair: KeyPair | None) -> None:
-    if key_pair is not None and key_pair.secret_key is not None and len(key_pair.secret_key) != 64:
-        raise BAD_ARGUMENT("secret key must be 64 bytes")
-
-
-def open_core(
-    storage: Storage,
-    owns_storage: bool,
-    *,
-    key: bytes | None,
-    key_pair: KeyPair | None,
-    manifest: Manifest | None,
-    encryption_key: bytes | None,
-    compat: bool,
-    create_if_missing: bool,
-) -> CoreState:
-    """Open (or create) the core ``key`` in ``storage``; verify its stored head."""
-    _check_key_pair(key_pair)
-    discovery_key = crypto.discovery_key(key) if key is not None else None
-    if discovery_key is None:
-        discovery_key = storage.default_discovery_key()
-    cs = storage.get_core(discovery_key) if discovery_key is not None else None
-
-    if cs is None:
-        if not create_if_missing:
-            raise STORAGE_EMPTY("No Hypercore is stored here")
-        if key is None:
-            if key_pair is None:
-                key_pair = crypto.key_pair()
-            if manifest is None:
-                manifest = crypto.default_signer_manifest(key_pair.public_key)
-            key = crypto.core_key(manifest, compat=compat)
-        elif manifest is None and key_pair is not None:
-            manifest = crypto.default_signer_manifest(key_pair.public_key)
-        if manifest is not None and crypto.core_key(manifest, compat=compat) != key:
-            raise BAD_ARGUMENT("manifest does not match the key")
-        # As in JS, the encryption key is never stored: it is given on every open.
-        cs = storage.create_core(
-            key, discovery_key=crypto.discovery_key(key), manifest=manifest, key_pair=key_pair
-        )
-    else:
-        auth = cs.get_auth()
-        if auth is None:
-            raise missing_auth(cs.discovery_key, cs.core_pointer)
-        if key is not None and auth.key != key:
-            raise STORAGE_CONFLICT("Another Hypercore is stored here")
-        key = auth.key
-        if manifest is None:
-            manifest = auth.manifest
-        if key_pair is None and auth.key_pair is not None:
-            pk, sk = auth.key_pair
-            key_pair = KeyPair(pk, sk) if sk is not None else None
-        if encryption_key is None:
-            encryption_key = auth.encryption_key
-
-    compat_core = manifest is not None and crypto.core_key(manifest, compat=True) == key
-    encryption = (
-        DefaultEncryption(encryption_key, key, compat=compat_core)
-        if encryption_key is not None
-        else None
-    )
-    state = CoreState(storage, owns_storage, cs, key, manifest, key_pair, encryption)
-    _load(state)
-    return state
-
-
-def _load(state: CoreState) -> None:
-    """Read the core's head, bitfield and roots; repair what other rows determine (and store
-    the repair unless the storage is read-only); verify the head."""
-    cs = state.cs
-    stored = cs.get_head()
-    length = stored.length if stored is not None else 0
-    bitfield, repaired_pages = _load_bitfield(cs, length)
-    state.bitfield = bitfield
-    try:
-        hints = cs.get_hints()
-    except StorageCorruptionError as e:
-        log.warning("%s: ignoring the hints", str(e))
-        hints, repaired_pages = None, repaired_pages or []
-    repaired_nodes: list[TreeNode] = []
-    if stored is None or stored.length == 0:
-        try:
-            state._nodes_complete = next(iter(cs.tree_nodes()), None) is None
-        except StorageCorruptionError:
-            state._nodes_complete = False
-        fork = stored.fork if stored is not None else 0
-        state.head = TreeHead(fork=fork, signature=stored.signature if stored else None)
-    else:
-        head = TreeHead.from_roots(
-            _load_roots(state, stored, repaired_nodes), stored.fork, stored.signature
-        )
-        head_key = k.data_head(cs.data_pointer)
-        dkey = state.discovery_key
-        if head.hash() != stored.root_hash:
-            detail = "its tree hash is not that of the stored root nodes"
-            raise DamagedTreeError("head", dkey, detail, head_key)
-        if state.verifier is not None and not state.verifier.verify(
-            stored.root_hash, stored.length, stored.fork, stored.signature
-        ):
-            raise DamagedSignatureError("head", dkey, "its signature does not verify", head_key)
-        state.head = head
-        state.contiguous_length = min(bitfield.first_unset(0), head.length)
-        if hints is not None:
-            state.remote_contiguous_length = hints.remote_contiguous_length
-    if (repaired_pages is not None or repaired_nodes) and not state.storage.read_only:
-        batch = cs.batch()
-        batch.put_tree_nodes(repaired_nodes)
-        for p in repaired_pages or ():
-            if bitfield.has_page(p):
-                batch.put_bitfield_page(p, bitfield.page(p))
-            else:
-                batch.delete_bitfield_page(p)
-        if repaired_pages is not None:
-            contiguous = min(bitfield.first_unset(0), state.head.length)
-            batch.put_hints(Hints(contiguous, state.remote_contiguous_length))
-        try:
-            batch.commit()
-        except StorageError:  # the repair holds in memory; the next open repairs again
-            log.exception("core %s: cannot store the repaired rows", state.discovery_key.hex())
-
-
-def _load_bitfield(cs: CoreStorage, length: int) -> tuple[Bitfield, list[int] | None]:
-    """The stored bitfield, and the pages rebuilt from the block rows because their rows were
-    damaged (None if none was)."""
-    try:
-        return Bitfield(cs.bitfield_pages()), None
-    except StorageCorruptionError as e:
-        log.warning("%s: rebuilding the damaged bitfield pages from the block rows", str(e))
-    pages: list[tuple[int, bytes]] = []
-    repaired: list[int] = []
-    for p in range((length + BITS_PER_PAGE - 1) // BITS_PER_PAGE):
-        try:
-            page = cs.get_bitfield_page(p)
-        except StorageCorruptionError:
-            page = _rebuild_page(cs, p, length)
-            repaired.append(p)
-        if page is not None:
-            pages.append((p, page))
-    return Bitfield(pages), repaired
-
-
-def _rebuild_page(cs: CoreStorage, page: int, length: int) -> bytes | None:
-    """Bitfield page ``page`` from the block rows that are stored and readable (blocks of a
-    dependency's data set, and those past an unreadable one, count as absent: they can be
-    downloaded again)."""
-    bits = Bitfield()
-    start = page * BITS_PER_PAGE
-    try:
-        for index, _ in cs.blocks(start, min(start + BITS_PER_PAGE, length)):
-            bits.set_range(index, index + 1, True)
-    except StorageCorruptionError as e:
-        log.warning("%s: its block and the next ones in page %d count as absent", str(e), page)
-    return bits.page(page) if bits.has_page(page) else None
-
-
-def _load_roots(state: CoreState, stored: CoreHead, repaired: list[TreeNode]) -> list[TreeNode]:
-    """The roots of the stored head. Missing or damaged ones are recomputed from the nodes
-    (or blocks) under them; if the roots then do not hash to the head, each is recomputed
-    from its children (a root row whose bytes changed but still decode). Recomputed nodes
-    are added to ``repaired``; the caller checks the result against the head."""
-    budget = [MAX_REPAIR_READS]
-    roots: list[TreeNode] = []
-    for index in flat_tree.full_roots(2 * stored.length):
-        error: StorageCorruptionError | None = None
-        try:
-            node = state.get_node(index)
-        except StorageCorruptionError as e:
-            node, error = None, e
-        if node is None:
-            node = _rebuild_node(state, index, budget, repaired)
-        if node is None:
-            if error is not None:
-                raise error
-            detail = f"missing (a root of the head, length {stored.length}) and not recomputable"
-            raise state.cs.damaged(state.cs.tree_node_key(index), detail)
-        roots.append(node)
-    if crypto.tree(roots) != stored.root_hash:
-        recomputed: list[TreeNode] = []
-        fixed = [_rebuild_node(state, r.index, budget, recomputed) or r for r in roots]
-        if crypto.tree(fixed) == stored.root_hash:
-            repaired.extend(recomputed)
-            roots = fixed
-    state._remember(repaired)
-    return roots
-
-
-def _rebuild_node(
-    state: CoreState, index: int, budget: list[int], out: list[TreeNode]
-) -> TreeNode | None:
-    """Tree node ``index`` hashed again from its children (stored, else recomputed likewise)
-    or, for a leaf, from its block; None when something under it is lost or the read budget
-    is spent. Every recomputed node is appended to ``out``."""
-    children = flat_tree.children(index)
-    if children is None:
-        budget[0] -= 1
-        try:
-            block = state.cs.get_block(index // 2) if budget[0] >= 0 else None
-        except StorageCorruptionError:
-            block = None
-        if block is None:
-            return None
-        node = merkle.block_node(index, block)
-    else:
-        parts: list[TreeNode] = []
-        for child in children:
-            budget[0] -= 1
-            if budget[0] < 0:
-                return None
-            try:
-                part = state.get_node(child)
-            except StorageCorruptionError:
-                part = None
-            if part is None:
-                part = _rebuild_node(state, child, budget, out)
-            if part is None:
-                return None
-            parts.append(part)
-        node = merkle.parent_node(index, parts[0], parts[1])
-    out.append(node)
-    return node

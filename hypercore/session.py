@@ -16,7 +16,7 @@ from protomux import encoding as c
 from protomux.background import BackgroundNursery
 
 from . import crypto, extensions, id_encoding, merkle
-from .core import CoreState, open_core
+from .core import CoreState
 from .crypto import KeyPair
 from .encodings import ValueEncoding, resolve
 from .errors import (
@@ -32,6 +32,7 @@ from .extensions import Extension, ExtensionHandler
 from .manifest import Manifest
 from .merkle import RequestIndex, RequestSeek, RequestUpgrade
 from .messages import Data
+from .opening import open_core
 from .replicator import Download, Peer, ReplicationStream, mux_for_stream
 from .storage import RocksDBStorage, Storage
 
