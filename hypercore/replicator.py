@@ -357,6 +357,13 @@ class Peer:
         else:
             self.paused_until = max(self.paused_until, until)
 
+    def _lower_contiguous(self, start: int, end: int) -> bool:
+        """The peer may lack blocks of ``[start, end)``: its contiguous prefix ends at
+        ``start``, and what it has past ``end`` stays known (as a run)."""
+        ok = self.remote_bits.set_range(end, self.remote_contiguous, True)
+        self.remote_contiguous = start
+        return ok
+
     def drop(self, error: HypercoreError) -> None:
         """The peer misbehaved: report it and close its channel."""
         self.replicator._report_invalid(self, error)
@@ -535,9 +542,7 @@ class Peer:
             self.avoid.pop(start, None)  # announced (again): ask it
         ok = True
         if m.drop and start < self.remote_contiguous:
-            # What it still has past the dropped range stays known.
-            ok = self.remote_bits.set_range(end, self.remote_contiguous, True)
-            self.remote_contiguous = start
+            ok = self._lower_contiguous(start, end)
         if start == 0 and has:
             if end > self.remote_contiguous:
                 self.remote_contiguous = end
@@ -565,10 +570,8 @@ class Peer:
         if batch not in self.wants_sent or end > (batch + 1) * WANT_BATCH:
             return  # bitfields answer our wants (as JS sends them): keep only those
         ok = True
-        if m.start < self.remote_contiguous:
-            # A bitfield is the truth for its span; what it has past it stays known.
-            ok = self.remote_bits.set_range(end, self.remote_contiguous, True)
-            self.remote_contiguous = m.start
+        if m.start < self.remote_contiguous:  # a bitfield is the truth for its span
+            ok = self._lower_contiguous(m.start, end)
         if not ok or not self.remote_bits.insert(m.start, bits):
             self.drop(HypercoreError("peer sent more bitfield pages than we keep"))
             return
