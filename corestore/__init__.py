@@ -13,16 +13,16 @@ named cores get key pairs derived from the store's primary key (:mod:`corestore.
 """
 
 from . import errors, keys
-from .errors import CORESTORE_CLOSED, PRIMARY_KEY_MISMATCH, CorestoreError
+from .errors import CorestoreClosedError, CorestoreError, PrimaryKeyMismatchError
 from .keys import DEFAULT_NAMESPACE, create_key_pair, derive_seed, generate_namespace
 from .store import Corestore, StorageArg, Watcher
 
 __all__ = [
-    "CORESTORE_CLOSED",
     "DEFAULT_NAMESPACE",
-    "PRIMARY_KEY_MISMATCH",
     "Corestore",
+    "CorestoreClosedError",
     "CorestoreError",
+    "PrimaryKeyMismatchError",
     "StorageArg",
     "Watcher",
     "create_key_pair",

@@ -9,7 +9,7 @@ message and a ``code`` of our own.
 
 from __future__ import annotations
 
-__all__ = ["CORESTORE_CLOSED", "PRIMARY_KEY_MISMATCH", "CorestoreError"]
+__all__ = ["CorestoreClosedError", "CorestoreError", "PrimaryKeyMismatchError"]
 
 
 class CorestoreError(Exception):
@@ -22,14 +22,14 @@ class CorestoreError(Exception):
         super().__init__(f"{self.code}: {message or self.default_message}")
 
 
-class CORESTORE_CLOSED(CorestoreError):
+class CorestoreClosedError(CorestoreError):
     """The store (or the root it is a view of) is closed (JS ``Error('Corestore is closed')``)."""
 
     code = "CORESTORE_CLOSED"
     default_message = "Corestore is closed"
 
 
-class PRIMARY_KEY_MISMATCH(CorestoreError):
+class PrimaryKeyMismatchError(CorestoreError):
     """The storage holds another primary key than the one passed (JS ``Error('Another
     corestore is stored here')``)."""
 

@@ -53,7 +53,12 @@ from hypercore.core import CoreState
 from hypercore.crypto import KeyPair
 from hypercore.encodings import ValueEncoding
 from hypercore.encryption import DefaultEncryption
-from hypercore.errors import ASSERTION, BAD_ARGUMENT, STORAGE_CONFLICT, STORAGE_EMPTY
+from hypercore.errors import (
+    AssertionFailedError,
+    BadArgumentError,
+    StorageConflictError,
+    StorageEmptyError,
+)
 from hypercore.manifest import Manifest
 from hypercore.opening import missing_auth, open_core
 from hypercore.replicator import PROTOCOL, ReplicationStream, mux_for_stream
@@ -63,7 +68,7 @@ from protomux import Protomux
 from protomux import encoding as c
 from protomux.background import BackgroundNursery
 
-from .errors import CORESTORE_CLOSED, PRIMARY_KEY_MISMATCH
+from .errors import CorestoreClosedError, PrimaryKeyMismatchError
 from .keys import DEFAULT_NAMESPACE, create_key_pair, generate_namespace
 
 __all__ = ["Corestore", "StorageArg", "Watcher"]
@@ -127,7 +132,7 @@ class _Shared:
             if seed is None:
                 seed = storage.set_seed(self.primary_key or crypto.random_bytes(32))
             if self.primary_key is not None and seed != self.primary_key:
-                raise PRIMARY_KEY_MISMATCH()
+                raise PrimaryKeyMismatchError()
         except BaseException:
             if owns:
                 storage.close()
@@ -184,12 +189,12 @@ class Corestore:
     ) -> None:
         if primary_key is not None:
             if not unsafe:
-                raise ASSERTION(_UNSAFE_PRIMARY_KEY)
+                raise AssertionFailedError(_UNSAFE_PRIMARY_KEY)
             if len(primary_key) != 32:
-                raise BAD_ARGUMENT("the primary key must be 32 bytes")
+                raise BadArgumentError("the primary key must be 32 bytes")
             primary_key = bytes(primary_key)
         if not isinstance(storage, (Storage, str, os.PathLike)):
-            raise BAD_ARGUMENT("storage must be a directory path or a hypercore Storage")
+            raise BadArgumentError("storage must be a directory path or a hypercore Storage")
         self._setup(_Shared(self, storage, primary_key), DEFAULT_NAMESPACE, writable)
 
     def _setup(self, shared: _Shared, ns: bytes, writable: bool) -> None:
@@ -323,13 +328,13 @@ class Corestore:
 
     def _check_not_closed(self) -> None:
         if self._closed or self._shared.closing:
-            raise CORESTORE_CLOSED()
+            raise CorestoreClosedError()
 
     def _usable(self) -> tuple[Storage, bytes]:
         self._check_not_closed()
         shared = self._shared
         if not shared.opened:
-            raise BAD_ARGUMENT("the Corestore is not open yet: await ready() or use async with")
+            raise BadArgumentError("the Corestore is not open yet: await ready() or use async with")
         assert shared.storage is not None and shared.primary_key is not None
         return shared.storage, shared.primary_key
 
@@ -448,9 +453,9 @@ class Corestore:
         alias_dkey: bytes | None = None
         if name is not None:
             if not isinstance(name, str) or not name:
-                raise BAD_ARGUMENT("a core name is a non-empty str")
+                raise BadArgumentError("a core name is a non-empty str")
             if key_pair is not None:
-                raise BAD_ARGUMENT("pass a name or a key pair, not both")
+                raise BadArgumentError("pass a name or a key pair, not both")
             key_pair = create_key_pair(primary_key, self._ns, name)
             alias_dkey = storage.get_alias(self._ns, name)
             if alias_dkey is None:
@@ -464,14 +469,14 @@ class Corestore:
             if key is None:
                 key = manifest_key
             elif key != manifest_key:
-                raise BAD_ARGUMENT("the manifest does not hash to the key")
+                raise BadArgumentError("the manifest does not hash to the key")
         derived = crypto.discovery_key(key) if key is not None else None
         dkey = alias_dkey or given_dkey or derived
         if dkey is None:
-            raise BAD_ARGUMENT("Could not derive discovery from input")
+            raise BadArgumentError("Could not derive discovery from input")
         for other in (alias_dkey, given_dkey, derived):
             if other is not None and other != dkey:
-                raise BAD_ARGUMENT("the discovery key does not match the core", dkey)
+                raise BadArgumentError("the discovery key does not match the core", dkey)
 
         state = self._shared.lookup(dkey)
         if state is not None:
@@ -505,7 +510,7 @@ class Corestore:
         record = storage.get_core_record(dkey)
         if record is None:
             if not create or key is None:
-                raise STORAGE_EMPTY("No Hypercore is stored here", dkey)
+                raise StorageEmptyError("No Hypercore is stored here", dkey)
             if alias is not None:
                 # What JS createCore writes for a named core: the core with its alias, in one
                 # batch. open_core below then finds it.
@@ -517,7 +522,7 @@ class Corestore:
             if auth is None:
                 raise missing_auth(dkey, record.core_pointer)
             if key is not None and key != auth.key:
-                raise STORAGE_CONFLICT("Another Hypercore is stored here", dkey)
+                raise StorageConflictError("Another Hypercore is stored here", dkey)
             key = auth.key
         return open_core(
             storage,
@@ -551,7 +556,7 @@ class Corestore:
         this store's namespace (pass ``store.ns`` for that)."""
         storage, _ = self._usable()
         if namespace is not None and len(namespace) != 32:
-            raise BAD_ARGUMENT("a namespace is 32 bytes")
+            raise BadArgumentError("a namespace is 32 bytes")
         return builtins.list(storage.discovery_keys(namespace))
 
     def get_auth(self, discovery_key: bytes) -> Auth | None:
@@ -634,7 +639,7 @@ def _decode_id(value: _Key | None, what: str) -> bytes | None:
     try:
         return id_encoding.decode(value)
     except (ValueError, TypeError, AttributeError):
-        raise BAD_ARGUMENT(f"invalid {what}") from None
+        raise BadArgumentError(f"invalid {what}") from None
 
 
 def _set_encryption(state: CoreState, encryption_key: bytes | None) -> None:
@@ -646,4 +651,4 @@ def _set_encryption(state: CoreState, encryption_key: bytes | None) -> None:
         compat = manifest is not None and crypto.core_key(manifest, compat=True) == state.key
         state.encryption = DefaultEncryption(encryption_key, state.key, compat=compat)
     elif current.key != bytes(encryption_key):
-        raise BAD_ARGUMENT("the core is open with another encryption key", state.discovery_key)
+        raise BadArgumentError("the core is open with another encryption key", state.discovery_key)

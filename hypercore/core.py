@@ -31,12 +31,12 @@ from .bitfield import Bitfield
 from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
 from .errors import (
-    BLOCK_NOT_AVAILABLE,
-    INVALID_OPERATION,
-    INVALID_PROOF,
-    INVALID_SIGNATURE,
-    SESSION_NOT_WRITABLE,
+    BlockNotAvailableError,
     HypercoreError,
+    InvalidOperationError,
+    InvalidProofError,
+    InvalidSignatureError,
+    SessionNotWritableError,
     error_class,
 )
 from .manifest import Manifest
@@ -259,7 +259,9 @@ class CoreState:
 
     def _require_writable(self) -> Verifier:
         if not self.writable or self.verifier is None:
-            raise SESSION_NOT_WRITABLE("cannot append to a non-writable core", self.discovery_key)
+            raise SessionNotWritableError(
+                "cannot append to a non-writable core", self.discovery_key
+            )
         return self.verifier
 
     def _signed(
@@ -319,7 +321,7 @@ class CoreState:
         self.flush()
         old = self.head
         if length > old.length:
-            raise INVALID_OPERATION(
+            raise InvalidOperationError(
                 f"Not a truncation, {length} must be less or equal to {old.length}",
                 self.discovery_key,
             )
@@ -409,7 +411,7 @@ class CoreState:
         if block is not None:
             value = self.read_block(block.index) if block.index < self.head.length else None
             if value is None:
-                raise BLOCK_NOT_AVAILABLE(discovery_key=self.discovery_key)
+                raise BlockNotAvailableError(discovery_key=self.discovery_key)
         verifier = self.verifier
         reader = _ProofReader(self)
         try:
@@ -458,7 +460,7 @@ class CoreState:
             crypto.manifest_hash(manifest) == self.key
             or crypto.core_key(manifest, compat=True) == self.key
         ):
-            raise INVALID_SIGNATURE("Proof contains an invalid manifest", self.discovery_key)
+            raise InvalidSignatureError("Proof contains an invalid manifest", self.discovery_key)
         return Verifier(self.key, manifest), manifest
 
     def reorg(self, data: Data) -> bool:
@@ -676,7 +678,7 @@ def _head_record(head: TreeHead, tree_hash: bytes | None = None) -> CoreHead:
 
 def _hypercore_error(e: merkle.MerkleError, discovery_key: bytes) -> HypercoreError:
     try:
-        cls = error_class(e.code) if e.code else INVALID_PROOF
+        cls = error_class(e.code) if e.code else InvalidProofError
     except KeyError:
-        cls = INVALID_PROOF
+        cls = InvalidProofError
     return cls(e.message, discovery_key)

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from protomux import encoding as c
 
-from .errors import BAD_ARGUMENT, DECODING_ERROR
+from .errors import BadArgumentError, DecodingError
 
 __all__ = ["ValueEncoding", "resolve"]
 
@@ -26,7 +26,7 @@ class _Binary:
             return value.encode("utf-8")
         if isinstance(value, (bytes, bytearray, memoryview)):
             return bytes(value)
-        raise BAD_ARGUMENT(f"cannot append a {type(value).__name__} as binary")
+        raise BadArgumentError(f"cannot append a {type(value).__name__} as binary")
 
     def decode(self, data: bytes) -> Any:
         return data
@@ -35,14 +35,14 @@ class _Binary:
 class _Utf8:
     def encode(self, value: Any) -> bytes:
         if not isinstance(value, str):
-            raise BAD_ARGUMENT(f"expected str, got {type(value).__name__}")
+            raise BadArgumentError(f"expected str, got {type(value).__name__}")
         return value.encode("utf-8")
 
     def decode(self, data: bytes) -> Any:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as e:
-            raise DECODING_ERROR(str(e)) from None
+            raise DecodingError(str(e)) from None
 
 
 class _Json:
@@ -53,13 +53,13 @@ class _Json:
         try:
             return (c.stringify(value) + self._suffix).encode("utf-8")
         except c.EncodeError as e:
-            raise BAD_ARGUMENT(str(e)) from None
+            raise BadArgumentError(str(e)) from None
 
     def decode(self, data: bytes) -> Any:
         try:
             return c.parse_json(data.decode("utf-8"))
         except (UnicodeDecodeError, c.DecodeError) as e:
-            raise DECODING_ERROR(str(e)) from None
+            raise DecodingError(str(e)) from None
 
 
 class _CodecEncoding:
@@ -70,13 +70,13 @@ class _CodecEncoding:
         try:
             return c.encode(self._codec, value)
         except c.EncodeError as e:
-            raise BAD_ARGUMENT(str(e)) from None
+            raise BadArgumentError(str(e)) from None
 
     def decode(self, data: bytes) -> Any:
         try:
             return c.decode(self._codec, data)
         except c.DecodeError as e:
-            raise DECODING_ERROR(str(e)) from None
+            raise DecodingError(str(e)) from None
 
 
 BINARY: ValueEncoding = _Binary()
@@ -97,9 +97,9 @@ def resolve(encoding: str | c.Codec[Any] | ValueEncoding | None) -> ValueEncodin
         try:
             return _NAMED[encoding]
         except KeyError:
-            raise BAD_ARGUMENT(f"unknown value encoding {encoding!r}") from None
+            raise BadArgumentError(f"unknown value encoding {encoding!r}") from None
     if isinstance(encoding, c.Codec):
         return _CodecEncoding(encoding)
     if callable(getattr(encoding, "encode", None)) and callable(getattr(encoding, "decode", None)):
         return encoding
-    raise BAD_ARGUMENT(f"not a value encoding: {encoding!r}")
+    raise BadArgumentError(f"not a value encoding: {encoding!r}")

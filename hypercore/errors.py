@@ -1,39 +1,50 @@
 """Errors of hypercore, one class per code of the JS ``hypercore-errors`` package.
 
-Every error has ``.code`` equal to the JS code (``BLOCK_NOT_AVAILABLE``, ``INVALID_SIGNATURE``,
+Every class has ``code`` equal to the JS code (``BLOCK_NOT_AVAILABLE``, ``INVALID_SIGNATURE``,
 ...) and its message starts with that code, as in JS. ``error_class(code)`` finds the class.
+
+Which side caused an error is told by where it surfaces, not by its class: an error a peer's
+message causes drops that peer (the replicator reports it as ``invalid-data``) and never
+reaches the caller; an error raised to the caller is about the caller's own call or data.
+Damaged local storage raises the subclasses of
+:class:`~hypercore.storage.StorageCorruptionError` at the end of this module, which are also
+the class JS raises for the same damage.
 """
 
 from __future__ import annotations
 
 from .id_encoding import encode as _encode_id
+from .storage.errors import StorageCorruptionError
 
 __all__ = [
-    "ASSERTION",
-    "BAD_ARGUMENT",
-    "BATCH_ALREADY_EXISTS",
-    "BATCH_ALREADY_FLUSHED",
-    "BATCH_UNFLUSHED",
-    "BLOCK_NOT_AVAILABLE",
-    "DECODING_ERROR",
-    "INVALID_CAPABILITY",
-    "INVALID_CHECKSUM",
-    "INVALID_OPERATION",
-    "INVALID_OPLOG_VERSION",
-    "INVALID_PROOF",
-    "INVALID_SIGNATURE",
-    "OPLOG_CORRUPT",
-    "OPLOG_HEADER_OVERFLOW",
-    "REQUEST_CANCELLED",
-    "REQUEST_TIMEOUT",
-    "SESSION_CLOSED",
-    "SESSION_MOVED",
-    "SESSION_NOT_WRITABLE",
-    "SNAPSHOT_NOT_AVAILABLE",
-    "STORAGE_CONFLICT",
-    "STORAGE_EMPTY",
-    "WRITE_FAILED",
+    "AssertionFailedError",
+    "BadArgumentError",
+    "BatchAlreadyExistsError",
+    "BatchAlreadyFlushedError",
+    "BatchUnflushedError",
+    "BlockNotAvailableError",
+    "DamagedAuthError",
+    "DamagedSignatureError",
+    "DamagedTreeError",
+    "DecodingError",
     "HypercoreError",
+    "InvalidCapabilityError",
+    "InvalidChecksumError",
+    "InvalidOperationError",
+    "InvalidOplogVersionError",
+    "InvalidProofError",
+    "InvalidSignatureError",
+    "OplogCorruptError",
+    "OplogHeaderOverflowError",
+    "RequestCancelledError",
+    "RequestTimeoutError",
+    "SessionClosedError",
+    "SessionMovedError",
+    "SessionNotWritableError",
+    "SnapshotNotAvailableError",
+    "StorageConflictError",
+    "StorageEmptyError",
+    "WriteFailedError",
     "error_class",
 ]
 
@@ -55,67 +66,211 @@ class HypercoreError(Exception):
         self.discovery_key = discovery_key
 
 
-def _define(code: str, default_message: str, *bases: type[Exception]) -> type[HypercoreError]:
-    cls = type(code, (HypercoreError, *bases), {"code": code, "default_message": default_message})
-    cls.__module__ = __name__
-    cls.__doc__ = f"JS ``{code}``."
-    return cls
+class AssertionFailedError(HypercoreError, AssertionError):
+    """``ASSERTION`` (code ``ERR_ASSERTION``): an internal check failed."""
+
+    code = "ERR_ASSERTION"
+    default_message = "Assertion failed"
 
 
-ASSERTION = _define("ASSERTION", "Assertion failed", AssertionError)
-ASSERTION.code = "ERR_ASSERTION"  # the one JS code that differs from its constructor's name
-BAD_ARGUMENT = _define("BAD_ARGUMENT", "Bad argument", ValueError)
-STORAGE_EMPTY = _define("STORAGE_EMPTY", "No Hypercore is stored here")
-STORAGE_CONFLICT = _define("STORAGE_CONFLICT", "Another Hypercore is stored here")
-INVALID_SIGNATURE = _define("INVALID_SIGNATURE", "Invalid signature")
-INVALID_CAPABILITY = _define("INVALID_CAPABILITY", "Invalid capability")
-INVALID_CHECKSUM = _define("INVALID_CHECKSUM", "Invalid checksum")
-INVALID_OPERATION = _define("INVALID_OPERATION", "Invalid operation")
-INVALID_PROOF = _define("INVALID_PROOF", "Proof not verifiable")
-BLOCK_NOT_AVAILABLE = _define("BLOCK_NOT_AVAILABLE", "Block is not available")
-SNAPSHOT_NOT_AVAILABLE = _define("SNAPSHOT_NOT_AVAILABLE", "Snapshot is not available")
-REQUEST_CANCELLED = _define("REQUEST_CANCELLED", "Request was cancelled")
-REQUEST_TIMEOUT = _define("REQUEST_TIMEOUT", "Request timed out", TimeoutError)
-SESSION_NOT_WRITABLE = _define("SESSION_NOT_WRITABLE", "Session is not writable")
-SESSION_CLOSED = _define("SESSION_CLOSED", "Session is closed")
-BATCH_UNFLUSHED = _define("BATCH_UNFLUSHED", "Batch not yet flushed")
-BATCH_ALREADY_EXISTS = _define("BATCH_ALREADY_EXISTS", "Batch already exists")
-BATCH_ALREADY_FLUSHED = _define("BATCH_ALREADY_FLUSHED", "Batch has already been flushed")
-OPLOG_CORRUPT = _define("OPLOG_CORRUPT", "Oplog file appears corrupt or out of date")
-OPLOG_HEADER_OVERFLOW = _define("OPLOG_HEADER_OVERFLOW", "Oplog header exceeds page size")
-INVALID_OPLOG_VERSION = _define("INVALID_OPLOG_VERSION", "Invalid header version")
-WRITE_FAILED = _define("WRITE_FAILED", "Write to storage failed")
-DECODING_ERROR = _define("DECODING_ERROR", "Decoding error", ValueError)
-SESSION_MOVED = _define("SESSION_MOVED", "Session moved")
+class BadArgumentError(HypercoreError, ValueError):
+    """The caller passed an argument that cannot be used."""
 
-_BY_CODE = {
-    cls.code: cls
-    for cls in (
-        ASSERTION,
-        BAD_ARGUMENT,
-        STORAGE_EMPTY,
-        STORAGE_CONFLICT,
-        INVALID_SIGNATURE,
-        INVALID_CAPABILITY,
-        INVALID_CHECKSUM,
-        INVALID_OPERATION,
-        INVALID_PROOF,
-        BLOCK_NOT_AVAILABLE,
-        SNAPSHOT_NOT_AVAILABLE,
-        REQUEST_CANCELLED,
-        REQUEST_TIMEOUT,
-        SESSION_NOT_WRITABLE,
-        SESSION_CLOSED,
-        BATCH_UNFLUSHED,
-        BATCH_ALREADY_EXISTS,
-        BATCH_ALREADY_FLUSHED,
-        OPLOG_CORRUPT,
-        OPLOG_HEADER_OVERFLOW,
-        INVALID_OPLOG_VERSION,
-        WRITE_FAILED,
-        DECODING_ERROR,
-        SESSION_MOVED,
-    )
+    code = "BAD_ARGUMENT"
+    default_message = "Bad argument"
+
+
+class StorageEmptyError(HypercoreError):
+    """No core is stored where one was expected."""
+
+    code = "STORAGE_EMPTY"
+    default_message = "No Hypercore is stored here"
+
+
+class StorageConflictError(HypercoreError):
+    """Another core is stored where this one was expected."""
+
+    code = "STORAGE_CONFLICT"
+    default_message = "Another Hypercore is stored here"
+
+
+class InvalidSignatureError(HypercoreError):
+    """A signature that does not verify."""
+
+    code = "INVALID_SIGNATURE"
+    default_message = "Invalid signature"
+
+
+class InvalidCapabilityError(HypercoreError):
+    """A peer's capability that does not prove it knows the key."""
+
+    code = "INVALID_CAPABILITY"
+    default_message = "Invalid capability"
+
+
+class InvalidChecksumError(HypercoreError):
+    """Hashes that do not match the tree."""
+
+    code = "INVALID_CHECKSUM"
+    default_message = "Invalid checksum"
+
+
+class InvalidOperationError(HypercoreError):
+    """An operation that cannot be done in the current state."""
+
+    code = "INVALID_OPERATION"
+    default_message = "Invalid operation"
+
+
+class InvalidProofError(HypercoreError):
+    """A proof that does not verify."""
+
+    code = "INVALID_PROOF"
+    default_message = "Proof not verifiable"
+
+
+class BlockNotAvailableError(HypercoreError):
+    """A block that is neither stored nor downloadable."""
+
+    code = "BLOCK_NOT_AVAILABLE"
+    default_message = "Block is not available"
+
+
+class SnapshotNotAvailableError(HypercoreError):
+    """A snapshot's view that is no longer available."""
+
+    code = "SNAPSHOT_NOT_AVAILABLE"
+    default_message = "Snapshot is not available"
+
+
+class RequestCancelledError(HypercoreError):
+    """A request that was cancelled before it was answered."""
+
+    code = "REQUEST_CANCELLED"
+    default_message = "Request was cancelled"
+
+
+class RequestTimeoutError(HypercoreError, TimeoutError):
+    """A request that was not answered in time."""
+
+    code = "REQUEST_TIMEOUT"
+    default_message = "Request timed out"
+
+
+class SessionNotWritableError(HypercoreError):
+    """A write on a session without the secret key."""
+
+    code = "SESSION_NOT_WRITABLE"
+    default_message = "Session is not writable"
+
+
+class SessionClosedError(HypercoreError):
+    """A use of a closed session."""
+
+    code = "SESSION_CLOSED"
+    default_message = "Session is closed"
+
+
+class BatchUnflushedError(HypercoreError):
+    """A batch that must be flushed first."""
+
+    code = "BATCH_UNFLUSHED"
+    default_message = "Batch not yet flushed"
+
+
+class BatchAlreadyExistsError(HypercoreError):
+    """A second batch where one already exists."""
+
+    code = "BATCH_ALREADY_EXISTS"
+    default_message = "Batch already exists"
+
+
+class BatchAlreadyFlushedError(HypercoreError):
+    """A use of a batch after its flush."""
+
+    code = "BATCH_ALREADY_FLUSHED"
+    default_message = "Batch has already been flushed"
+
+
+class OplogCorruptError(HypercoreError):
+    """An oplog that cannot be read."""
+
+    code = "OPLOG_CORRUPT"
+    default_message = "Oplog file appears corrupt or out of date"
+
+
+class OplogHeaderOverflowError(HypercoreError):
+    """An oplog header larger than its page."""
+
+    code = "OPLOG_HEADER_OVERFLOW"
+    default_message = "Oplog header exceeds page size"
+
+
+class InvalidOplogVersionError(HypercoreError):
+    """An oplog header of an unknown version."""
+
+    code = "INVALID_OPLOG_VERSION"
+    default_message = "Invalid header version"
+
+
+class WriteFailedError(HypercoreError):
+    """A write to storage that failed."""
+
+    code = "WRITE_FAILED"
+    default_message = "Write to storage failed"
+
+
+class DecodingError(HypercoreError, ValueError):
+    """Bytes that do not decode."""
+
+    code = "DECODING_ERROR"
+    default_message = "Decoding error"
+
+
+class SessionMovedError(HypercoreError):
+    """A session whose core was moved to another one."""
+
+    code = "SESSION_MOVED"
+    default_message = "Session moved"
+
+
+class DamagedTreeError(StorageCorruptionError, InvalidChecksumError):
+    """A stored tree node that is missing or does not hash to its parent."""
+
+
+class DamagedSignatureError(StorageCorruptionError, InvalidSignatureError):
+    """A stored head whose signature does not verify."""
+
+
+class DamagedAuthError(StorageCorruptionError, StorageEmptyError):
+    """A core record whose auth row is missing."""
+
+
+_BY_CODE: dict[str, type[HypercoreError]] = {
+    AssertionFailedError.code: AssertionFailedError,
+    BadArgumentError.code: BadArgumentError,
+    StorageEmptyError.code: StorageEmptyError,
+    StorageConflictError.code: StorageConflictError,
+    InvalidSignatureError.code: InvalidSignatureError,
+    InvalidCapabilityError.code: InvalidCapabilityError,
+    InvalidChecksumError.code: InvalidChecksumError,
+    InvalidOperationError.code: InvalidOperationError,
+    InvalidProofError.code: InvalidProofError,
+    BlockNotAvailableError.code: BlockNotAvailableError,
+    SnapshotNotAvailableError.code: SnapshotNotAvailableError,
+    RequestCancelledError.code: RequestCancelledError,
+    RequestTimeoutError.code: RequestTimeoutError,
+    SessionNotWritableError.code: SessionNotWritableError,
+    SessionClosedError.code: SessionClosedError,
+    BatchUnflushedError.code: BatchUnflushedError,
+    BatchAlreadyExistsError.code: BatchAlreadyExistsError,
+    BatchAlreadyFlushedError.code: BatchAlreadyFlushedError,
+    OplogCorruptError.code: OplogCorruptError,
+    OplogHeaderOverflowError.code: OplogHeaderOverflowError,
+    InvalidOplogVersionError.code: InvalidOplogVersionError,
+    WriteFailedError.code: WriteFailedError,
+    DecodingError.code: DecodingError,
+    SessionMovedError.code: SessionMovedError,
 }
 
 

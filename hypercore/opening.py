@@ -14,11 +14,12 @@ from .core import CoreState
 from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
 from .errors import (
-    BAD_ARGUMENT,
-    INVALID_CHECKSUM,
-    INVALID_SIGNATURE,
-    STORAGE_CONFLICT,
-    STORAGE_EMPTY,
+    BadArgumentError,
+    DamagedAuthError,
+    DamagedSignatureError,
+    DamagedTreeError,
+    StorageConflictError,
+    StorageEmptyError,
 )
 from .manifest import Manifest
 from .merkle import TreeHead
@@ -34,17 +35,6 @@ log = logging.getLogger("hypercore")
 #: past it the open fails naming the node (a whole lost subtree is not rehashed block by block).
 MAX_REPAIR_READS = 1 << 16
 
-# Damaged storage found by hypercore's own checks: storage errors with the code JS gives them.
-DamagedTreeError: type[StorageCorruptionError] = type(
-    "DamagedTreeError", (StorageCorruptionError, INVALID_CHECKSUM), {"__module__": __name__}
-)
-DamagedSignatureError: type[StorageCorruptionError] = type(
-    "DamagedSignatureError", (StorageCorruptionError, INVALID_SIGNATURE), {"__module__": __name__}
-)
-DamagedAuthError: type[StorageCorruptionError] = type(
-    "DamagedAuthError", (StorageCorruptionError, STORAGE_EMPTY), {"__module__": __name__}
-)
-
 
 def missing_auth(discovery_key: bytes, core_pointer: int) -> StorageCorruptionError:
     """The error for a core whose record exists but whose auth row does not."""
@@ -54,7 +44,7 @@ def missing_auth(discovery_key: bytes, core_pointer: int) -> StorageCorruptionEr
 
 def _check_key_pair(key_pair: KeyPair | None) -> None:
     if key_pair is not None and key_pair.secret_key is not None and len(key_pair.secret_key) != 64:
-        raise BAD_ARGUMENT("secret key must be 64 bytes")
+        raise BadArgumentError("secret key must be 64 bytes")
 
 
 def open_core(
@@ -77,7 +67,7 @@ def open_core(
 
     if cs is None:
         if not create_if_missing:
-            raise STORAGE_EMPTY("No Hypercore is stored here")
+            raise StorageEmptyError("No Hypercore is stored here")
         if key is None:
             if key_pair is None:
                 key_pair = crypto.key_pair()
@@ -87,7 +77,7 @@ def open_core(
         elif manifest is None and key_pair is not None:
             manifest = crypto.default_signer_manifest(key_pair.public_key)
         if manifest is not None and crypto.core_key(manifest, compat=compat) != key:
-            raise BAD_ARGUMENT("manifest does not match the key")
+            raise BadArgumentError("manifest does not match the key")
         # As in JS, the encryption key is never stored: it is given on every open.
         cs = storage.create_core(
             key, discovery_key=crypto.discovery_key(key), manifest=manifest, key_pair=key_pair
@@ -97,7 +87,7 @@ def open_core(
         if auth is None:
             raise missing_auth(cs.discovery_key, cs.core_pointer)
         if key is not None and auth.key != key:
-            raise STORAGE_CONFLICT("Another Hypercore is stored here")
+            raise StorageConflictError("Another Hypercore is stored here")
         key = auth.key
         if manifest is None:
             manifest = auth.manifest

@@ -37,7 +37,12 @@ import trio
 from protomux import Channel, Protomux
 
 from . import crypto, flat_tree, merkle, wire
-from .errors import BLOCK_NOT_AVAILABLE, INVALID_CAPABILITY, REQUEST_CANCELLED, HypercoreError
+from .errors import (
+    BlockNotAvailableError,
+    HypercoreError,
+    InvalidCapabilityError,
+    RequestCancelledError,
+)
 from .merkle import RequestIndex, RequestSeek, RequestUpgrade, SeekPending
 from .messages import Data
 from .remote_bitfield import MAX_INDEX, RemoteBitfield
@@ -216,7 +221,7 @@ class Download:
         range was cancelled first."""
         await self._done.wait()
         if self.cancelled:
-            raise REQUEST_CANCELLED(discovery_key=self._replicator.state.discovery_key)
+            raise RequestCancelledError(discovery_key=self._replicator.state.discovery_key)
 
     def cancel(self) -> None:
         if self._done.is_set():
@@ -430,7 +435,7 @@ class Peer:
             not self.stream.is_initiator, state.key, self.stream.handshake_hash
         )
         if handshake is None or handshake.capability != expected:
-            err = INVALID_CAPABILITY(
+            err = InvalidCapabilityError(
                 "Remote sent an invalid replication capability", state.discovery_key
             )
             self.replicator._report_invalid(self, err)
@@ -675,7 +680,7 @@ class Peer:
                     request=m.id,
                     fork=m.fork,
                 )
-            except BLOCK_NOT_AVAILABLE:
+            except BlockNotAvailableError:
                 data = None
             except StorageError as e:
                 # Our own disk failed us (a damaged row): the peer is not at fault and the

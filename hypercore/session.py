@@ -20,13 +20,13 @@ from .core import CoreState
 from .crypto import KeyPair
 from .encodings import ValueEncoding, resolve
 from .errors import (
-    ASSERTION,
-    BAD_ARGUMENT,
-    BLOCK_NOT_AVAILABLE,
-    REQUEST_TIMEOUT,
-    SESSION_CLOSED,
-    SESSION_NOT_WRITABLE,
-    SNAPSHOT_NOT_AVAILABLE,
+    AssertionFailedError,
+    BadArgumentError,
+    BlockNotAvailableError,
+    RequestTimeoutError,
+    SessionClosedError,
+    SessionNotWritableError,
+    SnapshotNotAvailableError,
 )
 from .extensions import Extension, ExtensionHandler
 from .manifest import Manifest
@@ -122,10 +122,10 @@ class Hypercore:
         if self._state is not None:
             return
         if self._closed:
-            raise SESSION_CLOSED("the session is closed")
+            raise SessionClosedError("the session is closed")
         arg = self._storage_arg
         if arg is None:
-            raise BAD_ARGUMENT("a storage (directory or Storage) is required")
+            raise BadArgumentError("a storage (directory or Storage) is required")
         if isinstance(arg, Storage):
             storage, owns = arg, False
         else:
@@ -185,11 +185,11 @@ class Hypercore:
 
     def _open_state(self) -> CoreState:
         if self._closed:
-            raise SESSION_CLOSED("the session is closed")
+            raise SessionClosedError("the session is closed")
         if self._state is None:
-            raise BAD_ARGUMENT("the core is not open yet: await ready() or use async with")
+            raise BadArgumentError("the core is not open yet: await ready() or use async with")
         if self._state.closed:
-            raise SESSION_CLOSED("the core is closed", self._state.discovery_key)
+            raise SessionClosedError("the core is closed", self._state.discovery_key)
         return self._state
 
     def session(
@@ -256,7 +256,7 @@ class Hypercore:
         state = self._open_state()
         if blocks is not None:
             if start != 0 or end is not None:
-                raise BAD_ARGUMENT("download() takes a range or a list of blocks, not both")
+                raise BadArgumentError("download() takes a range or a list of blocks, not both")
             listed = list(blocks)
             for b in listed:
                 _check_index(b, "download block")
@@ -389,12 +389,12 @@ class Hypercore:
         """Append one value or a list of values; returns the new length and byte length."""
         state = self._open_state()
         if self._readonly or self._snapshot is not None or not state.writable:
-            raise SESSION_NOT_WRITABLE("cannot append to a readonly core", state.discovery_key)
+            raise SessionNotWritableError("cannot append to a readonly core", state.discovery_key)
         values = blocks if isinstance(blocks, list) else [blocks]
         encoded = [self._encoding.encode(v) for v in values]
         for b in encoded:
             if len(b) > MAX_SUGGESTED_BLOCK_SIZE:
-                raise BAD_ARGUMENT(
+                raise BadArgumentError(
                     "Appended block exceeds the maximum suggested block size", state.discovery_key
                 )
         length, byte_length = state.append(encoded)
@@ -406,7 +406,7 @@ class Hypercore:
         state = self._open_state()
         _check_index(new_length, "truncate length")
         if self._readonly or not state.writable:
-            raise SESSION_NOT_WRITABLE("cannot truncate a readonly core", state.discovery_key)
+            raise SessionNotWritableError("cannot truncate a readonly core", state.discovery_key)
         state.truncate(new_length, state.head.fork + 1 if fork is None else fork)
         await trio.lowlevel.checkpoint()
 
@@ -465,7 +465,7 @@ class Hypercore:
         else:
             await trio.lowlevel.checkpoint()
         if self._snapshot is not None and index >= self._snapshot.length:
-            raise SNAPSHOT_NOT_AVAILABLE(discovery_key=state.discovery_key)
+            raise SnapshotNotAvailableError(discovery_key=state.discovery_key)
         if raw:
             return block
         if state.encryption is not None:
@@ -494,9 +494,9 @@ class Hypercore:
         if self._snapshot is not None and index < self._snapshot.length:
             # Truncated away after the snapshot was taken.
             if state.head.fork != self._snapshot.fork or index >= state.head.length:
-                raise SNAPSHOT_NOT_AVAILABLE(discovery_key=state.discovery_key)
+                raise SnapshotNotAvailableError(discovery_key=state.discovery_key)
         if not wait:
-            raise BLOCK_NOT_AVAILABLE(discovery_key=state.discovery_key)
+            raise BlockNotAvailableError(discovery_key=state.discovery_key)
         rep = state.replicator
         rep.want_block(index)
         try:
@@ -509,7 +509,7 @@ class Hypercore:
                         return block
         finally:
             rep.unwant_block(index)
-        raise REQUEST_TIMEOUT(discovery_key=state.discovery_key)
+        raise RequestTimeoutError(discovery_key=state.discovery_key)
 
     async def seek(
         self, byte_offset: int, *, wait: bool = True, timeout: float | None = None
@@ -537,7 +537,7 @@ class Hypercore:
                     if not wait:
                         if beyond:
                             return None
-                        raise BLOCK_NOT_AVAILABLE(
+                        raise BlockNotAvailableError(
                             "the blocks needed to seek are not stored", state.discovery_key
                         )
                     # A snapshot does not grow: past its length only an update() helps.
@@ -548,14 +548,14 @@ class Hypercore:
         finally:
             if asking is not None and state._replicator is not None:
                 state._replicator.remove_seek(asking)
-        raise REQUEST_TIMEOUT(discovery_key=state.discovery_key)
+        raise RequestTimeoutError(discovery_key=state.discovery_key)
 
     async def tree_hash(self, length: int | None = None) -> bytes:
         """The Merkle tree hash of the first ``length`` blocks (default: all)."""
         state = self._open_state()
         length = self.length if length is None else length
         if length > state.head.length:
-            raise BAD_ARGUMENT("length is beyond the core", state.discovery_key)
+            raise BadArgumentError("length is beyond the core", state.discovery_key)
         await trio.lowlevel.checkpoint()
         return crypto.tree(state.roots_at(length))
 
@@ -581,7 +581,7 @@ class Hypercore:
                 await state.wait_changed()
                 state = self._open_state()
             return state.head.length
-        raise REQUEST_TIMEOUT(discovery_key=state.discovery_key)
+        raise RequestTimeoutError(discovery_key=state.discovery_key)
 
     async def read(
         self,
@@ -646,4 +646,4 @@ class Hypercore:
 
 def _check_index(value: int, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ASSERTION(f"{what} is invalid")
+        raise AssertionFailedError(f"{what} is invalid")

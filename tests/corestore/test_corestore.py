@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import trio
 
-from corestore import CORESTORE_CLOSED, PRIMARY_KEY_MISMATCH, Corestore, CorestoreError, keys
+from corestore import Corestore, CorestoreClosedError, CorestoreError, PrimaryKeyMismatchError, keys
 from hypercore import Hypercore, MemoryStorage, crypto, errors
 from hypercore.core import CoreState
 from hypercore.storage import Alias, RocksDBStorage, StorageLockedError
@@ -57,11 +57,11 @@ async def test_primary_key_is_random_then_stored() -> None:
 
 
 async def test_primary_key_checks() -> None:
-    with pytest.raises(errors.ASSERTION, match="unsafe"):
+    with pytest.raises(errors.AssertionFailedError, match="unsafe"):
         Corestore(MemoryStorage(), primary_key=PK7)
-    with pytest.raises(errors.BAD_ARGUMENT):
+    with pytest.raises(errors.BadArgumentError):
         Corestore(MemoryStorage(), primary_key=bytes(31), unsafe=True)
-    with pytest.raises(errors.BAD_ARGUMENT):
+    with pytest.raises(errors.BadArgumentError):
         Corestore(42)  # type: ignore[arg-type]
     storage = MemoryStorage()
     async with store7(storage):
@@ -69,7 +69,7 @@ async def test_primary_key_checks() -> None:
     async with store7(storage) as store:  # the same key again is fine
         assert store.primary_key == PK7
     other = Corestore(storage, primary_key=bytes(32), unsafe=True)
-    with pytest.raises(PRIMARY_KEY_MISMATCH, match="Another corestore is stored here") as info:
+    with pytest.raises(PrimaryKeyMismatchError, match="Another corestore is stored here") as info:
         await other.ready()
     assert isinstance(info.value, CorestoreError) and info.value.code == "PRIMARY_KEY_MISMATCH"
     assert storage.seed() == PK7
@@ -148,9 +148,9 @@ async def test_closing_a_view_closes_its_sessions_only() -> None:
         async with view:  # views are ready at once and close on exit
             assert view.opened
         assert view.closed and a.closed and b.closed and not kept.closed
-        with pytest.raises(CORESTORE_CLOSED, match="Corestore is closed"):
+        with pytest.raises(CorestoreClosedError, match="Corestore is closed"):
             view.get("a")
-        with pytest.raises(CORESTORE_CLOSED):
+        with pytest.raises(CorestoreClosedError):
             view.session()
         await view.aclose()  # idempotent
         await kept.append(b"still open")
@@ -161,7 +161,7 @@ async def test_closing_a_view_closes_its_sessions_only() -> None:
 async def test_closing_the_root_closes_everything(tmp_path: Path) -> None:
     store = Corestore(tmp_path)
     view = store.namespace("v")  # made before ready: usable once the root is open
-    with pytest.raises(errors.BAD_ARGUMENT, match="not open"):
+    with pytest.raises(errors.BadArgumentError, match="not open"):
         view.get("x")
     await view.ready()
     assert store.opened
@@ -170,11 +170,11 @@ async def test_closing_the_root_closes_everything(tmp_path: Path) -> None:
     b = store.session().get("y")
     await store.aclose()
     assert a.closed and b.closed and view.closed and store.closed
-    with pytest.raises(errors.SESSION_CLOSED):
+    with pytest.raises(errors.SessionClosedError):
         await sub.append(b"x")
-    with pytest.raises(CORESTORE_CLOSED):
+    with pytest.raises(CorestoreClosedError):
         store.get("x")
-    with pytest.raises(CORESTORE_CLOSED):
+    with pytest.raises(CorestoreClosedError):
         await store.ready()
     await store.aclose()
     assert store.storage is not None and store.storage.closed
@@ -194,16 +194,16 @@ async def test_aclose_closes_even_when_cancelled(tmp_path: Path) -> None:
 async def test_aclose_before_ready() -> None:
     store = Corestore(MemoryStorage())
     await store.aclose()
-    with pytest.raises(CORESTORE_CLOSED):
+    with pytest.raises(CorestoreClosedError):
         await store.ready()
 
 
 async def test_get_by_key_and_discovery_key() -> None:
     remote = crypto.core_key(crypto.key_pair(bytes(range(32))).public_key)
     async with store7() as store:
-        with pytest.raises(errors.STORAGE_EMPTY):
+        with pytest.raises(errors.StorageEmptyError):
             store.get(key=remote, create_if_missing=False)
-        with pytest.raises(errors.STORAGE_EMPTY, match="No Hypercore is stored here"):
+        with pytest.raises(errors.StorageEmptyError, match="No Hypercore is stored here"):
             store.get(discovery_key=crypto.discovery_key(remote))
         assert store.list() == []
         core = store.get(key=remote.hex())
@@ -214,7 +214,7 @@ async def test_get_by_key_and_discovery_key() -> None:
         # Nothing was created for the missing lookups, and no alias for a key.
         assert store.list() == [crypto.discovery_key(remote)]
         assert list(store.storage.aliases()) == []  # type: ignore[union-attr]
-        with pytest.raises(errors.STORAGE_EMPTY):
+        with pytest.raises(errors.StorageEmptyError):
             store.get("never", create_if_missing=False)
         assert store.list() == [crypto.discovery_key(remote)]
 
@@ -230,27 +230,27 @@ async def test_get_with_key_pair_or_manifest() -> None:
         assert again.length == 1 and again.writable
         reader = store.get(manifest=crypto.default_signer_manifest(kp.public_key))
         assert reader.key == key
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.get(key=bytes(32), key_pair=kp)
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.get(key=key, discovery_key=bytes(32))
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.get(discovery_key=bytes(32), key_pair=kp)
 
 
 async def test_get_argument_errors() -> None:
     async with store7() as store:
-        with pytest.raises(errors.BAD_ARGUMENT, match="Could not derive discovery from input"):
+        with pytest.raises(errors.BadArgumentError, match="Could not derive discovery from input"):
             store.get()
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.get("")
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.get(b"x")  # type: ignore[arg-type]
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.get("x", key_pair=crypto.key_pair())
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.get(key="not a key")
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.list(bytes(3))
 
 
@@ -259,7 +259,7 @@ async def test_named_key_mismatch_with_stored_alias() -> None:
     async with store7(storage) as store:
         store.get("x")
     async with store7(storage) as store:
-        with pytest.raises(errors.BAD_ARGUMENT):
+        with pytest.raises(errors.BadArgumentError):
             store.get("x", key=bytes(32))
 
 
@@ -268,7 +268,7 @@ async def test_writable_option() -> None:
     async with Corestore(storage, writable=False) as store:
         core = store.get("x")
         assert not core.writable and not store.writable
-        with pytest.raises(errors.SESSION_NOT_WRITABLE):
+        with pytest.raises(errors.SessionNotWritableError):
             await core.append(b"no")
         assert store.get("x", writable=True).writable
         assert not store.namespace("a").get("y").writable
@@ -282,7 +282,7 @@ async def test_create_key_pair() -> None:
         assert a.create_key_pair("x") == store.create_key_pair("x", a.ns)
         core = a.get("x")
         assert core.key_pair == a.create_key_pair("x")
-    with pytest.raises(errors.BAD_ARGUMENT):
+    with pytest.raises(errors.BadArgumentError):
         Corestore(MemoryStorage()).create_key_pair("x")
 
 
@@ -306,7 +306,7 @@ async def test_encryption() -> None:
             await core.append(b"plain")
             assert core.padding == 8
             assert await core.get(0, raw=True) != b"plain"
-            with pytest.raises(errors.BAD_ARGUMENT):
+            with pytest.raises(errors.BadArgumentError):
                 store.get("secret", encryption_key=bytes(32))
             same = store.get("secret", encryption_key=enc)
             assert await same.get(0) == b"plain"
@@ -346,7 +346,7 @@ async def test_find_core_watch_and_cores() -> None:
         await view.aclose()  # a closed store's watchers are dropped
         store.get("z")
         assert len(seen) == 1
-        with pytest.raises(CORESTORE_CLOSED):
+        with pytest.raises(CorestoreClosedError):
             view.watch(seen.append)
         # The state find_core opened closed with the last session attached to it.
         assert state.closed and dkey not in {s.discovery_key for s in store.cores()}

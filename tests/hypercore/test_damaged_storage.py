@@ -125,7 +125,7 @@ async def test_a_block_whose_row_is_deleted_is_dropped_when_read(tmp_path: Path)
                 await core.get(4)
             assert_names(info.value, "block 4")
             assert not await core.has(4) and core.contiguous_length == 4
-            with pytest.raises(errors.BLOCK_NOT_AVAILABLE):
+            with pytest.raises(errors.BlockNotAvailableError):
                 await core.get(4, wait=False)
             for i in (*range(4), *range(5, 10)):
                 assert await core.get(i) == block(i)
@@ -273,9 +273,9 @@ async def test_a_damaged_head_fails_the_open_naming_it(tmp_path: Path, damage: s
     error = await open_fails(tmp_path)
     assert_names(error, "head")
     if damage == "signature":  # also the error JS gives it
-        assert isinstance(error, errors.INVALID_SIGNATURE)
+        assert isinstance(error, errors.InvalidSignatureError)
     elif damage == "tree hash":
-        assert isinstance(error, errors.INVALID_CHECKSUM)
+        assert isinstance(error, errors.InvalidChecksumError)
 
 
 @pytest.mark.parametrize("damage", ["truncated row", "blob checksum"])
@@ -314,7 +314,7 @@ async def test_a_damaged_auth_row_fails_the_open_naming_it(tmp_path: Path, damag
         put(tmp_path, k.core_auth(0), KEY + DKEY + b"\x01\x10")  # manifest promised, absent
     error = await open_fails(tmp_path)
     assert_names(error, "auth")
-    assert isinstance(error, errors.STORAGE_EMPTY) == (damage == "deleted")  # as JS says
+    assert isinstance(error, errors.StorageEmptyError) == (damage == "deleted")  # as JS says
     async with Corestore(tmp_path) as store:
         with pytest.raises(StorageCorruptionError) as info:
             await store.get(key=KEY).ready()

@@ -15,14 +15,14 @@ def test_codes_match_js_names() -> None:
             assert errors.error_class(name) is cls
             assert errors.error_class(cls.code) is cls
             assert issubclass(cls, errors.HypercoreError)
-    err = errors.BLOCK_NOT_AVAILABLE()
+    err = errors.BlockNotAvailableError()
     assert str(err) == "BLOCK_NOT_AVAILABLE: Block is not available"
-    assert isinstance(errors.BAD_ARGUMENT("x"), ValueError)
-    assert isinstance(errors.REQUEST_TIMEOUT(), TimeoutError)
+    assert isinstance(errors.BadArgumentError("x"), ValueError)
+    assert isinstance(errors.RequestTimeoutError(), TimeoutError)
 
 
 def test_discovery_key_in_message() -> None:
-    err = errors.INVALID_SIGNATURE("bad head", discovery_key=bytes(32))
+    err = errors.InvalidSignatureError("bad head", discovery_key=bytes(32))
     assert str(err) == f"INVALID_SIGNATURE: bad head (discovery key: {'y' * 52})"
 
 

@@ -50,9 +50,9 @@ async def test_value_encodings() -> None:
 
 async def test_get_waits_for_append_and_times_out() -> None:
     async with Hypercore(MemoryStorage()) as core:
-        with pytest.raises(errors.BLOCK_NOT_AVAILABLE):
+        with pytest.raises(errors.BlockNotAvailableError):
             await core.get(0, wait=False)
-        with pytest.raises(errors.REQUEST_TIMEOUT):
+        with pytest.raises(errors.RequestTimeoutError):
             await core.get(0, timeout=0.05)
         got: list[bytes] = []
 
@@ -84,7 +84,7 @@ async def test_wait_for_append_and_live_read() -> None:
             await trio.sleep(0.01)
             await core.append(b"2")
         assert seen == [b"0", b"1", b"2"]
-        with pytest.raises(errors.REQUEST_TIMEOUT):
+        with pytest.raises(errors.RequestTimeoutError):
             await core.wait_for_append(timeout=0.01)
 
 
@@ -97,7 +97,7 @@ async def test_truncate_and_fork() -> None:
         assert (core.length, core.byte_length, core.fork) == (2, 3, 1)
         assert await core.tree_hash() == hash2
         assert snap.length == 3
-        with pytest.raises(errors.SNAPSHOT_NOT_AVAILABLE):
+        with pytest.raises(errors.SnapshotNotAvailableError):
             await snap.get(2)
         assert await snap.update()
         assert snap.length == 2
@@ -106,7 +106,7 @@ async def test_truncate_and_fork() -> None:
         assert [b async for b in core.read()] == [b"a", b"bb", b"d"]
         await core.truncate(1, fork=7)
         assert core.fork == 7
-        with pytest.raises(errors.INVALID_OPERATION):
+        with pytest.raises(errors.InvalidOperationError):
             await core.truncate(5)
 
 
@@ -116,7 +116,7 @@ async def test_clear_keeps_length() -> None:
         await core.clear(2, 5)
         assert core.length == 10 and core.contiguous_length == 2
         assert not await core.has(3) and await core.has(5)
-        with pytest.raises(errors.BLOCK_NOT_AVAILABLE):
+        with pytest.raises(errors.BlockNotAvailableError):
             await core.get(3, wait=False)
         assert await core.get(5) == bytes([5]) * 10
         await core.append(b"x")
@@ -147,11 +147,11 @@ async def test_user_data_sessions_and_close() -> None:
         assert core.length == 1
         await s.aclose()
         await s.aclose()
-        with pytest.raises(errors.SESSION_CLOSED):
+        with pytest.raises(errors.SessionClosedError):
             await s.get(0)
         assert await core.get(0) == b"x"
         ro = core.session(writable=False)
-        with pytest.raises(errors.SESSION_NOT_WRITABLE):
+        with pytest.raises(errors.SessionNotWritableError):
             await ro.append(b"y")
         await ro.aclose()
 
@@ -188,7 +188,7 @@ async def test_reader_core_is_not_writable() -> None:
     key = crypto.core_key(crypto.key_pair(SEED).public_key)
     async with Hypercore(MemoryStorage(), key) as core:
         assert not core.writable and core.key == key
-        with pytest.raises(errors.SESSION_NOT_WRITABLE):
+        with pytest.raises(errors.SessionNotWritableError):
             await core.append(b"x")
 
 
@@ -214,13 +214,13 @@ async def test_tampered_head_fails_to_open() -> None:
     sig[10] ^= 1
     batch.put_head(type(head)(head.fork, head.length, head.root_hash, bytes(sig), head.timestamp))
     batch.commit()
-    with pytest.raises(errors.INVALID_SIGNATURE):
+    with pytest.raises(errors.InvalidSignatureError):
         async with Hypercore(storage):
             pass
     batch = bad.batch()
     batch.put_head(type(head)(head.fork, head.length, bytes(32), head.signature, head.timestamp))
     batch.commit()
-    with pytest.raises(errors.INVALID_CHECKSUM):
+    with pytest.raises(errors.InvalidChecksumError):
         async with Hypercore(storage):
             pass
 

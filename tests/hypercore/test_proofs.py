@@ -84,9 +84,9 @@ async def test_proofs_for_the_wrong_core_are_rejected() -> None:
     await stranger.append([b"a", b"b"])
     reader = Hypercore(MemoryStorage(), writer.key)
     await reader.ready()
-    with pytest.raises(errors.INVALID_SIGNATURE):
+    with pytest.raises(errors.InvalidSignatureError):
         await reader.verify(await stranger.proof(upgrade=RequestUpgrade(0, 2), manifest=True))
-    with pytest.raises(errors.INVALID_SIGNATURE):
+    with pytest.raises(errors.InvalidSignatureError):
         await reader.verify(await stranger.proof(upgrade=RequestUpgrade(0, 2)))
     assert reader.length == 0 and reader.manifest is None
 
@@ -162,7 +162,7 @@ async def test_deferred_proofs_are_readable_at_once_and_written_by_flush(tmp_pat
     bad = await writer.proof(block=RequestIndex(31, await reader.missing_nodes(31)))
     assert bad.block is not None
     bad = replace(bad, block=replace(bad.block, value=b"forged"))
-    with pytest.raises(errors.INVALID_CHECKSUM):
+    with pytest.raises(errors.InvalidChecksumError):
         state.verify(bad, defer=True)
     assert not await reader.has(31)
     state.flush()

@@ -127,7 +127,7 @@ async def test_sparse_get_downloads_only_what_is_asked(update_first: bool) -> No
                 assert await reader.has(i) == (i in wanted_all), i
             assert reader.contiguous_length == 1
             assert await reader.tree_hash() == await writer.tree_hash()
-            with pytest.raises(errors.BLOCK_NOT_AVAILABLE):
+            with pytest.raises(errors.BlockNotAvailableError):
                 await reader.get(5, wait=False)
 
 
@@ -155,11 +155,11 @@ async def test_download_of_a_block_list_fetches_exactly_those() -> None:
             assert reader.download(blocks=[5, 6]).completed  # stored already
             cancelled = reader.download(blocks=[1, 2])
             cancelled.cancel()
-            with pytest.raises(errors.REQUEST_CANCELLED):
+            with pytest.raises(errors.RequestCancelledError):
                 await cancelled.done()
-            with pytest.raises(errors.BAD_ARGUMENT):
+            with pytest.raises(errors.BadArgumentError):
                 reader.download(0, 10, blocks=[1])
-            with pytest.raises(errors.ASSERTION):
+            with pytest.raises(errors.AssertionFailedError):
                 reader.download(blocks=[-1])
 
 
@@ -198,9 +198,9 @@ async def test_seek_on_a_sparse_core_asks_peers_for_the_tree(encrypted: bool) ->
             assert await alone.verify(
                 await writer.proof(upgrade=RequestUpgrade(0, n), manifest=True)
             )
-            with pytest.raises(errors.BLOCK_NOT_AVAILABLE):
+            with pytest.raises(errors.BlockNotAvailableError):
                 await alone.seek(boundaries[1] + 3, wait=False)
-            with pytest.raises(errors.REQUEST_TIMEOUT):
+            with pytest.raises(errors.RequestTimeoutError):
                 await alone.seek(boundaries[1] + 3, timeout=0.05)
 
 
@@ -333,7 +333,7 @@ async def test_get_beyond_length_waits_for_upgrade() -> None:
             _, sr = await connect(stack, writer, reader)
             await wait_peer(reader, sr)
             await reader.update()
-            with pytest.raises(errors.REQUEST_TIMEOUT):
+            with pytest.raises(errors.RequestTimeoutError):
                 await reader.get(10, timeout=0.1)
             assert reader.length == 3
 
@@ -367,7 +367,7 @@ async def test_range_download_and_sparse_relay() -> None:
             assert await c.get(170) == blocks[170]
             assert await c.get(20) == blocks[20]
             assert sorted(x[0] for x in c_downloads.calls) == [20, *range(120, 150), 170]
-            with pytest.raises(errors.REQUEST_TIMEOUT):
+            with pytest.raises(errors.RequestTimeoutError):
                 await c.get(160, timeout=0.2)  # B does not have it
             for i in (20, 120, 149, 170):
                 assert await c.get(i, wait=False) == blocks[i]
@@ -455,7 +455,7 @@ async def test_relay_through_middle_peer_with_live_appends(transport: str) -> No
             await assert_same_core(c, a)
             await wait_until(lambda: b.has(0, 150))
             b_live.cancel()
-            with pytest.raises(errors.REQUEST_CANCELLED):
+            with pytest.raises(errors.RequestCancelledError):
                 await b_live.done()
 
 
@@ -500,19 +500,19 @@ async def test_closing_ends_peers_waits_and_downloads() -> None:
             await writer.aclose()  # its last session: the core closes, its channels too
             await removed.wait_count(1)
             assert removed.calls == [(peer,)] and reader.peers == []
-            with pytest.raises(errors.REQUEST_TIMEOUT):
+            with pytest.raises(errors.RequestTimeoutError):
                 await reader.get(3, timeout=0.1)
 
             d = reader.download(0, 10)
             results: list[str] = []
 
             async def get() -> None:
-                with pytest.raises(errors.SESSION_CLOSED):
+                with pytest.raises(errors.SessionClosedError):
                     await reader.get(4)
                 results.append("get")
 
             async def done() -> None:
-                with pytest.raises(errors.REQUEST_CANCELLED):
+                with pytest.raises(errors.RequestCancelledError):
                     await d.done()
                 results.append("done")
 
@@ -748,7 +748,7 @@ async def test_a_tampered_seek_proof_drops_the_peer(past_length: bool) -> None:
                 failed = trio.Event()
 
                 async def seek() -> None:
-                    with pytest.raises(errors.REQUEST_TIMEOUT):
+                    with pytest.raises(errors.RequestTimeoutError):
                         await reader.seek(offset, timeout=0.5)
                     failed.set()
 
@@ -762,7 +762,7 @@ async def test_a_tampered_seek_proof_drops_the_peer(past_length: bool) -> None:
                 _, r_evil = await connect(stack, evil, reader)
                 await wait_peer(reader, r_evil)
                 await reader.update()
-                with pytest.raises(errors.REQUEST_TIMEOUT):  # the liar is dropped at once
+                with pytest.raises(errors.RequestTimeoutError):  # the liar is dropped at once
                     await reader.seek(offset, timeout=0.5)
             assert len(invalid) == 1 and reader.peers == []
             await connect(stack, writer, reader)
@@ -786,7 +786,7 @@ async def test_only_a_malicious_peer(kind: str) -> None:
             reader = await open_core(stack, writer.key)
             invalid = Recorder(reader, "invalid-data")
             await connect(stack, evil, reader)
-            with pytest.raises(errors.REQUEST_TIMEOUT):
+            with pytest.raises(errors.RequestTimeoutError):
                 await reader.get(5, timeout=0.5)
             assert len(invalid) == 1
             assert reader.peers == []
@@ -820,7 +820,7 @@ async def test_peer_answering_with_other_blocks_does_not_stall_the_download() ->
             await wait_peer(lonely, r_lonely)
             await lonely.update()
             assert lonely.length == n
-            with pytest.raises(errors.REQUEST_TIMEOUT):
+            with pytest.raises(errors.RequestTimeoutError):
                 await lonely.get(5, timeout=0.5)
             assert not await lonely.has(5) and not await lonely.has(4)
             assert 1 <= len(answers) < 50, len(answers)
@@ -945,7 +945,7 @@ async def test_channel_with_a_bad_capability_is_refused() -> None:
             raw.open(writer.key, capability_key=bytes(32))
             await raw.closed.wait()
             await invalid.wait_count(1)
-            assert isinstance(invalid.calls[0][0], errors.INVALID_CAPABILITY)
+            assert isinstance(invalid.calls[0][0], errors.InvalidCapabilityError)
             assert writer.peers == []
             # Whatever it sent meanwhile was not answered with data.
             raw.send("request", wire.Request(id=1, block=RequestIndex(0, 0)))

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from corestore import PRIMARY_KEY_MISMATCH, Corestore, keys
+from corestore import Corestore, PrimaryKeyMismatchError, keys
 from hypercore import Hypercore, MemoryStorage, crypto
 from hypercore.storage import RocksDBStorage
 
@@ -233,7 +233,7 @@ async def test_primary_key_mismatch_as_js(js: JSHelper, tmp_path: Path) -> None:
     assert js("corestore.openError", str(tmp_path), bytes(32)) is None
     # And a store made by Node refuses another primary key in Python.
     theirs = js("corestore.write", str(tmp_path / "js"), None, [], [])
-    with pytest.raises(PRIMARY_KEY_MISMATCH):
+    with pytest.raises(PrimaryKeyMismatchError):
         await Corestore(tmp_path / "js", primary_key=bytes(32), unsafe=True).ready()
     async with Corestore(tmp_path / "js", primary_key=theirs["primaryKey"], unsafe=True) as store:
         assert store.list() == []
