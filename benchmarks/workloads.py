@@ -17,7 +17,7 @@ import trio
 
 from hypercore import Hypercore, crypto
 from hypercore.crypto import TreeNode
-from hypercore.messages import DATA, Data, DataBlock
+from hypercore.wire import DATA, Data, DataBlock
 from hyperswarm import SecretStream
 from protomux import encoding as c
 from protomux.rpc import RPC

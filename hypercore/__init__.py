@@ -4,16 +4,17 @@ hypercore 11.
 :class:`Hypercore` is the log itself (a session on a core stored in a directory, in the
 RocksDB layout of JS ``hypercore-storage``, or in memory). Below it: :mod:`hypercore.crypto`
 (hashes, keys, v11 capabilities and manifest hashing), :mod:`hypercore.flat_tree`,
-:mod:`hypercore.merkle` (the tree and its proofs), :mod:`hypercore.messages` (wire codecs),
+:mod:`hypercore.merkle` (the tree and its proofs), :mod:`hypercore.wire` (the replication
+messages),
 :mod:`hypercore.storage`, :mod:`hypercore.encryption` and :mod:`hypercore.errors`.
 """
 
-from . import crypto, errors, flat_tree, manifest, messages
+from . import crypto, errors, flat_tree, manifest, merkle, wire
 from .crypto import KeyPair
 from .extensions import Extension
-from .merkle import RequestIndex, RequestSeek, RequestUpgrade
 from .session import AppendResult, Hypercore, Info
 from .storage import MemoryStorage, RocksDBStorage, Storage
+from .wire import RequestIndex, RequestSeek, RequestUpgrade
 
 __all__ = [
     "AppendResult",
@@ -31,5 +32,6 @@ __all__ = [
     "errors",
     "flat_tree",
     "manifest",
-    "messages",
+    "merkle",
+    "wire",
 ]

@@ -32,19 +32,18 @@ from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
 from .errors import (
     BlockNotAvailableError,
+    ForkMismatchError,
     HypercoreError,
     InvalidOperationError,
-    InvalidProofError,
     InvalidSignatureError,
     SessionNotWritableError,
-    error_class,
 )
 from .manifest import Manifest
 from .merkle import TreeHead
-from .messages import Data
 from .storage import CoreBatch, CoreStorage, Storage, StorageCorruptionError, StorageError
 from .storage.records import CoreHead, Hints
 from .verifier import Verifier
+from .wire import Data
 
 if TYPE_CHECKING:
     from .replicator import Replicator
@@ -427,13 +426,16 @@ class CoreState:
                 request=request,
                 fork=fork,
             )
-        except merkle.MerkleError as e:
+        except StorageError:
+            raise
+        except HypercoreError as e:
             missing = reader.missing
             if missing is not None and self._should_store(missing):
                 key = self.cs.tree_node_key(missing)
                 detail = "missing, but blocks under it are stored"
                 raise self.cs.damaged(key, detail) from None
-            raise _hypercore_error(e, self.discovery_key) from None
+            e.with_discovery_key(self.discovery_key)
+            raise
         if manifest and self.manifest is not None:
             data = replace(data, manifest=self.manifest)
         return data
@@ -486,8 +488,11 @@ class CoreState:
                 verifier.verify,
                 prologue=verifier.prologue,
             )
-        except merkle.MerkleError as e:
-            raise _hypercore_error(e, self.discovery_key) from None
+        except StorageError:
+            raise
+        except HypercoreError as e:
+            e.with_discovery_key(self.discovery_key)
+            raise
         new_head = verified.head
         if new_head is None:
             return False
@@ -506,7 +511,9 @@ class CoreState:
             try:
                 cut = merkle.truncate(self, old, ancestor, data.fork)
                 doomed: tuple[int, ...] = cut.delete_nodes
-            except merkle.MerkleError:
+            except StorageError:
+                raise
+            except HypercoreError:
                 ancestor, doomed = 0, ()
             batch.delete_tree_node_range(2 * ancestor, 2 * old.length)
             for index in doomed:
@@ -562,10 +569,13 @@ class CoreState:
                 prologue=verifier.prologue,
                 stop_at_stored=stop_at_stored,
             )
-        except merkle.ForkMismatchError:
+        except ForkMismatchError:
             return False
-        except merkle.MerkleError as e:
-            raise _hypercore_error(e, self.discovery_key) from None
+        except StorageError:
+            raise
+        except HypercoreError as e:
+            e.with_discovery_key(self.discovery_key)
+            raise
         new_head = verified.head
         if new_head is not None and learned is None and self.manifest is None:
             learned = verifier.manifest
@@ -674,11 +684,3 @@ def _head_record(head: TreeHead, tree_hash: bytes | None = None) -> CoreHead:
         head.signature,
         int(time.time() * 1000),
     )
-
-
-def _hypercore_error(e: merkle.MerkleError, discovery_key: bytes) -> HypercoreError:
-    try:
-        cls = error_class(e.code) if e.code else InvalidProofError
-    except KeyError:
-        cls = InvalidProofError
-    return cls(e.message, discovery_key)

@@ -27,6 +27,7 @@ __all__ = [
     "DamagedSignatureError",
     "DamagedTreeError",
     "DecodingError",
+    "ForkMismatchError",
     "HypercoreError",
     "InvalidCapabilityError",
     "InvalidChecksumError",
@@ -34,6 +35,7 @@ __all__ = [
     "InvalidOplogVersionError",
     "InvalidProofError",
     "InvalidSignatureError",
+    "MissingNodeError",
     "OplogCorruptError",
     "OplogHeaderOverflowError",
     "RequestCancelledError",
@@ -62,8 +64,18 @@ class HypercoreError(Exception):
             message = message[len(prefix) :]
         if discovery_key is not None:
             message = f"{message} (discovery key: {_encode_id(discovery_key)})"
+        self.message = message
         super().__init__(f"{self.code}: {message}")
         self.discovery_key = discovery_key
+
+    def with_discovery_key(self, discovery_key: bytes) -> HypercoreError:
+        """This error, naming the core it is about (code that knows no core, as the Merkle
+        tree's, raises errors without it; the core adds it on the way out)."""
+        if self.discovery_key is None:
+            self.discovery_key = discovery_key
+            self.message = f"{self.message} (discovery key: {_encode_id(discovery_key)})"
+            self.args = (f"{self.code}: {self.message}",)
+        return self
 
 
 class AssertionFailedError(HypercoreError, AssertionError):
@@ -232,6 +244,23 @@ class SessionMovedError(HypercoreError):
 
     code = "SESSION_MOVED"
     default_message = "Session moved"
+
+
+class ForkMismatchError(InvalidOperationError):
+    """A proof for another fork than the tree's. JS ``Core.verify`` returns false here
+    rather than throwing: treat it as "no data" (or a reorg, if the fork is newer)."""
+
+
+class MissingNodeError(InvalidOperationError):
+    """A tree node an operation needs is not stored; ``index`` is the node."""
+
+    def __init__(
+        self, index: int, message: str | None = None, discovery_key: bytes | None = None
+    ) -> None:
+        super().__init__(
+            message or f"Expected tree node {index} from storage, got (nil)", discovery_key
+        )
+        self.index = index
 
 
 class DamagedTreeError(StorageCorruptionError, InvalidChecksumError):

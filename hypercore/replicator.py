@@ -43,10 +43,10 @@ from .errors import (
     InvalidCapabilityError,
     RequestCancelledError,
 )
-from .merkle import RequestIndex, RequestSeek, RequestUpgrade, SeekPending
-from .messages import Data
+from .merkle import SeekPending
 from .remote_bitfield import MAX_INDEX, RemoteBitfield
 from .storage import StorageError
+from .wire import Data, RequestIndex, RequestSeek, RequestUpgrade
 
 if TYPE_CHECKING:
     from .core import CoreState
@@ -323,8 +323,8 @@ class Peer:
             except StorageError as e:
                 log.error("closing %r: storage of core %s failed: %s", self, self._dkey(), e)
                 self.close(e)
-            except (HypercoreError, merkle.MerkleError) as e:
-                self.drop(e if isinstance(e, HypercoreError) else HypercoreError(str(e)))
+            except HypercoreError as e:
+                self.drop(e)
 
         return run
 
@@ -1159,7 +1159,7 @@ class Replicator:
             return False
         try:
             merkle.roots_at(state, remote_length)
-        except merkle.MerkleError:
+        except HypercoreError:
             return False
         return True
 

@@ -30,11 +30,10 @@ from .errors import (
 )
 from .extensions import Extension, ExtensionHandler
 from .manifest import Manifest
-from .merkle import RequestIndex, RequestSeek, RequestUpgrade
-from .messages import Data
 from .opening import open_core
 from .replicator import Download, Peer, ReplicationStream, mux_for_stream
 from .storage import RocksDBStorage, Storage
+from .wire import Data, RequestIndex, RequestSeek, RequestUpgrade
 
 __all__ = ["AppendResult", "Hypercore", "Info"]
 

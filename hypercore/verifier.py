@@ -16,7 +16,7 @@ from protomux import encoding as c
 from . import crypto
 from .crypto import KeyPair, TreeNode
 from .manifest import Manifest
-from .messages import NODES
+from .wire import NODES
 
 __all__ = ["MULTISIG", "MultiSignature", "SignatureInput", "Verifier"]
 

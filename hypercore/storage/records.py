@@ -15,7 +15,7 @@ from protomux import encoding as c
 
 from ..crypto import TreeNode
 from ..manifest import STORED_MANIFEST, Manifest
-from ..messages import NODE
+from ..wire import NODE
 
 __all__ = [
     "AUTH",

@@ -8,10 +8,14 @@ from hypothesis import strategies as st
 
 from hypercore.crypto import TreeNode
 from hypercore.manifest import Manifest, Prologue, Signer
-from hypercore.messages import Data, DataBlock, DataHash, DataSeek, DataUpgrade
 from hypercore.wire import (
     Bitfield,
     Cancel,
+    Data,
+    DataBlock,
+    DataHash,
+    DataSeek,
+    DataUpgrade,
     Extension,
     Handshake,
     NoData,

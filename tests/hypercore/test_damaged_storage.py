@@ -21,7 +21,6 @@ import trio
 from corestore import Corestore
 from hypercore import Hypercore, crypto, errors
 from hypercore.crypto import TreeNode
-from hypercore.merkle import RequestIndex, RequestUpgrade
 from hypercore.storage import BITFIELD_PAGE_SIZE, MemoryStorage, StorageCorruptionError
 from hypercore.storage import keys as k
 from hypercore.storage.kv import RocksKV
@@ -33,6 +32,7 @@ from hypercore.storage.records import (
     decode_tree_node,
     encode_tree_node,
 )
+from hypercore.wire import RequestIndex, RequestUpgrade
 from protomux import encoding as c
 
 from .replication_helpers import connect, open_core, wait_peer, wait_until

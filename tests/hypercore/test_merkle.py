@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from hypercore import crypto
+from hypercore import crypto, errors, wire
 from hypercore import flat_tree as flat
 from hypercore import merkle as m
 from hypercore.crypto import TreeNode
 from hypercore.manifest import Prologue
-from hypercore.messages import DATA, Data, DataUpgrade
+from hypercore.wire import DATA, Data, DataUpgrade
 from protomux import encoding as c
 
 KEY_PAIR = crypto.key_pair(bytes(range(32)))
@@ -139,7 +139,7 @@ def test_truncate_then_append_is_a_fresh_tree(blocks: list[bytes], data: st.Data
 
 def test_truncate_refuses_to_grow() -> None:
     store, head = build([b"a", b"b"])
-    with pytest.raises(m.MerkleError):
+    with pytest.raises(errors.HypercoreError):
         m.truncate(store, head, 3)
     t = m.truncate(store, head, 2, fork=7)
     assert (t.head.fork, t.delete_start, t.delete_end, t.delete_nodes) == (7, 0, 0, ())
@@ -198,7 +198,7 @@ def test_seek_and_offsets_against_a_list(
                 offset,
                 sum(map(len, blocks[lo // 2 : hi // 2 + 1])),
             )
-    with pytest.raises(m.MerkleError):
+    with pytest.raises(errors.HypercoreError):
         m.byte_range(store, head, 2 * len(blocks))
 
     partial, _ = reader_of(store, len(blocks), rng)
@@ -274,10 +274,10 @@ def request_for(
     target = length
     if "upgrade" in shape:
         target = draw(st.integers(length + 1, n))
-        req["upgrade"] = m.RequestUpgrade(length, target - length)
+        req["upgrade"] = wire.RequestUpgrade(length, target - length)
     if "block" in shape:
         i = draw(st.integers(0, target - 1))
-        req["block"] = m.RequestIndex(i, m.missing_nodes(reader, 2 * i, length))
+        req["block"] = wire.RequestIndex(i, m.missing_nodes(reader, 2 * i, length))
         req["block_value"] = blocks[i]
     if shape == "hash+seek":
         # As the replicator resolves a seek: a hash of a block in the pending range, or of
@@ -297,8 +297,8 @@ def request_for(
             lo, hi = flat.spans(root)
             index = draw(st.integers(lo // 2, hi // 2))
             nodes = m.max_missing_nodes(2 * index, length)
-        req["hash"] = m.RequestIndex(2 * index, nodes)
-        req["seek"] = m.RequestSeek(offset)
+        req["hash"] = wire.RequestIndex(2 * index, nodes)
+        req["seek"] = wire.RequestSeek(offset)
     elif "hash" in shape:
         candidates = [
             x
@@ -308,9 +308,9 @@ def request_for(
         ]
         x = draw(st.sampled_from(candidates))
         nodes = m.missing_nodes(reader, x, length)
-        req["hash"] = m.RequestIndex(x, nodes)
+        req["hash"] = wire.RequestIndex(x, nodes)
     if shape == "seek+upgrade":
-        req["seek"] = m.RequestSeek(draw(st.integers(0, head.byte_length)))
+        req["seek"] = wire.RequestSeek(draw(st.integers(0, head.byte_length)))
     return req
 
 
@@ -389,7 +389,7 @@ def check_proof(
                 continue
             try:
                 accepted = m.verify_proof(reader, reader_head, changed, VERIFY)
-            except m.InvalidProofError:
+            except errors.HypercoreError:
                 continue
             # A few changes turn the proof into another valid one (as they would for the JS):
             # an upgrade range that leaves out what is not needed, or a hash part read as a
@@ -436,7 +436,7 @@ def test_conflict_check_proof_verifies_from_nothing(
     # The replicator's fork check: upgrade {0, n} checked against no local state at all.
     writer, head = build(blocks)
     target = data.draw(st.integers(1, len(blocks)))
-    proof = m.generate_proof(writer, head, upgrade=m.RequestUpgrade(0, target))
+    proof = m.generate_proof(writer, head, upgrade=wire.RequestUpgrade(0, target))
     result = m.verify_proof(m.MemoryNodeStore(), m.TreeHead(fork=proof.fork), proof, VERIFY)
     assert result.head == head
 
@@ -466,8 +466,8 @@ def test_seek_resolves_through_hash_and_seek_proofs(
             proof = m.generate_proof(
                 writer,
                 head,
-                hash=m.RequestIndex(2 * index, nodes),
-                seek=m.RequestSeek(offset),
+                hash=wire.RequestIndex(2 * index, nodes),
+                seek=wire.RequestSeek(offset),
             )
             assert proof.seek is not None or proof.hash is not None
             result = m.verify_proof(reader, reader_head, proof, VERIFY)
@@ -480,7 +480,7 @@ def test_upgrade_past_a_shorter_target_carries_additional_nodes() -> None:
     blocks = [bytes([i]) * (i + 1) for i in range(13)]
     writer, head = build(blocks)
     reader, reader_head = reader_of(writer, 3, random.Random(0))
-    proof = m.generate_proof(writer, head, upgrade=m.RequestUpgrade(3, 4))
+    proof = m.generate_proof(writer, head, upgrade=wire.RequestUpgrade(3, 4))
     assert proof.upgrade is not None
     assert [n.index for n in proof.upgrade.nodes] == [6, 9, 12]
     assert [n.index for n in proof.upgrade.additional_nodes] == [14, 19, 24]
@@ -490,7 +490,7 @@ def test_upgrade_past_a_shorter_target_carries_additional_nodes() -> None:
 
 def test_upgrade_the_reader_already_has_needs_no_signature() -> None:
     writer, head = build([b"a", b"b", b"c", b"d"])
-    proof = m.generate_proof(writer, head, upgrade=m.RequestUpgrade(0, 4))
+    proof = m.generate_proof(writer, head, upgrade=wire.RequestUpgrade(0, 4))
     assert proof.upgrade is not None
     reader = m.MemoryNodeStore({3: head.roots[0]})
     # Without any signature check: the roots are already trusted.
@@ -501,18 +501,18 @@ def test_upgrade_the_reader_already_has_needs_no_signature() -> None:
 
 def test_signature_and_fork_errors() -> None:
     writer, head = build([b"a", b"b", b"c"], fork=2)
-    proof = m.generate_proof(writer, head, upgrade=m.RequestUpgrade(0, 3))
+    proof = m.generate_proof(writer, head, upgrade=wire.RequestUpgrade(0, 3))
     assert proof.upgrade is not None
-    with pytest.raises(m.ForkMismatchError):
+    with pytest.raises(errors.ForkMismatchError):
         m.verify_proof(m.MemoryNodeStore(), m.TreeHead(), proof, VERIFY)
     empty = m.TreeHead(fork=2)
     for sig in (None, b"\x01" * 68, m.encode_default_signature(bytes(64))):
         bad = dataclasses.replace(proof, upgrade=dataclasses.replace(proof.upgrade, signature=sig))
-        with pytest.raises(m.InvalidProofError) as e:
+        with pytest.raises(errors.HypercoreError) as e:
             m.verify_proof(m.MemoryNodeStore(), empty, bad, VERIFY)
         assert e.value.code == "INVALID_SIGNATURE"
     other = m.default_signature_verifier(MANIFEST_HASH, crypto.key_pair(bytes(32)).public_key)
-    with pytest.raises(m.InvalidProofError):
+    with pytest.raises(errors.HypercoreError):
         m.verify_proof(m.MemoryNodeStore(), empty, proof, other)
 
 
@@ -521,25 +521,25 @@ def test_error_codes() -> None:
     writer, head = build(blocks)
     reader, reader_head = reader_of(writer, 4, random.Random(1))
     reader.nodes = {3: reader.nodes[3]}
-    proof = m.generate_proof(writer, head, block=m.RequestIndex(1, 2), block_value=b"bb")
+    proof = m.generate_proof(writer, head, block=wire.RequestIndex(1, 2), block_value=b"bb")
     assert proof.block is not None
     assert [n.index for n in proof.block.nodes] == [0, 5]
     m.verify_proof(reader, reader_head, proof, VERIFY)
 
     wrong_value = dataclasses.replace(proof, block=dataclasses.replace(proof.block, value=b"xx"))
-    with pytest.raises(m.InvalidProofError) as e:
+    with pytest.raises(errors.HypercoreError) as e:
         m.verify_proof(reader, reader_head, wrong_value, VERIFY)
     assert e.value.code == "INVALID_CHECKSUM"
 
     short = dataclasses.replace(proof, block=dataclasses.replace(proof.block, nodes=()))
-    with pytest.raises(m.InvalidProofError) as e:
+    with pytest.raises(errors.HypercoreError) as e:
         m.verify_proof(reader, reader_head, short, VERIFY)
     assert e.value.code == "INVALID_OPERATION"
 
     swapped = dataclasses.replace(
         proof, block=dataclasses.replace(proof.block, nodes=proof.block.nodes[::-1])
     )
-    with pytest.raises(m.InvalidProofError) as e:
+    with pytest.raises(errors.HypercoreError) as e:
         m.verify_proof(reader, reader_head, swapped, VERIFY)
     assert e.value.code == "INVALID_OPERATION"
 
@@ -549,37 +549,37 @@ def test_invalid_requests() -> None:
     writer, head = build(blocks)
 
     def bad(**req: Any) -> str:
-        with pytest.raises(m.InvalidRequestError) as e:
+        with pytest.raises(errors.HypercoreError) as e:
             m.generate_proof(writer, head, **req)
         return e.value.code
 
-    assert bad(upgrade=m.RequestUpgrade(0, 6)) == "INVALID_OPERATION"
-    assert bad(upgrade=m.RequestUpgrade(3, 0)) == "INVALID_OPERATION"
-    assert bad(upgrade=m.RequestUpgrade(6, 1)) == "INVALID_OPERATION"
-    assert bad(block=m.RequestIndex(5), block_value=b"") == "INVALID_OPERATION"
-    assert bad(block=m.RequestIndex(0, 3), block_value=b"a") == "INVALID_OPERATION"
+    assert bad(upgrade=wire.RequestUpgrade(0, 6)) == "INVALID_OPERATION"
+    assert bad(upgrade=wire.RequestUpgrade(3, 0)) == "INVALID_OPERATION"
+    assert bad(upgrade=wire.RequestUpgrade(6, 1)) == "INVALID_OPERATION"
+    assert bad(block=wire.RequestIndex(5), block_value=b"") == "INVALID_OPERATION"
+    assert bad(block=wire.RequestIndex(0, 3), block_value=b"a") == "INVALID_OPERATION"
     assert (
         bad(
-            block=m.RequestIndex(4),
+            block=wire.RequestIndex(4),
             block_value=b"e",
-            seek=m.RequestSeek(3),
-            upgrade=m.RequestUpgrade(2, 3),
+            seek=wire.RequestSeek(3),
+            upgrade=wire.RequestUpgrade(2, 3),
         )
         == "INVALID_OPERATION"
     )
     # a hash straddling the requester's length cannot be proven with the upgrade
-    assert bad(hash=m.RequestIndex(3), upgrade=m.RequestUpgrade(2, 2)) == "INVALID_OPERATION"
+    assert bad(hash=wire.RequestIndex(3), upgrade=wire.RequestUpgrade(2, 2)) == "INVALID_OPERATION"
     # a seek outside the subtree of the block proof
-    assert bad(hash=m.RequestIndex(0, 1), seek=m.RequestSeek(7)) == "INVALID_OPERATION"
+    assert bad(hash=wire.RequestIndex(0, 1), seek=wire.RequestSeek(7)) == "INVALID_OPERATION"
     # missing nodes
     partial = m.MemoryNodeStore({i: n for i, n in writer.nodes.items() if i != 2})
-    with pytest.raises(m.InvalidRequestError):
-        m.generate_proof(partial, head, block=m.RequestIndex(0, 2), block_value=b"a")
+    with pytest.raises(errors.HypercoreError):
+        m.generate_proof(partial, head, block=wire.RequestIndex(0, 2), block_value=b"a")
     with pytest.raises(ValueError, match="block_value"):
-        m.generate_proof(writer, head, block=m.RequestIndex(0))
+        m.generate_proof(writer, head, block=wire.RequestIndex(0))
     # an empty responder answers nothing
     assert m.generate_proof(
-        m.MemoryNodeStore(), m.TreeHead(), upgrade=m.RequestUpgrade(0, 1)
+        m.MemoryNodeStore(), m.TreeHead(), upgrade=wire.RequestUpgrade(0, 1)
     ) == Data(0, 0)
 
 
@@ -589,17 +589,17 @@ def test_prologue() -> None:
     prefix = m.roots_at(writer, 3)
     prologue = Prologue(crypto.tree(prefix), 3)
     # Upgrades that start inside the prologue are widened to [0, prologue.length].
-    proof = m.generate_proof(writer, head, upgrade=m.RequestUpgrade(1, 4), prologue=prologue)
+    proof = m.generate_proof(writer, head, upgrade=wire.RequestUpgrade(1, 4), prologue=prologue)
     assert proof.upgrade is not None
     assert (proof.upgrade.start, proof.upgrade.length) == (0, 3)
     result = m.verify_proof(m.MemoryNodeStore(), m.TreeHead(), proof, VERIFY, prologue=prologue)
     assert result.head == head
     narrow = dataclasses.replace(proof, upgrade=DataUpgrade(1, 2, proof.upgrade.nodes))
-    with pytest.raises(m.InvalidProofError) as e:
+    with pytest.raises(errors.HypercoreError) as e:
         m.verify_proof(m.MemoryNodeStore(), m.TreeHead(), narrow, VERIFY, prologue=prologue)
     assert e.value.code == "INVALID_PROOF"
     wrong = Prologue(bytes(32), 3)
-    with pytest.raises(m.InvalidProofError) as e:
+    with pytest.raises(errors.HypercoreError) as e:
         m.verify_proof(m.MemoryNodeStore(), m.TreeHead(), proof, VERIFY, prologue=wrong)
     assert e.value.code == "INVALID_PROOF"
 
@@ -608,7 +608,7 @@ def test_upgrade_tree_applies_patch_nodes() -> None:
     blocks = [bytes([i]) for i in range(11)]
     writer, head = build(blocks)
     _, at4 = build(blocks[:4])
-    proof = m.generate_proof(writer, head, upgrade=m.RequestUpgrade(4, 7))
+    proof = m.generate_proof(writer, head, upgrade=wire.RequestUpgrade(4, 7))
     assert proof.upgrade is not None
     grown, nodes = m.upgrade_tree(at4, proof.upgrade, 0)
     assert grown.roots == head.roots and grown.length == 11

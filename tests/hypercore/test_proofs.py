@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hypercore import Hypercore, RequestIndex, RequestSeek, RequestUpgrade, crypto, errors
-from hypercore.messages import DATA, Data
 from hypercore.storage import MemoryStorage
+from hypercore.wire import DATA, Data
 from protomux import encoding as c
 
 SEED = bytes(range(32))

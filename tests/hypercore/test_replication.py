@@ -13,9 +13,8 @@ import trio
 
 from hypercore import Hypercore, errors, flat_tree, merkle, replicator, wire
 from hypercore.crypto import TreeNode
-from hypercore.merkle import RequestIndex, RequestSeek, RequestUpgrade
-from hypercore.messages import Data
 from hypercore.replicator import Peer
+from hypercore.wire import Data, RequestIndex, RequestSeek, RequestUpgrade
 
 from .replication_helpers import (
     TRANSPORTS,

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hypercore import wire
-from hypercore.messages import DATA
 from hypercore.wire import (
+    DATA,
     Bitfield,
     Cancel,
     Extension,

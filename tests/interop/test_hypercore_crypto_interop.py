@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypercore import crypto
 from hypercore.crypto import TreeNode
 from hypercore.manifest import MANIFEST, Manifest, decode_manifest, encode_manifest
-from hypercore.messages import DATA, Data
+from hypercore.wire import DATA, Data
 from protomux import encoding as c
 
 from ..hypercore.strategies import (

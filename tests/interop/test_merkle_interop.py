@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from hypercore import crypto
+from hypercore import crypto, errors, wire
 from hypercore import flat_tree as flat
 from hypercore import merkle as m
 from hypercore.crypto import TreeNode
-from hypercore.messages import DATA, Data
+from hypercore.wire import DATA, Data
 from protomux import encoding as c
 
 from .jsenv import JSError, JSHelper
@@ -74,24 +74,24 @@ class Writer:
         del self.blocks[length:]
         self.head = self.sign(t.head)
 
-    def proof(self, req: Req) -> bytes | m.MerkleError:
+    def proof(self, req: Req) -> bytes | errors.HypercoreError:
         kwargs: dict[str, Any] = {"request": 1}
         if req.get("block") is not None:
             b = req["block"]
             if b["index"] >= len(self.blocks):
-                return m.InvalidRequestError("NOT_AVAILABLE")
-            kwargs["block"] = m.RequestIndex(b["index"], b["nodes"])
+                return errors.HypercoreError("NOT_AVAILABLE")
+            kwargs["block"] = wire.RequestIndex(b["index"], b["nodes"])
             kwargs["block_value"] = self.blocks[b["index"]]
         if req.get("hash") is not None:
-            kwargs["hash"] = m.RequestIndex(req["hash"]["index"], req["hash"]["nodes"])
+            kwargs["hash"] = wire.RequestIndex(req["hash"]["index"], req["hash"]["nodes"])
         if req.get("seek") is not None:
-            kwargs["seek"] = m.RequestSeek(req["seek"]["bytes"], req["seek"]["padding"])
+            kwargs["seek"] = wire.RequestSeek(req["seek"]["bytes"], req["seek"]["padding"])
         if req.get("upgrade") is not None:
             u = req["upgrade"]
-            kwargs["upgrade"] = m.RequestUpgrade(u["start"], u["length"])
+            kwargs["upgrade"] = wire.RequestUpgrade(u["start"], u["length"])
         try:
             return c.encode(DATA, m.generate_proof(self.store, self.head, **kwargs))
-        except m.MerkleError as e:
+        except errors.HypercoreError as e:
             return e
 
 
@@ -255,9 +255,9 @@ def replicator_request(rng: random.Random, reader: m.MemoryNodeStore, length: in
     return req
 
 
-def leaks_a_js_read_batch(ours: bytes | m.MerkleError) -> bool:
+def leaks_a_js_read_batch(ours: bytes | errors.HypercoreError) -> bool:
     # The JS throws this one with a storage read batch left open, after which close() hangs.
-    return isinstance(ours, m.MerkleError) and ours.message == "Failed to find offset"
+    return isinstance(ours, errors.HypercoreError) and ours.message == "Failed to find offset"
 
 
 def compare_proofs(js: JSHelper, wid: int, w: Writer, reqs: list[Req]) -> int:
@@ -267,7 +267,7 @@ def compare_proofs(js: JSHelper, wid: int, w: Writer, reqs: list[Req]) -> int:
     for req, t in zip(reqs, theirs, strict=True):
         ours = w.proof(req)
         if isinstance(t, JSError):
-            assert isinstance(ours, m.MerkleError), (req, t)
+            assert isinstance(ours, errors.HypercoreError), (req, t)
             code = js_code(t)
             if code is not None and code != "NOT_AVAILABLE":
                 assert ours.code == code, (req, t, ours)
@@ -305,13 +305,13 @@ class Reader:
         self.store = m.MemoryNodeStore()
         self.head = m.TreeHead()
 
-    def verify(self, data: Data) -> m.VerifiedProof | m.MerkleError:
+    def verify(self, data: Data) -> m.VerifiedProof | errors.HypercoreError:
         try:
             return m.verify_proof(self.store, self.head, data, self.w.verify)
-        except m.MerkleError as e:
+        except errors.HypercoreError as e:
             return e
 
-    def check(self, encoded: bytes, ours: m.VerifiedProof | m.MerkleError, t: Any) -> None:
+    def check(self, encoded: bytes, ours: m.VerifiedProof | errors.HypercoreError, t: Any) -> None:
         """Our verdict on a proof against the JS ``Core.verify`` checks (``t``)."""
         if isinstance(ours, m.VerifiedProof):
             assert not isinstance(t, JSError), t
@@ -329,7 +329,7 @@ class Reader:
                     ours.head.signature,
                 )
             return
-        if isinstance(ours, m.ForkMismatchError):
+        if isinstance(ours, errors.ForkMismatchError):
             assert t == {"fork": False}
             return
         if not isinstance(t, JSError):

@@ -13,8 +13,8 @@ import pytest
 import trio
 
 from hypercore import Hypercore
-from hypercore.messages import Data
 from hypercore.storage import MemoryStorage
+from hypercore.wire import Data
 from hyperswarm import SecretStream
 
 from .jsenv import JSHelper

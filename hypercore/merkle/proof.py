@@ -8,29 +8,21 @@ them, so that a JS requester verifies it and the encoded message is byte-identic
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
-from . import flat_tree as flat
-from .crypto import TreeNode
-from .manifest import Prologue
-from .merkle_tree import MAX_STEPS, HeadLike, MerkleError, MissingNodeError, NodeReader
-from .messages import Data, DataBlock, DataHash, DataSeek, DataUpgrade
+from .. import flat_tree as flat
+from ..crypto import TreeNode
+from ..errors import AssertionFailedError, BadArgumentError, InvalidOperationError
+from ..manifest import Prologue
+from ..wire import Data, DataBlock, DataHash, DataSeek, DataUpgrade
+from .tree import MAX_STEPS, HeadLike, NodeReader
 
 __all__ = [
     "IndexRequestLike",
-    "InvalidRequestError",
-    "RequestIndex",
-    "RequestSeek",
-    "RequestUpgrade",
     "SeekRequestLike",
     "UpgradeRequestLike",
     "generate_proof",
 ]
-
-
-class InvalidRequestError(MerkleError):
-    """A request the responder cannot answer (out of range, inconsistent, missing nodes)."""
 
 
 class IndexRequestLike(Protocol):
@@ -57,30 +49,6 @@ class UpgradeRequestLike(Protocol):
 
     @property
     def length(self) -> int: ...
-
-
-@dataclass(slots=True)  # treat as immutable (frozen would triple the cost of making one)
-class RequestIndex:
-    """The ``block`` or ``hash`` part of a request."""
-
-    index: int
-    nodes: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RequestSeek:
-    """The ``seek`` part of a request."""
-
-    bytes: int
-    padding: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RequestUpgrade:
-    """The ``upgrade`` part of a request."""
-
-    start: int
-    length: int
 
 
 class _Target:
@@ -110,7 +78,7 @@ class _Pending:
 def _get(reader: NodeReader, index: int) -> TreeNode:
     node = reader.get_node(index)
     if node is None:
-        raise InvalidRequestError(MissingNodeError(index).message)
+        raise InvalidOperationError(f"Expected tree node {index} from storage, got (nil)")
     return node
 
 
@@ -139,15 +107,16 @@ def generate_proof(
     carries ``head.signature`` and, when the upgrade stops short of ``head.length``, the
     additional nodes that complete the responder's tree.
 
-    Raises :class:`InvalidRequestError` for a request the JS would reject (its code is the
-    JS one, ``INVALID_OPERATION``) and for a block request past the end of the tree.
+    Raises the :mod:`hypercore.errors` class the JS raises for a request it would reject
+    (mostly :class:`~hypercore.errors.InvalidOperationError`), also for a block request past
+    the end of the tree.
     """
     if fork is None:
         fork = head.fork
     if block is not None and block_value is None:
-        raise ValueError("block_value is required to answer a block request")
+        raise BadArgumentError("block_value is required to answer a block request")
     if block is not None and not 0 <= block.index < head.length:
-        raise InvalidRequestError(f"Block {block.index} is out of bounds")
+        raise InvalidOperationError(f"Block {block.index} is out of bounds")
 
     up_start = up_length = 0
     if upgrade is not None:
@@ -168,9 +137,9 @@ def generate_proof(
         target = _Target(hash.index, hash.nodes, False, flat.right_span(hash.index) // 2)
 
     if frm >= to or to > end:
-        raise InvalidRequestError("Invalid upgrade")
+        raise InvalidOperationError("Invalid upgrade")
     if seek is not None and upgrade is not None and target is not None and target.index >= frm:
-        raise InvalidRequestError("Cannot both do a seek and block/hash request when upgrading")
+        raise InvalidOperationError("Cannot both do a seek and block/hash request when upgrading")
 
     p = _Pending()
     sub_tree = end
@@ -197,7 +166,7 @@ def generate_proof(
     data_block = data_hash = data_seek = data_upgrade = None
     if target is not None:
         if p.node is None:
-            raise InvalidRequestError("Invalid block request")
+            raise InvalidOperationError("Invalid block request")
         if block is not None:
             assert block_value is not None
             data_block = DataBlock(block.index, block_value, tuple(p.node))
@@ -221,14 +190,14 @@ def _nodes_to_root(index: int, nodes: int, end: int) -> int:
     for _ in range(nodes):
         ite.parent()
         if ite.contains(end):
-            raise InvalidRequestError("Nodes is out of bounds")
+            raise InvalidOperationError("Nodes is out of bounds")
     return ite.index
 
 
 def _walk_guard(steps: int, what: str) -> int:
     steps += 1
     if steps >= MAX_STEPS:
-        raise InvalidRequestError(f"Bad {what}", "ERR_ASSERTION")
+        raise AssertionFailedError(f"Bad {what}")
     return steps
 
 
@@ -369,7 +338,7 @@ def _js_byte_offset(reader: NodeReader, head: HeadLike, index: int) -> int | Non
     The JS adds up the sizes of whole roots before the node wrongly (it takes ``.size`` of a
     number), which makes the offset NaN for any node past the first root. Proofs must be the
     same bytes as the JS ones, so the seek part of a proof follows that; the public
-    :func:`~hypercore.merkle_tree.byte_offset` is the correct one.
+    :func:`~hypercore.merkle.tree.byte_offset` is the correct one.
     """
     if index == 2 * head.length:
         return head.byte_length
@@ -393,7 +362,7 @@ def _js_byte_offset(reader: NodeReader, head: HeadLike, index: int) -> int | Non
                 offset += _get(reader, ite.left_child()).size
                 ite.sibling()
         return None if nan else offset
-    raise InvalidRequestError("Failed to find offset", "ERR_ASSERTION")
+    raise AssertionFailedError("Failed to find offset")
 
 
 def _seek_untrusted_tree(
@@ -407,11 +376,11 @@ def _seek_untrusted_tree(
     if padding:
         offset -= padding * flat.left_span(root) // 2
     if offset > remaining:
-        raise InvalidRequestError("Invalid seek")
+        raise InvalidOperationError("Invalid seek")
     if offset == remaining:
         return root
     remaining -= offset
     node = _get(reader, root)
     if _unpadded(node, padding, flat.count_leaves(root)) <= remaining:
-        raise InvalidRequestError("Invalid seek")
+        raise InvalidOperationError("Invalid seek")
     return _seek_trusted_tree(reader, root, remaining, padding)

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from hypercore.crypto import TreeNode
 from hypercore.manifest import MANIFEST, Manifest, Signer, decode_manifest, encode_manifest
-from hypercore.messages import DATA, Data, DataBlock, DataUpgrade
+from hypercore.wire import DATA, Data, DataBlock, DataUpgrade
 from protomux import encoding as c
 
 from .strategies import data_messages, manifests

@@ -13,16 +13,22 @@ from dataclasses import dataclass
 
 from protomux import encoding as c
 
-from . import crypto
-from . import flat_tree as flat
-from .crypto import TreeNode
-from .manifest import Prologue
-from .merkle_tree import HeadLike, MerkleError, NodeReader, TreeHead, block_node, parent_node
-from .messages import Data, DataUpgrade
+from .. import crypto
+from .. import flat_tree as flat
+from ..crypto import TreeNode
+from ..errors import (
+    BadArgumentError,
+    ForkMismatchError,
+    InvalidChecksumError,
+    InvalidOperationError,
+    InvalidProofError,
+    InvalidSignatureError,
+)
+from ..manifest import Prologue
+from ..wire import Data, DataUpgrade
+from .tree import HeadLike, NodeReader, TreeHead, block_node, parent_node
 
 __all__ = [
-    "ForkMismatchError",
-    "InvalidProofError",
     "SignatureVerifier",
     "VerifiedProof",
     "decode_default_signature",
@@ -35,20 +41,6 @@ __all__ = [
 
 SignatureVerifier = Callable[[bytes, int, int, bytes | None], bool]
 """``verify(tree_hash, length, fork, signature) -> bool``; ``signature`` may be None."""
-
-
-class InvalidProofError(MerkleError):
-    """A proof that does not verify. ``code`` is what the JS throws for the same proof:
-
-    ``INVALID_OPERATION`` (nodes missing or not where the proof must have them),
-    ``INVALID_CHECKSUM`` (hashes that do not match the reader's tree), ``INVALID_SIGNATURE``,
-    ``INVALID_PROOF`` (an upgrade that breaks the manifest's prologue).
-    """
-
-
-class ForkMismatchError(InvalidProofError):
-    """The proof is for another fork than the reader's. JS ``Core.verify`` returns false
-    here rather than throwing: treat it as "no data" (or a reorg, if the fork is newer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +74,11 @@ class _NodeQueue:
             self.length -= 1
             return extra
         if self.i >= len(self.nodes):
-            raise InvalidProofError(f"Expected node {index}, got (nil)")
+            raise InvalidOperationError(f"Expected node {index}, got (nil)")
         node = self.nodes[self.i]
         self.i += 1
         if node.index != index:
-            raise InvalidProofError(f"Expected node {index}, got node {node.index}")
+            raise InvalidOperationError(f"Expected node {index}, got node {node.index}")
         self.length -= 1
         return node
 
@@ -158,7 +150,7 @@ def _verify_tree(
     ``reader`` (only for a proof with no seek and no upgrade part), the node returned may be
     a lower one that the reader already stores."""
     if data.block is not None and data.hash is not None:
-        raise InvalidProofError("A proof has either a block or a hash part, not both")
+        raise InvalidOperationError("A proof has either a block or a hash part, not both")
     seek_nodes = data.seek.nodes if data.seek is not None else ()
     root: TreeNode | None = None
     if seek_nodes:
@@ -189,7 +181,7 @@ def _verify_upgrade(
     if prologue is not None:
         start, length = upgrade.start, upgrade.length
         if start < prologue.length and (start != 0 or length < prologue.length):
-            raise InvalidProofError("Upgrade does not satisfy prologue", "INVALID_PROOF")
+            raise InvalidProofError("Upgrade does not satisfy prologue")
 
     q = _NodeQueue(upgrade.nodes, block_root)
     grow = len(batch.roots) > 0
@@ -216,12 +208,12 @@ def _verify_upgrade(
 
     if prologue is not None and batch.length == prologue.length:
         if prologue.hash != crypto.tree(batch.roots):
-            raise InvalidProofError("Invalid hash", "INVALID_PROOF")
+            raise InvalidProofError("Invalid hash")
 
     extra = upgrade.additional_nodes
     if not batch.roots:
         if extra:
-            raise InvalidProofError(f"Unexpected node: {extra[0].index}")
+            raise InvalidOperationError(f"Unexpected node: {extra[0].index}")
     else:
         ite.seek(batch.roots[-1].index)
         i = 0
@@ -233,7 +225,7 @@ def _verify_upgrade(
             i += 1
             while node.index != ite.index:
                 if ite.factor == 2:
-                    raise InvalidProofError(f"Unexpected node: {node.index}")
+                    raise InvalidOperationError(f"Unexpected node: {node.index}")
                 ite.left_child()
             batch.append_root(node, ite)
             ite.sibling()
@@ -267,8 +259,11 @@ def verify_proof(
 
     ``reader`` and ``head`` are the reader's stored nodes and current head; ``prologue`` is
     its manifest's prologue, if any. Block values are checked as given (decrypt after).
-    Raises :class:`InvalidProofError` (with the JS code) for any proof that does not verify,
-    and :class:`ForkMismatchError` when ``data.fork != head.fork``.
+    Raises the :mod:`hypercore.errors` class the JS raises for the same proof (nodes missing
+    or out of place: ``InvalidOperationError``; hashes that do not match the reader's tree:
+    ``InvalidChecksumError``; ``InvalidSignatureError``; an upgrade that breaks the prologue:
+    ``InvalidProofError``), and :class:`~hypercore.errors.ForkMismatchError` when
+    ``data.fork != head.fork``.
 
     For a proof of a tree with no local state at all (JS ``verifyFullyRemote``), pass an empty
     reader and ``TreeHead(fork=data.fork)``.
@@ -293,13 +288,11 @@ def verify_proof(
     if unverified is not None:
         stored = reader.get_node(unverified.index)
         if stored is None:
-            raise InvalidProofError(
+            raise InvalidOperationError(
                 f"Expected tree node {unverified.index} from storage, got (nil)"
             )
         if not _same(stored, unverified):
-            raise InvalidProofError(
-                f"Invalid checksum at node {unverified.index}", "INVALID_CHECKSUM"
-            )
+            raise InvalidChecksumError(f"Invalid checksum at node {unverified.index}")
 
     upgraded = batch.upgraded
     if upgraded and batch.length <= head.length:
@@ -316,7 +309,7 @@ def verify_proof(
 
     new = batch.head()
     if not verify_signature(new.hash(), new.length, new.fork, new.signature):
-        raise InvalidProofError("Proof contains an invalid signature", "INVALID_SIGNATURE")
+        raise InvalidSignatureError("Proof contains an invalid signature")
     return VerifiedProof(_dedupe(batch.nodes), new)
 
 
@@ -327,7 +320,7 @@ def upgrade_tree(
 
     Returns the grown (unverified) head, whose signature and fork are the upgrade's, and the
     nodes it adds. This is how multi-signer patches are applied before a signature check (JS
-    ``MerkleTreeBatch.verifyUpgrade``). Raises :class:`InvalidProofError`.
+    ``MerkleTreeBatch.verifyUpgrade``). Raises as :func:`verify_proof`.
     """
     batch = _Batch(head)
     _verify_upgrade(fork, upgrade, None, batch, prologue)
@@ -343,7 +336,7 @@ _CONTAINER_TAIL = b"\x00\x00"
 def encode_default_signature(signature: bytes) -> bytes:
     """The 68-byte multisig container a v1 single-signer core stores and sends."""
     if len(signature) != 64:
-        raise ValueError("an Ed25519 signature is 64 bytes")
+        raise BadArgumentError("an Ed25519 signature is 64 bytes")
     return _CONTAINER_HEAD + bytes(signature) + _CONTAINER_TAIL
 
 

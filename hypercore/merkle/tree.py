@@ -14,9 +14,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, TypeVar
 
-from . import crypto
-from . import flat_tree as flat
-from .crypto import TreeNode
+from .. import crypto
+from .. import flat_tree as flat
+from ..crypto import TreeNode
+from ..errors import (
+    AssertionFailedError,
+    BadArgumentError,
+    InvalidOperationError,
+    MissingNodeError,
+)
 
 _P = TypeVar("_P")
 
@@ -24,8 +30,6 @@ __all__ = [
     "AppendResult",
     "HeadLike",
     "MemoryNodeStore",
-    "MerkleError",
-    "MissingNodeError",
     "NodeReader",
     "SeekPending",
     "TreeHead",
@@ -51,25 +55,6 @@ __all__ = [
 
 # Walks are bounded by the tree depth; JS gives up after 1024 steps, and so do we.
 MAX_STEPS = 1024
-
-
-class MerkleError(ValueError):
-    """A tree operation that cannot be done; ``code`` is the JS ``hypercore-errors`` code."""
-
-    default_code = "INVALID_OPERATION"
-
-    def __init__(self, message: str, code: str | None = None) -> None:
-        self.code = code or self.default_code
-        self.message = message
-        super().__init__(f"{self.code}: {message}")
-
-
-class MissingNodeError(MerkleError):
-    """A tree node the operation needs is not stored."""
-
-    def __init__(self, index: int, message: str | None = None) -> None:
-        self.index = index
-        super().__init__(message or f"Expected tree node {index} from storage, got (nil)")
 
 
 class NodeReader(Protocol):
@@ -259,14 +244,14 @@ def _offset_of(reader: NodeReader, roots: Sequence[TreeNode], index: int) -> int
         while ite.index != index:
             steps += 1
             if steps >= MAX_STEPS or ite.factor == 2:
-                raise MerkleError(f"Bad byte offset index={index}", "ERR_ASSERTION")
+                raise AssertionFailedError(f"Bad byte offset index={index}")
             if index < ite.index:
                 ite.left_child()
             else:
                 offset += _get(reader, ite.left_child()).size
                 ite.sibling()
         return offset
-    raise MerkleError(f"Index {index} is out of bounds", "BAD_ARGUMENT")
+    raise BadArgumentError(f"Index {index} is out of bounds")
 
 
 def byte_offset(reader: NodeReader, head: HeadLike, index: int) -> int:
@@ -283,7 +268,7 @@ def byte_offset(reader: NodeReader, head: HeadLike, index: int) -> int:
 def block_byte_offset(reader: NodeReader, head: HeadLike, block: int) -> int:
     """Byte offset of block ``block``; ``block == length`` gives the byte length."""
     if not 0 <= block <= head.length:
-        raise MerkleError(f"Block {block} is out of bounds", "BAD_ARGUMENT")
+        raise BadArgumentError(f"Block {block} is out of bounds")
     return byte_offset(reader, head, 2 * block)
 
 
@@ -292,7 +277,7 @@ def byte_range(reader: NodeReader, head: HeadLike, index: int) -> tuple[int, int
     past the first root)."""
     last = index if not index & 1 else flat.right_span(index)
     if last >= 2 * head.length:
-        raise MerkleError("Index is out of bounds", "BAD_ARGUMENT")
+        raise BadArgumentError("Index is out of bounds")
     return _offset_of(reader, head.roots, index), _get(reader, index).size
 
 
@@ -394,7 +379,9 @@ def truncate(
     signature: sign ``(head.hash(), length, fork)`` and store it.
     """
     if not 0 <= length <= head.length:
-        raise MerkleError(f"Not a truncation, {length} must be less or equal to {head.length}")
+        raise InvalidOperationError(
+            f"Not a truncation, {length} must be less or equal to {head.length}"
+        )
     if fork is None:
         fork = head.fork + 1
     roots = list(head.roots)
@@ -479,8 +466,8 @@ def missing_nodes_until(
                 return count, p
         count += 1
         if count >= MAX_STEPS:
-            raise MerkleError(
-                f"Bad arguments to missingNodes index={index} at length={length}", "ERR_ASSERTION"
+            raise AssertionFailedError(
+                f"Bad arguments to missingNodes index={index} at length={length}"
             )
         ite.parent()
     return count, None

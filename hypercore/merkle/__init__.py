@@ -2,34 +2,32 @@
 
 One import for the three modules that implement it:
 
-* :mod:`hypercore.merkle_tree`: tree heads, append, roots, byte offsets, seek, truncate,
+* :mod:`hypercore.merkle.tree`: tree heads, append, roots, byte offsets, seek, truncate,
   missing nodes;
-* :mod:`hypercore.merkle_proof`: :func:`generate_proof`, the responder's side of a request;
-* :mod:`hypercore.merkle_verify`: :func:`verify_proof`, the requester's side of a ``data``
+* :mod:`hypercore.merkle.proof`: :func:`generate_proof`, the responder's side of a request;
+* :mod:`hypercore.merkle.verify`: :func:`verify_proof`, the requester's side of a ``data``
   message, and helpers for the default single-signer signature container.
 
 Stored nodes are read through a :class:`NodeReader` (``get_node(index) -> TreeNode | None``);
 nothing here writes: every operation returns what the caller must store or delete.
+
+Failures raise the :mod:`hypercore.errors` classes JS ``lib/merkle-tree.js`` throws, without
+a discovery key (the caller adds it with
+:meth:`~hypercore.errors.HypercoreError.with_discovery_key`).
 """
 
 from __future__ import annotations
 
-from .merkle_proof import (
+from .proof import (
     IndexRequestLike,
-    InvalidRequestError,
-    RequestIndex,
-    RequestSeek,
-    RequestUpgrade,
     SeekRequestLike,
     UpgradeRequestLike,
     generate_proof,
 )
-from .merkle_tree import (
+from .tree import (
     AppendResult,
     HeadLike,
     MemoryNodeStore,
-    MerkleError,
-    MissingNodeError,
     NodeReader,
     SeekPending,
     TreeHead,
@@ -52,9 +50,7 @@ from .merkle_tree import (
     tree_hash,
     truncate,
 )
-from .merkle_verify import (
-    ForkMismatchError,
-    InvalidProofError,
+from .verify import (
     SignatureVerifier,
     VerifiedProof,
     decode_default_signature,
@@ -67,18 +63,10 @@ from .merkle_verify import (
 
 __all__ = [
     "AppendResult",
-    "ForkMismatchError",
     "HeadLike",
     "IndexRequestLike",
-    "InvalidProofError",
-    "InvalidRequestError",
     "MemoryNodeStore",
-    "MerkleError",
-    "MissingNodeError",
     "NodeReader",
-    "RequestIndex",
-    "RequestSeek",
-    "RequestUpgrade",
     "SeekPending",
     "SeekRequestLike",
     "SignatureVerifier",
