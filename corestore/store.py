@@ -7,7 +7,7 @@ Registry and lifecycle
 
 A root store (``Corestore(storage)``) and every view made from it (``namespace()``,
 ``session()``) share the storage, the primary key and one registry ``discovery key ->
-CoreState``. ``get()`` attaches a new :class:`~hypercore.Hypercore` session to the registered
+Core``. ``get()`` attaches a new :class:`~hypercore.Hypercore` session to the registered
 state of that core, opening the state from storage (or creating the core) only if there is
 none. Hypercore closes a state when its last session closes; a closed state stays in the
 registry until the next lookup of its discovery key, which drops it and opens a fresh one.
@@ -49,7 +49,7 @@ from typing import Any
 import trio
 
 from hypercore import crypto, id_encoding
-from hypercore.core import CoreState
+from hypercore.core import Core
 from hypercore.crypto import KeyPair
 from hypercore.encodings import ValueEncoding
 from hypercore.encryption import DefaultEncryption
@@ -76,7 +76,7 @@ __all__ = ["Corestore", "StorageArg", "Watcher"]
 StorageArg = Storage | str | os.PathLike[str]
 """A :class:`~hypercore.storage.Storage` (e.g. ``MemoryStorage()``) or a directory path."""
 
-Watcher = Callable[[CoreState], None]
+Watcher = Callable[[Core], None]
 """A callback of :meth:`Corestore.watch`, given each core state the store opens."""
 
 _Encoding = str | c.Codec[Any] | ValueEncoding | None
@@ -114,7 +114,7 @@ class _Shared:
         self.primary_key = primary_key
         self.opened = False
         self.closing = False
-        self.cores: dict[bytes, CoreState] = {}
+        self.cores: dict[bytes, Core] = {}
         self.views: set[Corestore] = set()  # open views, the root excluded
         self.watching: builtins.list[Corestore] = []  # stores with watchers
         # Protomuxes we replicate over -> sessions opened for cores the remote asked for.
@@ -142,14 +142,14 @@ class _Shared:
         self.primary_key = seed
         self.opened = True
 
-    def lookup(self, discovery_key: bytes) -> CoreState | None:
+    def lookup(self, discovery_key: bytes) -> Core | None:
         state = self.cores.get(discovery_key)
         if state is not None and state.closed:
             del self.cores[discovery_key]
             return None
         return state
 
-    def register(self, state: CoreState) -> None:
+    def register(self, state: Core) -> None:
         self.cores[state.discovery_key] = state
         for mux in builtins.list(self.muxes):
             state.replicator.attach(mux)
@@ -446,7 +446,7 @@ class Corestore:
         manifest: Manifest | None,
         encryption_key: bytes | None,
         create_if_missing: bool,
-    ) -> CoreState:
+    ) -> Core:
         key = _decode_id(key_arg, "key")
         given_dkey = _decode_id(discovery_key_arg, "discovery key")
         alias: Alias | None = None
@@ -506,7 +506,7 @@ class Corestore:
         encryption_key: bytes | None,
         create: bool,
         alias: Alias | None,
-    ) -> CoreState:
+    ) -> Core:
         record = storage.get_core_record(dkey)
         if record is None:
             if not create or key is None:
@@ -566,7 +566,7 @@ class Corestore:
 
     # --- for replication ----------------------------------------------------------------------
 
-    async def find_core(self, discovery_key: bytes) -> CoreState | None:
+    async def find_core(self, discovery_key: bytes) -> Core | None:
         """The open state of the core with this discovery key, opened from storage if it is
         stored there; ``None`` if it is not, or if the store is closed (JS ``_attachMaybe``'s
         lookup).
@@ -605,7 +605,7 @@ class Corestore:
         self._shared.register(state)
         return state
 
-    def cores(self) -> Iterator[CoreState]:
+    def cores(self) -> Iterator[Core]:
         """The core states open right now (shared by the root and all its views)."""
         shared = self._shared
         for dkey in [d for d, s in shared.cores.items() if s.closed]:
@@ -642,7 +642,7 @@ def _decode_id(value: _Key | None, what: str) -> bytes | None:
         raise BadArgumentError(f"invalid {what}") from None
 
 
-def _set_encryption(state: CoreState, encryption_key: bytes | None) -> None:
+def _set_encryption(state: Core, encryption_key: bytes | None) -> None:
     if encryption_key is None:
         return
     current = state.encryption

@@ -6,12 +6,12 @@ there is no await in the middle of a mutation.
 
 The one exception is replication: proofs verified with ``defer=True`` are applied to memory
 at once (blocks and nodes stay readable from there) and written together by the next
-:meth:`CoreState.flush`, which the replicator calls after each burst of messages and every
+:meth:`Core.flush`, which the replicator calls after each burst of messages and every
 other mutation, and closing, calls first, so storage sees the same order of writes.
 
 Damaged storage (see :class:`~hypercore.storage.StorageCorruptionError`): a block whose bit is
 set but whose row is missing or unreadable is dropped when read (its bit cleared, in memory
-and on disk, and peers told, as :meth:`CoreState.clear` does), so ``has`` turns False, the read
+and on disk, and peers told, as :meth:`Core.clear` does), so ``has`` turns False, the read
 raises, and the block can be downloaded again. Opening (:mod:`hypercore.opening`) repairs
 what the other rows determine and fails naming the row for the rest.
 """
@@ -48,7 +48,7 @@ from .wire import Data
 if TYPE_CHECKING:
     from .replicator import Replicator
 
-__all__ = ["CoreState", "TreeHead"]
+__all__ = ["Core", "TreeHead"]
 
 log = logging.getLogger("hypercore")
 
@@ -58,7 +58,7 @@ MAX_PENDING_BLOCKS = 1024
 
 
 class _Pending:
-    """Verified proofs not written yet (see :meth:`CoreState.flush`)."""
+    """Verified proofs not written yet (see :meth:`Core.flush`)."""
 
     __slots__ = ("batch", "blocks", "head", "hints", "nodes", "pages")
 
@@ -71,7 +71,7 @@ class _Pending:
         self.hints = False
 
 
-class CoreState:
+class Core:
     """One open core; every session of it holds a reference."""
 
     def __init__(
@@ -664,7 +664,7 @@ class _ProofReader:
 
     __slots__ = ("missing", "state")
 
-    def __init__(self, state: CoreState) -> None:
+    def __init__(self, state: Core) -> None:
         self.state = state
         self.missing: int | None = None
 

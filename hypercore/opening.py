@@ -10,7 +10,7 @@ import logging
 
 from . import crypto, flat_tree, merkle
 from .bitfield import BITS_PER_PAGE, Bitfield
-from .core import CoreState
+from .core import Core
 from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
 from .errors import (
@@ -57,7 +57,7 @@ def open_core(
     encryption_key: bytes | None,
     compat: bool,
     create_if_missing: bool,
-) -> CoreState:
+) -> Core:
     """Open (or create) the core ``key`` in ``storage``; verify its stored head."""
     _check_key_pair(key_pair)
     discovery_key = crypto.discovery_key(key) if key is not None else None
@@ -103,12 +103,12 @@ def open_core(
         if encryption_key is not None
         else None
     )
-    state = CoreState(storage, owns_storage, cs, key, manifest, key_pair, encryption)
+    state = Core(storage, owns_storage, cs, key, manifest, key_pair, encryption)
     _load(state)
     return state
 
 
-def _load(state: CoreState) -> None:
+def _load(state: Core) -> None:
     """Read the core's head, bitfield and roots; repair what other rows determine (and store
     the repair unless the storage is read-only); verify the head."""
     cs = state.cs
@@ -197,7 +197,7 @@ def _rebuild_page(cs: CoreStorage, page: int, length: int) -> bytes | None:
     return bits.page(page) if bits.has_page(page) else None
 
 
-def _load_roots(state: CoreState, stored: CoreHead, repaired: list[TreeNode]) -> list[TreeNode]:
+def _load_roots(state: Core, stored: CoreHead, repaired: list[TreeNode]) -> list[TreeNode]:
     """The roots of the stored head. Missing or damaged ones are recomputed from the nodes
     (or blocks) under them; if the roots then do not hash to the head, each is recomputed
     from its children (a root row whose bytes changed but still decode). Recomputed nodes
@@ -229,7 +229,7 @@ def _load_roots(state: CoreState, stored: CoreHead, repaired: list[TreeNode]) ->
 
 
 def _rebuild_node(
-    state: CoreState, index: int, budget: list[int], out: list[TreeNode]
+    state: Core, index: int, budget: list[int], out: list[TreeNode]
 ) -> TreeNode | None:
     """Tree node ``index`` hashed again from its children (stored, else recomputed likewise)
     or, for a leaf, from its block; None when something under it is lost or the read budget

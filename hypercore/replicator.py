@@ -5,14 +5,14 @@ channel, wire-compatible with JS hypercore 11.37.1 (``lib/replicator.js``). What
 
 * on channel open: check the remote's capability (it proves the remote knows the core key,
   bound to this secret-stream), send ``sync`` and a ``range`` for our contiguous prefix;
-* serve ``request``s with proofs (:meth:`CoreState.proof`), ``noData`` when we cannot, and
+* serve ``request``s with proofs (:meth:`Core.proof`), ``noData`` when we cannot, and
   answer ``want`` with ``range``/``bitfield``; requests wait while the mux is not drained,
   and a peer may only queue :data:`MAX_QUEUED_REQUESTS` of them;
 * download: upgrades eagerly (any peer with a longer tree that can prove it to us), blocks
   that :meth:`Hypercore.get` waits for, and the ranges of :meth:`Hypercore.download`, spread
   over the peers that have them (learned from ``range``/``bitfield``; asked with ``want``),
   at most :data:`MAX_INFLIGHT` requests per peer;
-* every ``data`` message is verified (:meth:`CoreState.verify`: Merkle proof and signature)
+* every ``data`` message is verified (:meth:`Core.verify`: Merkle proof and signature)
   before anything is stored; a peer whose data does not verify, or who floods us with
   requests, is dropped (its channel closes) and reported (``invalid-data`` event);
 * requests unanswered for :data:`REQUEST_TIMEOUT` seconds are cancelled and sent elsewhere.
@@ -49,7 +49,7 @@ from .storage import StorageError
 from .wire import Data, RequestIndex, RequestSeek, RequestUpgrade
 
 if TYPE_CHECKING:
-    from .core import CoreState
+    from .core import Core
     from .extensions import Extension
 
 __all__ = [
@@ -819,7 +819,7 @@ def _matches(req: _OutRequest, data: Data) -> bool:
 class Replicator:
     """Replication state of one core: its peers, what we want and what is in flight."""
 
-    def __init__(self, state: CoreState) -> None:
+    def __init__(self, state: Core) -> None:
         self.state = state
         self.peers: list[Peer] = []
         self.downloading = True
@@ -1400,7 +1400,7 @@ def _within(index: int, nodes: int, remote_length: int) -> bool:
     return right < 2 * remote_length
 
 
-def _bitfield_chunks(state: CoreState, start: int, length: int) -> Iterable[tuple[int, bytes]]:
+def _bitfield_chunks(state: Core, start: int, length: int) -> Iterable[tuple[int, bytes]]:
     """Our bitfield over ``[start, start + length)`` as ``(start, little-endian u32 words)``
     pieces of at most one page, start rounded down to 32, pages we lack left out."""
     d = start & 31

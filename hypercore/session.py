@@ -16,7 +16,7 @@ from protomux import encoding as c
 from protomux.background import BackgroundNursery
 
 from . import crypto, extensions, id_encoding, merkle
-from .core import CoreState
+from .core import Core
 from .crypto import KeyPair
 from .encodings import ValueEncoding, resolve
 from .errors import (
@@ -88,7 +88,7 @@ class Hypercore:
         writable: bool = True,
         create_if_missing: bool = True,
         snapshot: bool = False,
-        _state: CoreState | None = None,
+        _state: Core | None = None,
     ) -> None:
         self._storage_arg = storage
         self._key_arg = id_encoding.decode(key) if key is not None else None
@@ -101,7 +101,7 @@ class Hypercore:
         self._readonly = not writable
         self._want_snapshot = snapshot
         self._snapshot: _Snapshot | None = None
-        self._state: CoreState | None = None
+        self._state: Core | None = None
         self._closed = False
         self._background = BackgroundNursery()  # runs what replicate() starts
         self._handlers: list[tuple[str, Callable[..., object]]] = []
@@ -110,7 +110,7 @@ class Hypercore:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    def _attach(self, state: CoreState) -> None:
+    def _attach(self, state: Core) -> None:
         self._state = state
         state.sessions += 1
         if self._want_snapshot:
@@ -182,7 +182,7 @@ class Hypercore:
         finally:
             await self._background.close()
 
-    def _open_state(self) -> CoreState:
+    def _open_state(self) -> Core:
         if self._closed:
             raise SessionClosedError("the session is closed")
         if self._state is None:
@@ -488,7 +488,7 @@ class Hypercore:
         return state.encryption.decrypt(index, block)
 
     async def _wait_for_block(
-        self, state: CoreState, index: int, wait: bool, timeout: float | None
+        self, state: Core, index: int, wait: bool, timeout: float | None
     ) -> bytes:
         if self._snapshot is not None and index < self._snapshot.length:
             # Truncated away after the snapshot was taken.

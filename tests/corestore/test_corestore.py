@@ -7,7 +7,7 @@ import trio
 
 from corestore import Corestore, CorestoreClosedError, CorestoreError, PrimaryKeyMismatchError, keys
 from hypercore import Hypercore, MemoryStorage, crypto, errors
-from hypercore.core import CoreState
+from hypercore.core import Core
 from hypercore.storage import Alias, RocksDBStorage, StorageLockedError
 
 from .test_keys import AB_DKEY, AB_KEY, AB_NS, PK7, X_DKEY, X_KEY, X_PK
@@ -326,7 +326,7 @@ async def test_find_core_watch_and_cores() -> None:
             dkey = core.discovery_key
         assert dkey is not None
     async with store7(storage) as store:
-        seen: list[CoreState] = []
+        seen: list[Core] = []
         view = store.namespace("w")
         view.watch(seen.append)
         view.watch(seen.append)  # once only

@@ -370,7 +370,7 @@ async def test_a_failing_write_of_downloaded_data_stops_replication_not_the_core
 ) -> None:
     """The reader's disk refuses the batch of a download (full, failing): its channels
     close (JS pauses its peers), the core stays open and usable."""
-    from hypercore.core import CoreState
+    from hypercore.core import Core
     from hypercore.storage import StorageError
 
     with trio.fail_after(10):
@@ -382,16 +382,16 @@ async def test_a_failing_write_of_downloaded_data_stops_replication_not_the_core
             await wait_peer(reader, s)
             await reader.update()
             calls = 0
-            flush = CoreState.flush
+            flush = Core.flush
 
-            def failing(self: CoreState) -> None:
+            def failing(self: Core) -> None:
                 nonlocal calls
                 calls += 1
                 if self is reader._state:
                     raise StorageError("cannot write: No space left on device")
                 flush(self)
 
-            monkeypatch.setattr(CoreState, "flush", failing)
+            monkeypatch.setattr(Core, "flush", failing)
             reader.download(0, 30)
             await wait_until(lambda: reader.peers == [])
             assert calls > 0

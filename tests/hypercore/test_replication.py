@@ -627,7 +627,7 @@ def _tamper(kind: str, data: Data) -> Data:
 
 
 def make_malicious(core: Hypercore, kind: str) -> list[int]:
-    """From now on ``core`` serves tampered data (only this core: its CoreState.proof is
+    """From now on ``core`` serves tampered data (only this core: its Core.proof is
     wrapped). Returns the list the indices of tampered blocks are appended to."""
     state = core._state
     assert state is not None
