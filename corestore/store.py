@@ -48,21 +48,14 @@ from typing import Any
 
 import trio
 
-from hypercore import crypto, id_encoding
-from hypercore.core import Core
-from hypercore.crypto import KeyPair
+from hypercore import Core, Hypercore, KeyPair, crypto, id_encoding
 from hypercore.encodings import ValueEncoding
-from hypercore.encryption import DefaultEncryption
 from hypercore.errors import (
     AssertionFailedError,
     BadArgumentError,
-    StorageConflictError,
-    StorageEmptyError,
 )
 from hypercore.manifest import Manifest
-from hypercore.opening import missing_auth, open_core
 from hypercore.replicator import PROTOCOL, ReplicationStream, mux_for_stream
-from hypercore.session import Hypercore
 from hypercore.storage import Alias, Auth, RocksDBStorage, Storage
 from protomux import Protomux
 from protomux import encoding as c
@@ -430,7 +423,7 @@ class Corestore:
         session = Hypercore(
             value_encoding=value_encoding,
             writable=self._writable if writable is None else writable,
-            _state=state,
+            core=state,
         )
         self._track(session)
         return session
@@ -480,60 +473,20 @@ class Corestore:
 
         state = self._shared.lookup(dkey)
         if state is not None:
-            _set_encryption(state, encryption_key)
+            state.set_encryption_key(encryption_key)
             return state
-        state = self._open_state(
+        state = Hypercore.create_core(
             storage,
             dkey,
             key=key,
             key_pair=key_pair,
             manifest=manifest,
             encryption_key=encryption_key,
-            create=create_if_missing and not must_exist,
+            create_if_missing=create_if_missing and not must_exist,
             alias=alias,
         )
         self._shared.register(state)
         return state
-
-    @staticmethod
-    def _open_state(
-        storage: Storage,
-        dkey: bytes,
-        *,
-        key: bytes | None,
-        key_pair: KeyPair | None,
-        manifest: Manifest | None,
-        encryption_key: bytes | None,
-        create: bool,
-        alias: Alias | None,
-    ) -> Core:
-        record = storage.get_core_record(dkey)
-        if record is None:
-            if not create or key is None:
-                raise StorageEmptyError("No Hypercore is stored here", dkey)
-            if alias is not None:
-                # What JS createCore writes for a named core: the core with its alias, in one
-                # batch. open_core below then finds it.
-                storage.create_core(
-                    key, discovery_key=dkey, manifest=manifest, key_pair=key_pair, alias=alias
-                )
-        else:
-            auth = storage.get_auth(dkey)
-            if auth is None:
-                raise missing_auth(dkey, record.core_pointer)
-            if key is not None and key != auth.key:
-                raise StorageConflictError("Another Hypercore is stored here", dkey)
-            key = auth.key
-        return open_core(
-            storage,
-            False,
-            key=key,
-            key_pair=key_pair,
-            manifest=manifest,
-            encryption_key=encryption_key,
-            compat=False,
-            create_if_missing=True,
-        )
 
     def _track(self, session: Hypercore) -> None:
         sessions = self._sessions
@@ -572,7 +525,7 @@ class Corestore:
         lookup).
 
         Waits for the store to open. A state opened here has no session: it stays open until
-        the root closes, or until a session attached to it (``Hypercore(_state=state)`` or
+        the root closes, or until a session attached to it (``Hypercore(core=state)`` or
         :meth:`get`) is the last to close. It is registered, so :meth:`get` shares it, and
         the watchers see it.
         """
@@ -592,16 +545,7 @@ class Corestore:
         auth = storage.get_auth(dkey)
         if auth is None:
             return None
-        state = open_core(
-            storage,
-            False,
-            key=auth.key,
-            key_pair=None,
-            manifest=None,
-            encryption_key=None,
-            compat=False,
-            create_if_missing=False,
-        )
+        state = Hypercore.create_core(storage, dkey, key=auth.key, create_if_missing=False)
         self._shared.register(state)
         return state
 
@@ -640,15 +584,3 @@ def _decode_id(value: _Key | None, what: str) -> bytes | None:
         return id_encoding.decode(value)
     except (ValueError, TypeError, AttributeError):
         raise BadArgumentError(f"invalid {what}") from None
-
-
-def _set_encryption(state: Core, encryption_key: bytes | None) -> None:
-    if encryption_key is None:
-        return
-    current = state.encryption
-    if current is None:
-        manifest = state.manifest
-        compat = manifest is not None and crypto.core_key(manifest, compat=True) == state.key
-        state.encryption = DefaultEncryption(encryption_key, state.key, compat=compat)
-    elif current.key != bytes(encryption_key):
-        raise BadArgumentError("the core is open with another encryption key", state.discovery_key)

@@ -10,6 +10,7 @@ messages),
 """
 
 from . import crypto, errors, flat_tree, manifest, merkle, wire
+from .core import Core
 from .crypto import KeyPair
 from .extensions import Extension
 from .session import AppendResult, Hypercore, Info
@@ -18,6 +19,7 @@ from .wire import RequestIndex, RequestSeek, RequestUpgrade
 
 __all__ = [
     "AppendResult",
+    "Core",
     "Extension",
     "Hypercore",
     "Info",

@@ -31,6 +31,7 @@ from .bitfield import Bitfield
 from .crypto import KeyPair, TreeNode
 from .encryption import DefaultEncryption
 from .errors import (
+    BadArgumentError,
     BlockNotAvailableError,
     ForkMismatchError,
     HypercoreError,
@@ -115,6 +116,21 @@ class Core:
         """A hypercore 10 style key (the signer's public key itself)."""
         m = self.manifest
         return m is not None and crypto.core_key(m, compat=True) == self.key
+
+    def set_encryption_key(self, encryption_key: bytes | None) -> None:
+        """Encrypt blocks with ``encryption_key`` from now on (None: leave as it is); a core
+        open with another key refuses it."""
+        if encryption_key is None:
+            return
+        current = self.encryption
+        if current is None:
+            manifest = self.manifest
+            compat = manifest is not None and crypto.core_key(manifest, compat=True) == self.key
+            self.encryption = DefaultEncryption(encryption_key, self.key, compat=compat)
+        elif current.key != bytes(encryption_key):
+            raise BadArgumentError(
+                "the core is open with another encryption key", self.discovery_key
+            )
 
     @property
     def replicator(self) -> Replicator:

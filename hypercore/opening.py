@@ -23,11 +23,11 @@ from .errors import (
 )
 from .manifest import Manifest
 from .merkle import TreeHead
-from .storage import CoreStorage, Storage, StorageCorruptionError, StorageError
+from .storage import Alias, CoreStorage, Storage, StorageCorruptionError, StorageError
 from .storage import keys as k
 from .storage.records import CoreHead, Hints
 
-__all__ = ["MAX_REPAIR_READS", "missing_auth", "open_core"]
+__all__ = ["MAX_REPAIR_READS", "create_core", "open_core"]
 
 log = logging.getLogger("hypercore")
 
@@ -36,7 +36,7 @@ log = logging.getLogger("hypercore")
 MAX_REPAIR_READS = 1 << 16
 
 
-def missing_auth(discovery_key: bytes, core_pointer: int) -> StorageCorruptionError:
+def _missing_auth(discovery_key: bytes, core_pointer: int) -> StorageCorruptionError:
     """The error for a core whose record exists but whose auth row does not."""
     detail = "missing, but the core record points to it"
     return DamagedAuthError("auth", discovery_key, detail, k.core_auth(core_pointer))
@@ -45,6 +45,54 @@ def missing_auth(discovery_key: bytes, core_pointer: int) -> StorageCorruptionEr
 def _check_key_pair(key_pair: KeyPair | None) -> None:
     if key_pair is not None and key_pair.secret_key is not None and len(key_pair.secret_key) != 64:
         raise BadArgumentError("secret key must be 64 bytes")
+
+
+def create_core(
+    storage: Storage,
+    discovery_key: bytes,
+    *,
+    key: bytes | None = None,
+    key_pair: KeyPair | None = None,
+    manifest: Manifest | None = None,
+    encryption_key: bytes | None = None,
+    create_if_missing: bool = True,
+    alias: Alias | None = None,
+) -> Core:
+    """Open the core ``discovery_key`` of a shared ``storage``, creating it (with ``alias``
+    recorded in the same write, for a named core) when it is missing and ``key`` is known
+    (JS ``Hypercore.createCore``, what a corestore opens its cores with). The caller owns the
+    storage; attach sessions with ``Hypercore(core=...)``."""
+    record = storage.get_core_record(discovery_key)
+    if record is None:
+        if not create_if_missing or key is None:
+            raise StorageEmptyError("No Hypercore is stored here", discovery_key)
+        if alias is not None:
+            # What JS createCore writes for a named core: the core with its alias, in one
+            # batch. open_core below then finds it.
+            storage.create_core(
+                key,
+                discovery_key=discovery_key,
+                manifest=manifest,
+                key_pair=key_pair,
+                alias=alias,
+            )
+    else:
+        auth = storage.get_auth(discovery_key)
+        if auth is None:
+            raise _missing_auth(discovery_key, record.core_pointer)
+        if key is not None and key != auth.key:
+            raise StorageConflictError("Another Hypercore is stored here", discovery_key)
+        key = auth.key
+    return open_core(
+        storage,
+        False,
+        key=key,
+        key_pair=key_pair,
+        manifest=manifest,
+        encryption_key=encryption_key,
+        compat=False,
+        create_if_missing=True,
+    )
 
 
 def open_core(
@@ -85,7 +133,7 @@ def open_core(
     else:
         auth = cs.get_auth()
         if auth is None:
-            raise missing_auth(cs.discovery_key, cs.core_pointer)
+            raise _missing_auth(cs.discovery_key, cs.core_pointer)
         if key is not None and auth.key != key:
             raise StorageConflictError("Another Hypercore is stored here")
         key = auth.key

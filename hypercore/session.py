@@ -30,7 +30,7 @@ from .errors import (
 )
 from .extensions import Extension, ExtensionHandler
 from .manifest import Manifest
-from .opening import open_core
+from .opening import create_core, open_core
 from .replicator import Download, Peer, ReplicationStream, mux_for_stream
 from .storage import RocksDBStorage, Storage
 from .wire import Data, RequestIndex, RequestSeek, RequestUpgrade
@@ -73,7 +73,13 @@ class Hypercore:
     :class:`~hypercore.storage.Storage` such as ``MemoryStorage()``. Without ``key`` the
     directory's default core is opened, or a new core is created (with ``key_pair`` if given).
     Use it as an async context manager, or call :meth:`ready` and :meth:`aclose`.
+
+    ``core``: a session on a core that is already open (a :class:`~hypercore.core.Core`, from
+    :meth:`create_core` or another session), as JS ``new Hypercore(null, null, { core })``;
+    ``storage`` and the key options are then ignored.
     """
+
+    create_core = staticmethod(create_core)
 
     def __init__(
         self,
@@ -88,7 +94,7 @@ class Hypercore:
         writable: bool = True,
         create_if_missing: bool = True,
         snapshot: bool = False,
-        _state: Core | None = None,
+        core: Core | None = None,
     ) -> None:
         self._storage_arg = storage
         self._key_arg = id_encoding.decode(key) if key is not None else None
@@ -105,8 +111,8 @@ class Hypercore:
         self._closed = False
         self._background = BackgroundNursery()  # runs what replicate() starts
         self._handlers: list[tuple[str, Callable[..., object]]] = []
-        if _state is not None:
-            self._attach(_state)
+        if core is not None:
+            self._attach(core)
 
     # --- lifecycle --------------------------------------------------------------------------
 
@@ -200,7 +206,7 @@ class Hypercore:
             value_encoding=value_encoding if value_encoding is not None else self._encoding,
             writable=writable and not self._readonly,
             snapshot=snapshot,
-            _state=state,
+            core=state,
         )
 
     def snapshot(self, *, value_encoding: Encoding = None) -> Hypercore:
