@@ -37,6 +37,7 @@ from typing import NamedTuple
 from nacl.bindings import crypto_secretbox
 
 from .crypto import DEFAULT_ENCRYPTION
+from .errors import EncryptedBlockError
 
 __all__ = [
     "KEY_BYTES",
@@ -44,7 +45,6 @@ __all__ = [
     "PADDING",
     "BlockKeys",
     "DefaultEncryption",
-    "EncryptedBlockError",
     "block_encryption_key",
     "derive_keys",
     "hsalsa20",
@@ -72,10 +72,6 @@ _SECRETBOX_SKIP = 32  # key-stream bytes crypto_secretbox spends on the Poly1305
 _SECRETBOX_MAC = 16  # bytes of MAC in front of PyNaCl's crypto_secretbox output
 
 _BytesLike = bytes | bytearray | memoryview
-
-
-class EncryptedBlockError(ValueError):
-    """A stored block is too short to hold the encryption padding."""
 
 
 class BlockKeys(NamedTuple):

@@ -27,6 +27,7 @@ __all__ = [
     "DamagedSignatureError",
     "DamagedTreeError",
     "DecodingError",
+    "EncryptedBlockError",
     "ForkMismatchError",
     "HypercoreError",
     "InvalidCapabilityError",
@@ -246,6 +247,10 @@ class SessionMovedError(HypercoreError):
     default_message = "Session moved"
 
 
+class EncryptedBlockError(DecodingError):
+    """A block too short to hold the encryption padding (it cannot be decrypted)."""
+
+
 class ForkMismatchError(InvalidOperationError):
     """A proof for another fork than the tree's. JS ``Core.verify`` returns false here
     rather than throwing: treat it as "no data" (or a reorg, if the fork is newer)."""
@@ -266,13 +271,19 @@ class MissingNodeError(InvalidOperationError):
 class DamagedTreeError(StorageCorruptionError, InvalidChecksumError):
     """A stored tree node that is missing or does not hash to its parent."""
 
+    code = InvalidChecksumError.code
+
 
 class DamagedSignatureError(StorageCorruptionError, InvalidSignatureError):
     """A stored head whose signature does not verify."""
 
+    code = InvalidSignatureError.code
+
 
 class DamagedAuthError(StorageCorruptionError, StorageEmptyError):
     """A core record whose auth row is missing."""
+
+    code = StorageEmptyError.code
 
 
 _BY_CODE: dict[str, type[HypercoreError]] = {

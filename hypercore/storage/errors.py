@@ -12,11 +12,16 @@ __all__ = [
 
 
 class StorageError(Exception):
-    """Root of every storage error."""
+    """Root of every storage error: our own storage failed or is unusable (never a peer's
+    doing). ``code`` names the kind; JS ``hypercore-storage`` throws these as plain errors."""
+
+    code = "STORAGE_ERROR"
 
 
 class StorageLockedError(StorageError):
     """The store is open elsewhere: another process (Python or JS) holds its ``CORESTORE`` lock."""
+
+    code = "STORAGE_LOCKED"
 
 
 class DeviceFileError(StorageError):
@@ -26,9 +31,13 @@ class DeviceFileError(StorageError):
     unsafely`` ...), which refuses the same stores.
     """
 
+    code = "INVALID_DEVICE_FILE"
+
 
 class StorageClosedError(StorageError):
     """The storage was used after :meth:`~hypercore.storage.Storage.close`."""
+
+    code = "STORAGE_CLOSED"
 
 
 class StorageCorruptionError(StorageError):
@@ -43,6 +52,8 @@ class StorageCorruptionError(StorageError):
     Hypercore raises subclasses that are also the ``HypercoreError`` JS raises for the same
     damage (``INVALID_SIGNATURE`` for a stored head whose signature does not verify ...).
     """
+
+    code = "STORAGE_CORRUPT"
 
     def __init__(
         self, row: str, discovery_key: bytes | None, detail: str, key: bytes | None = None

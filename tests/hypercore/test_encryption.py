@@ -12,13 +12,13 @@ from hypercore.crypto import DEFAULT_ENCRYPTION
 from hypercore.encryption import (
     PADDING,
     DefaultEncryption,
-    EncryptedBlockError,
     block_encryption_key,
     derive_keys,
     hsalsa20,
     salsa20_block,
     xsalsa20_xor,
 )
+from hypercore.errors import EncryptedBlockError
 
 keys = st.binary(min_size=32, max_size=32)
 indexes = st.integers(0, 2**64 - 1)
