@@ -4,6 +4,7 @@
 - :class:`Protomux`: channels multiplexed over one message stream (JS ``protomux`` 3.12.1).
 - :mod:`protomux.rpc`: request/response over a channel (JS ``protomux-rpc`` 1.10.0).
 - :mod:`protomux.testing`: in-memory message stream pairs.
+- :mod:`protomux.errors`: the errors of both (root :class:`ProtomuxError`, each with ``code``).
 
 >>> import trio
 >>> from protomux import Protomux, encoding as c
@@ -26,11 +27,11 @@ hello
 
 from . import encoding
 from ._channel import Channel, Message
-from ._errors import (
+from .errors import (
     ChannelClosedError,
     ChannelDecodeError,
     ChannelRejectedError,
-    ProtocolError,
+    MuxProtocolError,
     ProtomuxError,
 )
 from .mux import DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_MESSAGE_SIZE, MessageStream, Protomux
@@ -44,7 +45,7 @@ __all__ = [
     "ChannelRejectedError",
     "Message",
     "MessageStream",
-    "ProtocolError",
+    "MuxProtocolError",
     "Protomux",
     "ProtomuxError",
     "encoding",

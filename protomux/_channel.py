@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ._errors import ChannelClosedError, ChannelRejectedError, ProtomuxError
 from ._frames import encode_close, encode_open, uint_bytes
 from .encoding import Codec, State, raw
+from .errors import ChannelClosedError, ChannelRejectedError, ProtomuxError
 
 if TYPE_CHECKING:
     from ._session import Session

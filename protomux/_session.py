@@ -32,7 +32,6 @@ from ._channel import (
     _is_awaitable,
     _Remote,
 )
-from ._errors import ChannelDecodeError, ChannelRejectedError, ProtocolError, ProtomuxError
 from ._frames import (
     BATCH,
     BatchBuilder,
@@ -45,6 +44,7 @@ from ._frames import (
     encode_reject,
 )
 from .encoding import Codec, DecodeError, State, uint
+from .errors import ChannelDecodeError, ChannelRejectedError, MuxProtocolError, ProtomuxError
 
 __all__ = ["BATCH_STEP", "MAX_BUFFERED", "Host", "Session"]
 
@@ -99,8 +99,8 @@ def _key(protocol: str, id: bytes | None) -> Key:
     return (protocol, id or b"")
 
 
-def _malformed(e: DecodeError) -> ProtocolError:
-    return ProtocolError(f"malformed frame: {e}")
+def _malformed(e: DecodeError) -> MuxProtocolError:
+    return MuxProtocolError(f"malformed frame: {e}")
 
 
 class Session:
@@ -240,7 +240,7 @@ class Session:
 
     def receive(self, data: bytes) -> None:
         """Handle one whole frame (a host that lets others run during a long batch uses
-        :meth:`receive_part` instead). Raises :class:`ProtocolError` when the peer broke the
+        :meth:`receive_part` instead). Raises :class:`MuxProtocolError` when the peer broke the
         protocol (the caller must then close the connection); exceptions of callbacks pass
         through."""
         done = self.receive_part(data)
@@ -417,7 +417,7 @@ class Session:
         if len(remote) == rid:
             remote.append(None)  # the remote may grow its ids by one
         if rid >= len(remote) or remote[rid] is not None:
-            raise ProtocolError(
+            raise MuxProtocolError(
                 f"invalid open message: remote channel id {remote_id} is "
                 + ("in use" if rid < len(remote) else f"beyond the next one ({len(remote) + 1})")
             )
@@ -519,7 +519,7 @@ class Session:
                 ch._close(True, ChannelRejectedError(f"channel {ch.protocol!r} was rejected"))
             self._gc(info)
             return
-        raise ProtocolError(f"invalid reject message: channel {local_id} is not opening")
+        raise MuxProtocolError(f"invalid reject message: channel {local_id} is not opening")
 
     def _on_close(self, frame: CloseFrame) -> None:
         remote_id = frame.remote_id

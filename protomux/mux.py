@@ -13,10 +13,10 @@ import trio
 from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 from ._channel import Callback, Channel
-from ._errors import ProtocolError, ProtomuxError
 from ._session import BATCH_STEP, Session
 from .background import BackgroundNursery
 from .encoding import Codec
+from .errors import MuxProtocolError, ProtomuxError
 
 __all__ = [
     "DEFAULT_HIGH_WATER_MARK",
@@ -28,12 +28,12 @@ __all__ = [
 
 #: Queued outgoing bytes above which ``send`` returns False (as a streamx stream's default).
 DEFAULT_HIGH_WATER_MARK = 16 * 1024
-#: Incoming messages larger than this close the connection with a ProtocolError. Secret-stream
-#: frames carry at most 2^24 - 1 bytes and JS cuts batches at 8 MiB, so nothing legitimate
-#: comes near it.
+#: Incoming messages larger than this close the connection with a MuxProtocolError.
+#: Secret-stream frames carry at most 2^24 - 1 bytes and JS cuts batches at 8 MiB, so nothing
+#: legitimate comes near it.
 DEFAULT_MAX_MESSAGE_SIZE = 32 * 1024 * 1024
 #: Queued outgoing bytes above which a peer that takes nothing for NO_PROGRESS_TIMEOUT, or
-#: lets the queue reach four times this, is dropped as not reading (a ProtocolError).
+#: lets the queue reach four times this, is dropped as not reading (a MuxProtocolError).
 #: Senders that honour ``send() -> False`` / ``drain()`` never come near it (hypercore serves
 #: requests only while drained); what a peer makes us send without back-pressure (answers
 #: to its RPC requests) stops there instead of growing. An application's own burst to a
@@ -88,7 +88,7 @@ class Protomux:
     Errors: a peer that breaks the protocol (malformed frame, bad channel id, a message over
     ``max_message_size``, or not reading while more than ``max_queued`` bytes wait for it)
     closes the connection; :attr:`error` tells why (a
-    :class:`~protomux.ProtocolError`) and every channel closes with ``is_remote=True``. A
+    :class:`~protomux.MuxProtocolError`) and every channel closes with ``is_remote=True``. A
     message or handshake that its codec cannot decode closes only that channel (``close`` is
     sent; ``channel.error`` is a :class:`~protomux.ChannelDecodeError`). A
     :class:`~protomux.ProtomuxError` raised by a callback drops the peer the same way. Any
@@ -319,7 +319,7 @@ class Protomux:
         handling); False when the mux stopped."""
         if data is not None and len(data) > self.max_message_size:
             self._destroy(
-                ProtocolError(f"message of {len(data)} bytes is over {self.max_message_size}"),
+                MuxProtocolError(f"message of {len(data)} bytes is over {self.max_message_size}"),
                 is_remote=True,
             )
             return False
@@ -472,7 +472,9 @@ class Protomux:
         while not self._stopped and self._queued > self.max_queued:
             stalled = trio.current_time() - since >= NO_PROGRESS_TIMEOUT
             if stalled or not self._writing:
-                error = ProtocolError(f"the peer does not read: {self._queued} bytes wait for it")
+                error = MuxProtocolError(
+                    f"the peer does not read: {self._queued} bytes wait for it"
+                )
                 self._destroy(error, is_remote=True)
                 return
             await trio.sleep(0.05)

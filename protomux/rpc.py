@@ -30,6 +30,19 @@ from . import encoding as c
 from ._channel import Channel, _is_awaitable
 from ._frames import uint_bytes
 from .encoding import Codec, DecodeError, State
+from .errors import (
+    ChannelDestroyedError,
+    DuplicateChannelError,
+    RemoteError,
+    RPCChannelClosedError,
+    RPCDecodeError,
+    RPCEncodeError,
+    RPCError,
+    RPCRequestError,
+    TimeoutExceededError,
+    UnknownMethodError,
+    rpc_error,
+)
 from .mux import MessageStream, Protomux
 
 __all__ = [
@@ -42,8 +55,16 @@ __all__ = [
     "RPC",
     "TIMEOUT_EXCEEDED",
     "UNKNOWN_METHOD",
+    "ChannelDestroyedError",
+    "DuplicateChannelError",
+    "RPCChannelClosedError",
+    "RPCDecodeError",
+    "RPCEncodeError",
     "RPCError",
+    "RPCRequestError",
     "RemoteError",
+    "TimeoutExceededError",
+    "UnknownMethodError",
 ]
 
 DEFAULT_PROTOCOL: Final = "protomux-rpc"
@@ -62,44 +83,6 @@ ENCODE_ERROR: Final = "ENCODE_ERROR"
 MAX_RESPONDING: Final = 1024
 
 H = TypeVar("H", bound=Callable[..., Any])
-
-
-class RemoteError(Exception):
-    """The cause of a remote failure as it came over the wire (the error a handler threw)."""
-
-    def __init__(self, message: str, code: str | None = None, context: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.context = context
-
-    def __repr__(self) -> str:
-        return f"RemoteError({self.message!r}, code={self.code!r}, context={self.context!r})"
-
-
-class RPCError(Exception):
-    """An RPC failure with the protomux-rpc ``code``.
-
-    Local: ``CHANNEL_CLOSED``, ``CHANNEL_DESTROYED``, ``TIMEOUT_EXCEEDED``,
-    ``DUPLICATE_CHANNEL``, ``DECODE_ERROR`` (a response that does not decode). From the remote:
-    ``UNKNOWN_METHOD``, ``REQUEST_ERROR`` (the handler raised; ``cause`` is a
-    :class:`RemoteError` with its message, code and context), ``DECODE_ERROR``,
-    ``ENCODE_ERROR`` or whatever code the remote sent. ``message`` is the text without the
-    ``CODE: `` prefix that ``str(error)`` (like the JS ``error.message``) carries.
-    """
-
-    def __init__(
-        self, message: str, code: str | None = None, cause: BaseException | None = None
-    ) -> None:
-        super().__init__(f"{code}: {message}" if code else message)
-        self.message = message
-        self.code = code
-        self.cause = cause
-        if cause is not None:
-            self.__cause__ = cause
-
-    def __repr__(self) -> str:
-        return f"RPCError({self.message!r}, code={self.code!r}, cause={self.cause!r})"
 
 
 # --- the two messages -------------------------------------------------------------------------
@@ -201,7 +184,7 @@ class _ResponseCodec(Codec[Response]):
             ccode = c.string.decode(state)
             context = c.string.decode(state) if flags & 8 else None
             cause = RemoteError(cmessage, ccode or None, context or None)
-        return (id, RPCError(message, code or None, cause), None)
+        return (id, rpc_error(message, code or None, cause), None)
 
 
 request_encoding: Final = _RequestCodec()
@@ -325,8 +308,8 @@ class RPC:
         )
         if channel is None:
             if self._mux.closed:
-                raise RPCError("channel closed", CHANNEL_CLOSED)
-            raise RPCError("duplicate channel", DUPLICATE_CHANNEL)
+                raise RPCChannelClosedError("channel closed")
+            raise DuplicateChannelError("duplicate channel")
         self._channel: Channel = channel
         self._request = channel.add_message(request_encoding, self._on_request)
         self._response = channel.add_message(response_encoding, self._on_response)
@@ -390,7 +373,7 @@ class RPC:
         self._requests.clear()
         self._responders.clear()
         for p in requests:
-            p.settle(outcome.Error(RPCError(message, code)))
+            p.settle(outcome.Error(rpc_error(message, code)))
         self._closed_event.set()
 
     async def wait_opened(self) -> None:
@@ -398,7 +381,7 @@ class RPC:
         try:
             await self._channel.wait_opened()
         except Exception as e:
-            raise RPCError("channel closed", CHANNEL_CLOSED, e) from e
+            raise RPCChannelClosedError("channel closed", e) from e
 
     async def wait_closed(self) -> None:
         await self._closed_event.wait()
@@ -491,25 +474,25 @@ class RPC:
             # A peer that keeps asking without waiting for the answers: no task or memory
             # per further request, an error answer instead.
             if id:
-                self._send_error(id, RPCError("Too many requests in progress", REQUEST_ERROR))
+                self._send_error(id, RPCRequestError("Too many requests in progress"))
             return
         responder = self._responders.get(method)
         if responder is None:
             if id:
-                self._send_error(id, RPCError(f"Unknown method '{method}'", UNKNOWN_METHOD))
+                self._send_error(id, UnknownMethodError(f"Unknown method '{method}'"))
             self._end_maybe()
             return
         try:
             value = _decode(responder.request_encoding, data)
         except Exception as e:
             if id:
-                self._send_error(id, RPCError("Could not decode request", DECODE_ERROR, e))
+                self._send_error(id, RPCDecodeError("Could not decode request", e))
             self._end_maybe()
             return
         try:
             result = responder.handler(value)
         except Exception as e:
-            self._send_result(id, responder, None, RPCError("Request failed", REQUEST_ERROR, e))
+            self._send_result(id, responder, None, RPCRequestError("Request failed", e))
             return
         if result is not None and _is_awaitable(result):
             self._responding += 1
@@ -522,7 +505,7 @@ class RPC:
             value = await aw
         except Exception as e:
             self._responding -= 1
-            self._send_result(id, responder, None, RPCError("Request failed", REQUEST_ERROR, e))
+            self._send_result(id, responder, None, RPCRequestError("Request failed", e))
             return
         except BaseException:
             self._responding -= 1
@@ -538,7 +521,7 @@ class RPC:
                 try:
                     data = _encode(responder.response_encoding, value)
                 except Exception as e:
-                    error = RPCError("Could not encode response", ENCODE_ERROR, e)
+                    error = RPCEncodeError("Could not encode response", e)
                 else:
                     self._response.send_encoded(b"\x00" + uint_bytes(id) + data)
             if error is not None:
@@ -575,7 +558,7 @@ class RPC:
         of ``value`` (the caller's) raise ``protomux.encoding.EncodeError``.
         """
         if self._channel.closed:
-            raise RPCError("channel closed", CHANNEL_CLOSED)
+            raise RPCChannelClosedError("channel closed")
         venc = value_encoding or self._default
         data = _encode(request_encoding or venc, value)
         id = self._next_id
@@ -589,7 +572,7 @@ class RPC:
                 return await p.wait()
             with trio.move_on_after(timeout):
                 return await p.wait()
-            raise RPCError(f"timeout of {timeout}s exceeded", TIMEOUT_EXCEEDED)
+            raise TimeoutExceededError(f"timeout of {timeout}s exceeded")
         finally:
             if requests.get(id) is p:
                 del requests[id]
@@ -605,7 +588,7 @@ class RPC:
     ) -> None:
         """Send ``method`` with ``value`` as an event: the remote runs its handler, no reply."""
         if self._channel.closed:
-            raise RPCError("channel closed", CHANNEL_CLOSED)
+            raise RPCChannelClosedError("channel closed")
         data = _encode(request_encoding or value_encoding or self._default, value)
         self._request.send_encoded(b"\x00" + self._method(method) + data)
 
@@ -622,7 +605,7 @@ class RPC:
             try:
                 value = _decode(p.encoding, data or b"")
             except Exception as e:
-                p.settle(outcome.Error(RPCError("Could not decode response", DECODE_ERROR, e)))
+                p.settle(outcome.Error(RPCDecodeError("Could not decode response", e)))
             else:
                 p.settle(outcome.Value(value))
         self._end_maybe()

@@ -1,7 +1,7 @@
 """Hostile batches: a batch is read lazily (it costs its bytes, not an object per entry) and
 dispatched BATCH_STEP entries at a time with the event loop running in between, keeping the
 semantics of JS batches (replies corked until the batch is handled, nesting, order, channel
-switches) whatever the steps; bad bytes in a batch drop the peer with a ProtocolError."""
+switches) whatever the steps; bad bytes in a batch drop the peer with a MuxProtocolError."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import trio.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protomux import Channel, ProtocolError, Protomux
+from protomux import Channel, MuxProtocolError, Protomux
 from protomux import encoding as c
 from protomux._frames import BatchBuilder, encode_open
 from protomux._session import BATCH_STEP, MAX_BUFFERED, Session
@@ -184,7 +184,7 @@ async def test_destroying_the_mux_from_a_batch_entry_stops_the_batch_there() -> 
         def on_message(v: int, ch: Channel) -> None:
             got[0] += 1
             if got[0] == BATCH_STEP + 3:
-                mux.destroy(ProtocolError("enough"))
+                mux.destroy(MuxProtocolError("enough"))
 
         ch = await open_with_raw_peer(mux, raw)
         ch.add_message(c.uint, on_message)
@@ -210,7 +210,7 @@ async def test_bad_bytes_deep_in_a_batch_drop_the_peer(tail: bytes) -> None:
         n = 2 * BATCH_STEP + 1
         await raw.send(batch(*[(1, uint_msg(0, 7)) for _ in range(n)]) + tail)
         await mux.wait_closed()
-        assert isinstance(mux.error, ProtocolError) and "malformed" in str(mux.error)
+        assert isinstance(mux.error, MuxProtocolError) and "malformed" in str(mux.error)
         assert log == [7] * n and ch.closed  # what came before the bad bytes ran, as in JS
 
 
@@ -337,7 +337,7 @@ def test_any_steps_handle_a_batch_as_one_go_does(
             else:
                 stepped(s, frame, step)
             error = None
-        except ProtocolError as e:
+        except MuxProtocolError as e:
             error = str(e)
         assert not s.busy
         results.append((log, host.take(), error))
@@ -476,7 +476,7 @@ async def test_a_peer_that_sends_requests_and_never_reads_the_answers_is_dropped
                         nursery.start_soon(ask)
                     await mux.wait_closed()
                 nursery.cancel_scope.cancel()
-            assert isinstance(mux.error, ProtocolError)
+            assert isinstance(mux.error, MuxProtocolError)
             assert "does not read" in str(mux.error)
             assert mem.peak < 6 * cap
 

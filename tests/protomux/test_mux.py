@@ -16,7 +16,7 @@ from protomux import (
     ChannelClosedError,
     ChannelDecodeError,
     ChannelRejectedError,
-    ProtocolError,
+    MuxProtocolError,
     Protomux,
 )
 from protomux import encoding as c
@@ -368,7 +368,7 @@ async def test_a_peer_breaking_the_protocol_is_dropped(frame: bytes, match: str)
         await raw.receive()  # our open
         await raw.send(frame)
         await mux.wait_closed()
-        assert isinstance(mux.error, ProtocolError) and mux.error.code == "PROTOCOL_ERROR"
+        assert isinstance(mux.error, MuxProtocolError) and mux.error.code == "PROTOCOL_ERROR"
         assert match in str(mux.error)
         assert closes == [True] and ch.closed and ch.error is mux.error
         with pytest.raises(trio.EndOfChannel):
@@ -417,7 +417,7 @@ async def test_protomux_error_raised_by_a_callback_drops_the_peer() -> None:
         ca.open()
 
         def refuse(v: int, ch: Channel) -> None:
-            raise ProtocolError("no thanks")
+            raise MuxProtocolError("no thanks")
 
         cb = make(mb)
         cb.add_message(c.uint, refuse)
@@ -426,7 +426,7 @@ async def test_protomux_error_raised_by_a_callback_drops_the_peer() -> None:
         m.send(1)
         await mb.wait_closed()
         await ma.wait_closed()
-        assert isinstance(mb.error, ProtocolError) and str(mb.error) == "no thanks"
+        assert isinstance(mb.error, MuxProtocolError) and str(mb.error) == "no thanks"
         assert ma.error is None and ca.closed
 
 

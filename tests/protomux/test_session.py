@@ -15,7 +15,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from protomux import (
     ChannelDecodeError,
     ChannelRejectedError,
-    ProtocolError,
+    MuxProtocolError,
 )
 from protomux import encoding as c
 from protomux._channel import Channel
@@ -147,10 +147,10 @@ def test_remote_open_must_use_the_next_or_a_free_id() -> None:
     a.pair("x", None, lambda id: channel(a, "x", id, unique=False).open())
     a.receive(encode_open(1, "x", None))
     a.receive(encode_open(2, "x", None))
-    with pytest.raises(ProtocolError, match="in use"):
+    with pytest.raises(MuxProtocolError, match="in use"):
         a.receive(encode_open(1, "y", None))
     a2, _, _, _ = pair()
-    with pytest.raises(ProtocolError, match="beyond"):
+    with pytest.raises(MuxProtocolError, match="beyond"):
         a2.receive(encode_open(2, "x", None))
 
 
@@ -162,7 +162,7 @@ def test_open_of_the_control_channel_is_rejected() -> None:
 
 def test_reject_of_an_unknown_id_is_a_protocol_error() -> None:
     a, _, _, _ = pair()
-    with pytest.raises(ProtocolError, match="reject"):
+    with pytest.raises(MuxProtocolError, match="reject"):
         a.receive(encode_reject(4))
 
 
@@ -484,7 +484,7 @@ def test_arbitrary_frames_only_raise_protocol_errors(frames: list[bytes]) -> Non
     for f in frames:
         try:
             s.receive(f)
-        except ProtocolError:
+        except MuxProtocolError:
             return
 
 
@@ -503,7 +503,7 @@ def test_frame_like_input_only_raises_protocol_errors(frames: list[tuple[bytes, 
     for head, rest in frames:
         try:
             s.receive(head + rest)
-        except ProtocolError:
+        except MuxProtocolError:
             return
 
 
