@@ -7,15 +7,29 @@
   :mod:`.box` - secretstream push/pull boxes and the ``u24le`` frame parser;
   :mod:`.unordered` - the boxes of unordered (UDX datagram) messages.
 
-Errors: the peer's garbage raises :class:`ProtocolError` (a ``ValueError``) in the sans-IO
-layer and :class:`SecretStreamError` (a ``trio.BrokenResourceError``) from the stream.
+Errors (:mod:`.errors`): every one is a :class:`SecretStreamError` (a
+``trio.BrokenResourceError``) with a ``code``; the peer's garbage raises a
+:class:`SecretStreamProtocolError` (also a ``ValueError``) in the sans-IO layer, and the stream
+raises the same class once it has cut the peer off.
 """
 
 from .box import ABYTES, FrameParser, PullBox, PushBox
-from .errors import HandshakeError, ProtocolError
+from .errors import (
+    DecryptionFailedError,
+    FrameTooLargeError,
+    HandshakeError,
+    HandshakeTimeoutError,
+    InvalidHeaderError,
+    InvalidMessageError,
+    SecretStreamError,
+    SecretStreamProtocolError,
+    SendCancelledError,
+    StreamTimeoutError,
+    TruncatedFrameError,
+)
 from .noise import NoiseState
 from .protocol import IdleTimers, SecretStreamProtocol, State, TimerEvent, stream_id
-from .stream import SecretStream, SecretStreamError
+from .stream import SecretStream
 from .unordered import NS_INITIATOR, NS_RESPONDER, NS_SEND, UnorderedBoxes
 
 __all__ = [
@@ -23,18 +37,26 @@ __all__ = [
     "NS_INITIATOR",
     "NS_RESPONDER",
     "NS_SEND",
+    "DecryptionFailedError",
     "FrameParser",
+    "FrameTooLargeError",
     "HandshakeError",
+    "HandshakeTimeoutError",
     "IdleTimers",
+    "InvalidHeaderError",
+    "InvalidMessageError",
     "NoiseState",
-    "ProtocolError",
     "PullBox",
     "PushBox",
     "SecretStream",
     "SecretStreamError",
     "SecretStreamProtocol",
+    "SecretStreamProtocolError",
+    "SendCancelledError",
     "State",
+    "StreamTimeoutError",
     "TimerEvent",
+    "TruncatedFrameError",
     "UnorderedBoxes",
     "stream_id",
 ]

@@ -16,7 +16,12 @@ from typing import Any, Final
 
 from nacl import _sodium
 
-from .errors import ProtocolError
+from .errors import (
+    DecryptionFailedError,
+    FrameTooLargeError,
+    InvalidHeaderError,
+    InvalidMessageError,
+)
 
 __all__ = [
     "ABYTES",
@@ -129,26 +134,27 @@ class PullBox:
         if len(key) != KEYBYTES:
             raise ValueError("secretstream key must be 32 bytes")
         if len(header) != HEADERBYTES:
-            raise ProtocolError("secretstream header must be 24 bytes", "INVALID_HEADER")
+            raise InvalidHeaderError("secretstream header must be 24 bytes")
         self._state = _ffi_any.new("unsigned char[]", _STATEBYTES)
         rc = _lib_any.crypto_secretstream_xchacha20poly1305_init_pull(
             self._state, bytes(header), bytes(key)
         )
         if rc != 0:  # pragma: no cover - libsodium accepts any header
-            raise ProtocolError("invalid secretstream header", "INVALID_HEADER")
+            raise InvalidHeaderError("invalid secretstream header")
         self._tag = _ffi_any.new("unsigned char[1]")
         self._out_size = 65536
         self._out = _ffi_any.new("unsigned char[]", self._out_size)
         self.last_tag = TAG_MESSAGE
 
     def pull(self, box: Buffer) -> bytes:
-        """The plaintext of the next box; :class:`ProtocolError` if it does not authenticate.
+        """The plaintext of the next box; a :class:`~.errors.SecretStreamProtocolError` if it
+        does not authenticate.
 
         The tag is kept in :attr:`last_tag` and otherwise ignored, as JS does.
         """
         n = len(box)
         if n < ABYTES:
-            raise ProtocolError("Invalid message received", "INVALID_MESSAGE")
+            raise InvalidMessageError("Invalid message received")
         mlen = n - ABYTES
         if mlen > self._out_size:
             self._out_size = max(mlen, 2 * self._out_size)
@@ -159,7 +165,7 @@ class PullBox:
             with _from_buffer(box) as src:
                 rc = _pull(self._state, self._out, _NULL, self._tag, src, n, _NULL, 0)
         if rc != 0:
-            raise ProtocolError("message did not authenticate", "DECRYPTION_FAILED")
+            raise DecryptionFailedError("message did not authenticate")
         self.last_tag = self._tag[0]
         return _ffi_any.buffer(self._out, mlen)[:]  # type: ignore[no-any-return]
 
@@ -169,7 +175,7 @@ class FrameParser:
 
     :meth:`feed` bytes as they arrive; :meth:`next_frame` returns each complete body (as
     ``bytes``, or a read-only ``memoryview`` that stays valid for large ones) or ``None``. A
-    length above :attr:`max_frame` raises :class:`ProtocolError`.
+    length above :attr:`max_frame` raises :class:`~.errors.SecretStreamProtocolError`.
     """
 
     __slots__ = ("_buf", "_exported", "_off", "_owned", "max_frame")
@@ -224,9 +230,7 @@ class FrameParser:
             return None
         n = buf[off] | buf[off + 1] << 8 | buf[off + 2] << 16
         if n > self.max_frame:
-            raise ProtocolError(
-                f"frame of {n} bytes exceeds the limit of {self.max_frame}", "FRAME_TOO_LARGE"
-            )
+            raise FrameTooLargeError(f"frame of {n} bytes exceeds the limit of {self.max_frame}")
         end = off + 3 + n
         if end > len(buf):
             return None

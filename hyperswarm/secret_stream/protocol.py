@@ -32,7 +32,7 @@ from typing import Final
 from hypercore.crypto import KeyPair
 
 from .box import HEADERBYTES, MAX_FRAME, FrameParser, PullBox, PushBox, frame
-from .errors import HandshakeError, ProtocolError
+from .errors import HandshakeError, InvalidHeaderError
 from .noise import MAX_MESSAGE_LENGTH, NoiseState, generate_key_pair
 from .unordered import NS_INITIATOR, NS_RESPONDER, UnorderedBoxes
 
@@ -164,8 +164,8 @@ class SecretStreamProtocol:
         Handshake and header frames are processed on the way (check :meth:`data_to_send`
         afterwards). It also returns ``None`` right after the handshake completes, leaving
         later frames buffered, so that a caller can finish the handshake before taking
-        messages. Raises :class:`ProtocolError` if the peer broke the protocol; the
-        connection is then unusable.
+        messages. Raises a :class:`~.errors.SecretStreamProtocolError` if the peer broke the
+        protocol; the connection is then unusable.
         """
         parser = self._parser
         while True:
@@ -215,11 +215,11 @@ class SecretStreamProtocol:
 
     def _on_header(self, body: bytes | memoryview) -> None:
         if len(body) != HEADER_FRAME_BODY:
-            raise ProtocolError("Invalid header message received", "INVALID_HEADER")
+            raise InvalidHeaderError("Invalid header message received")
         assert self.handshake_hash is not None
         expected = stream_id(self.handshake_hash, not self.is_initiator)
         if body[:32] != expected:
-            raise ProtocolError("Invalid header received", "INVALID_HEADER")
+            raise InvalidHeaderError("Invalid header received")
         assert self._rx_key is not None
         self._pull = PullBox(self._rx_key, body[32:])
         self._rx_key = None

@@ -18,7 +18,15 @@ from hypercore.crypto import KeyPair
 from protomux.background import BackgroundNursery
 
 from .box import MAX_MESSAGE
-from .errors import ProtocolError
+from .errors import (
+    HandshakeError,
+    HandshakeTimeoutError,
+    SecretStreamError,
+    SecretStreamProtocolError,
+    SendCancelledError,
+    StreamTimeoutError,
+    TruncatedFrameError,
+)
 from .protocol import IdleTimers, SecretStreamProtocol, State, TimerEvent
 
 __all__ = ["SecretStream", "SecretStreamError"]
@@ -30,25 +38,6 @@ DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 #: ``send_nowait`` refuses (``trio.WouldBlock``) while this many encrypted bytes wait to be
 #: written, so a writer that ignores back-pressure falls back to awaiting ``send``.
 MAX_PENDING_OUT: Final = 256 * 1024
-
-
-class SecretStreamError(trio.BrokenResourceError):
-    """The secret stream was cut off: the peer broke the protocol, stalled or timed out.
-
-    ``code`` names the failure: ``HANDSHAKE_FAILED``, ``HANDSHAKE_TIMEOUT``,
-    ``INVALID_HEADER``, ``INVALID_MESSAGE``, ``DECRYPTION_FAILED``, ``FRAME_TOO_LARGE``,
-    ``TRUNCATED`` (the transport ended inside a frame), ``TIMED_OUT`` (idle timeout) or
-    ``SEND_CANCELLED`` (a write was cancelled part-way, so the send side is unusable).
-    """
-
-    code: str
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-    def copy(self) -> SecretStreamError:
-        return SecretStreamError(str(self), self.code)
 
 
 def _socket_error(exc: OSError) -> trio.BrokenResourceError | trio.ClosedResourceError:
@@ -209,7 +198,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         self._flusher: trio.lowlevel.Task | None = None
         self._flusher_running = False
         self._coalescing = False  # send_nowait buffers until the flusher task has run
-        self._protocol_error: ProtocolError | None = None  # found by receive_nowait
+        self._protocol_error: SecretStreamProtocolError | None = None  # found by receive_nowait
         # A TCP transport is read and written straight through its non-blocking socket,
         # without trio's per-call checkpoints (the socket stays owned by the transport).
         self._socket: trio.socket.SocketType | None = (
@@ -354,31 +343,29 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
                         continue
                     data = await self._receive_raw()
                     if not data:
-                        raise SecretStreamError(
-                            "Noise handshake failed: the peer closed the connection",
-                            "HANDSHAKE_FAILED",
-                        )
+                        # (wrapped below: "Noise handshake failed: the peer closed ...")
+                        raise HandshakeError("the peer closed the connection")
                     proto.receive_data(data)
         except trio.TooSlowError:
-            err = SecretStreamError("Noise handshake timed out", "HANDSHAKE_TIMEOUT")
+            err: SecretStreamError = HandshakeTimeoutError("Noise handshake timed out")
             await self._cut_off(err)
             raise err from None
-        except ProtocolError as exc:
-            err = SecretStreamError(f"Noise handshake failed: {exc}", exc.code)
+        except SecretStreamProtocolError as exc:
+            err = type(exc)(f"Noise handshake failed: {exc}")
             await self._cut_off(err)
             raise err from exc
         except SecretStreamError as exc:
             await self._cut_off(exc)
             raise
         except trio.BrokenResourceError as exc:
-            err = SecretStreamError(f"Noise handshake failed: {exc!r}", "HANDSHAKE_FAILED")
+            err = HandshakeError(f"Noise handshake failed: {exc!r}")
             await self._cut_off(err)
             raise err from exc
         except trio.Cancelled:
             if self._send_error is not None:
                 # A handshake message may be half written: the handshake cannot go on.
-                self._error = self._error or SecretStreamError(
-                    "Noise handshake failed: a write was cancelled", "HANDSHAKE_FAILED"
+                self._error = self._error or HandshakeError(
+                    "Noise handshake failed: a write was cancelled"
                 )
             raise
 
@@ -398,9 +385,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
                 await self.transport_stream.send_all(data)
         except trio.Cancelled:
             if self._send_error is None:
-                self._send_error = SecretStreamError(
-                    "a write was cancelled part-way; this stream can no longer send",
-                    "SEND_CANCELLED",
+                self._send_error = SendCancelledError(
+                    "a write was cancelled part-way; this stream can no longer send"
                 )
             raise
         except trio.ClosedResourceError:
@@ -428,7 +414,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
                 with trio.move_on_after(timers.timeout) as scope:
                     data = await self._read(size)
                 if scope.cancelled_caught:
-                    err = SecretStreamError("Stream timed out", "TIMED_OUT")
+                    err = StreamTimeoutError("Stream timed out")
                     await self._cut_off(err)
                     raise err
         except trio.ClosedResourceError:
@@ -719,8 +705,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
                     if self._protocol_error is not None:
                         raise self._protocol_error
                     message = proto.next_message()
-                except ProtocolError as exc:
-                    err = SecretStreamError(str(exc), exc.code)
+                except SecretStreamProtocolError as exc:
+                    err: SecretStreamError = exc.copy()
                     await self._cut_off(err)
                     raise err from exc
                 if message is not None:
@@ -731,8 +717,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
                     return message
                 if self._eof_received:
                     if proto.buffered:
-                        err = SecretStreamError(
-                            "the peer closed the connection in the middle of a frame", "TRUNCATED"
+                        err = TruncatedFrameError(
+                            "the peer closed the connection in the middle of a frame"
                         )
                         await self._cut_off(err)
                         raise err
@@ -802,7 +788,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
                 message = proto.next_message()
                 if message is None:
                     raise trio.WouldBlock
-        except ProtocolError as exc:
+        except SecretStreamProtocolError as exc:
             self._protocol_error = exc
             raise trio.WouldBlock from None
         return message
@@ -861,7 +847,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             if event is TimerEvent.TIMED_OUT:
                 if await self._bytes_arrived():
                     continue
-                await self._cut_off(SecretStreamError("Stream timed out", "TIMED_OUT"))
+                await self._cut_off(StreamTimeoutError("Stream timed out"))
                 return
             if event is TimerEvent.SEND_KEEP_ALIVE:
                 await self._send_keep_alive()

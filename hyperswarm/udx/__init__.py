@@ -3,12 +3,12 @@
 
 :class:`UDXSocket` owns a UDP socket; :class:`UDXStream` is one stream on it, a
 :class:`trio.abc.HalfCloseableStream`. Below them: :mod:`hyperswarm.udx.packet` (the packet
-format) and :mod:`hyperswarm.udx.connection` (one stream as a sans-IO state machine).
+format) and :mod:`hyperswarm.udx.connection` (one stream as a sans-IO state machine);
+:mod:`hyperswarm.udx.errors` the errors (root :class:`UDXError`, each with ``code``).
 """
 
 from . import connection, packet
-from .connection import UDXResetError, UDXTimeoutError
-from .errors import UDXDecodeError, UDXError
+from .errors import UDXDecodeError, UDXError, UDXResetError, UDXTimeoutError
 from .socket import UDXSocket, UDXStream
 
 __all__ = [

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from .errors import UDXDecodeError, UDXError
+from .errors import UDXDecodeError, UDXError, UDXResetError, UDXTimeoutError
 from .packet import (
     DATA,
     DESTROY,
@@ -52,8 +52,6 @@ __all__ = [
     "Data",
     "End",
     "Message",
-    "UDXResetError",
-    "UDXTimeoutError",
 ]
 
 #: Packet sizes (IP and UDP headers included) as libudx: every path carries MTU_BASE; probes
@@ -95,14 +93,6 @@ _MASK = (1 << 32) - 1
 def seq_diff(a: int, b: int) -> int:
     """``a - b`` in 32-bit sequence space (negative when ``a`` is older)."""
     return ((a - b + _HALF) & _MASK) - _HALF
-
-
-class UDXResetError(UDXError):
-    """The peer destroyed the stream."""
-
-
-class UDXTimeoutError(UDXError):
-    """The peer stopped answering."""
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from hyperswarm.secret_stream.box import (
     PushBox,
     frame,
 )
-from hyperswarm.secret_stream.errors import ProtocolError
+from hyperswarm.secret_stream.errors import SecretStreamProtocolError
 
 KEY = bytes(range(32))
 
@@ -78,18 +78,18 @@ def test_tampering_and_reordering_are_refused() -> None:
     push = PushBox(KEY)
     boxes = [push.push(b"first"), push.push(b"second")]
     pull = PullBox(KEY, push.header)
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(SecretStreamProtocolError) as info:
         pull.pull(boxes[1])  # out of order
     assert info.value.code == "DECRYPTION_FAILED"
     pull = PullBox(KEY, push.header)
     bad = bytearray(boxes[0])
     bad[-1] ^= 0x80
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SecretStreamProtocolError):
         pull.pull(bad)
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(SecretStreamProtocolError) as info:
         PullBox(KEY, push.header).pull(b"x" * (ABYTES - 1))
     assert info.value.code == "INVALID_MESSAGE"
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SecretStreamProtocolError):
         PullBox(KEY, b"short header")
 
 
@@ -103,7 +103,7 @@ def test_message_size_limit() -> None:
 @given(st.binary(max_size=300))
 def test_arbitrary_boxes_only_raise_protocol_error(data: bytes) -> None:
     pull = PullBox(KEY, PushBox(KEY).header)
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SecretStreamProtocolError):
         pull.pull(data)
 
 
@@ -141,7 +141,7 @@ def test_parser_views_stay_valid_after_more_data() -> None:
 def test_parser_limits_frame_size() -> None:
     p = FrameParser(max_frame=10)
     p.feed(b"\x0b\x00\x00")
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(SecretStreamProtocolError) as info:
         p.next_frame()
     assert info.value.code == "FRAME_TOO_LARGE"
 
@@ -190,14 +190,14 @@ def test_arbitrary_bytes_to_the_parser_only_raise_protocol_error(
             p.feed(chunk)
             while (f := p.next_frame()) is not None:
                 assert len(f) <= limit
-    except ProtocolError:
+    except SecretStreamProtocolError:
         pass
 
 
 GC_SCRIPT = """
 import gc
 from hyperswarm.secret_stream.box import PullBox, PushBox
-from hyperswarm.secret_stream.errors import ProtocolError
+from hyperswarm.secret_stream.errors import SecretStreamProtocolError
 
 class Holder:
     pass
@@ -209,7 +209,7 @@ for i in range(50):
     holder = Holder()
     try:
         PullBox(key, PushBox(key).header).pull(view)
-    except ProtocolError as exc:
+    except SecretStreamProtocolError as exc:
         holder.err = exc
         exc.holder = holder
     del holder, view

@@ -14,8 +14,8 @@ from hyperswarm.secret_stream import (
     NS_INITIATOR,
     NS_RESPONDER,
     NS_SEND,
-    ProtocolError,
     SecretStreamProtocol,
+    SecretStreamProtocolError,
     State,
     UnorderedBoxes,
     stream_id,
@@ -130,14 +130,14 @@ def test_wrong_header_id_or_size_is_refused() -> None:
     header = bytearray(b.flush_header())
     header[3] ^= 1
     a.receive_data(header)
-    with pytest.raises(ProtocolError, match="Invalid header received"):
+    with pytest.raises(SecretStreamProtocolError, match="Invalid header received"):
         a.next_message()
 
     a = SecretStreamProtocol(True, A)
     b = SecretStreamProtocol(False, B)
     handshake(a, b)
     a.receive_data(frame(bytes(57)))
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(SecretStreamProtocolError) as info:
         a.next_message()
     assert info.value.code == "INVALID_HEADER"
 
@@ -148,7 +148,7 @@ def test_a_peer_that_echoes_our_own_header_is_refused() -> None:
     b = SecretStreamProtocol(False, B)
     writes = handshake(a, b)
     a.receive_data(writes[0][-1][-59:])
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SecretStreamProtocolError):
         a.next_message()
 
 
@@ -157,27 +157,27 @@ def test_tampered_short_and_replayed_frames_are_refused() -> None:
     f = bytearray(b.encrypt(b"payload"))
     f[10] ^= 4
     a.receive_data(f)
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(SecretStreamProtocolError) as info:
         a.next_message()
     assert info.value.code == "DECRYPTION_FAILED"
 
     a, b = opened_pair()
     a.receive_data(frame(b"x" * 16))
-    with pytest.raises(ProtocolError, match="Invalid message received"):
+    with pytest.raises(SecretStreamProtocolError, match="Invalid message received"):
         a.next_message()
 
     a, b = opened_pair()
     f1 = b.encrypt(b"once")
     a.receive_data(f1 + f1)
     assert a.next_message() == b"once"
-    with pytest.raises(ProtocolError):
+    with pytest.raises(SecretStreamProtocolError):
         a.next_message()
 
 
 def test_oversize_handshake_frame_is_refused() -> None:
     b = SecretStreamProtocol(False, B)
     b.receive_data((65536).to_bytes(3, "little"))
-    with pytest.raises(ProtocolError) as info:
+    with pytest.raises(SecretStreamProtocolError) as info:
         b.next_message()
     assert info.value.code == "FRAME_TOO_LARGE"
 
@@ -215,7 +215,7 @@ def test_arbitrary_bytes_only_raise_protocol_error(stage: int, chunks: list[byte
             target.receive_data(chunk)
             while target.next_message() is not None:
                 pass
-    except ProtocolError:
+    except SecretStreamProtocolError:
         pass
 
 
