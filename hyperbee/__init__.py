@@ -3,21 +3,37 @@ block-for-block compatible with JS hyperbee 2.
 
 :class:`Hyperbee` is the bee; :class:`Batch` groups writes into one append. Below them:
 :mod:`hyperbee.messages` (the block formats), :mod:`hyperbee.nodes` (the tree and its write
-algorithms), :mod:`hyperbee.iterators` (history and diffs) and :mod:`hyperbee.watch`.
+algorithms), :mod:`hyperbee.iterators` (ranges, history and diffs) and :mod:`hyperbee.watch`.
+:mod:`hyperbee.errors` has one class per error code, all under :class:`HyperbeeError`.
 """
 
 from . import messages
 from .batch import Batch
 from .bee import Hyperbee
 from .codecs import DiffEntry, Entry, HistoryEntry
-from .errors import DecodingError, HyperbeeError
+from .errors import (
+    BadArgumentError,
+    BeeClosedError,
+    BeeNotOpenError,
+    BeeReadOnlyError,
+    BlockNotAvailableError,
+    DecodingError,
+    EncodingError,
+    HyperbeeError,
+)
 from .messages import Header, Metadata
 from .watch import EntryWatcher, Watcher
 
 __all__ = [
+    "BadArgumentError",
     "Batch",
+    "BeeClosedError",
+    "BeeNotOpenError",
+    "BeeReadOnlyError",
+    "BlockNotAvailableError",
     "DecodingError",
     "DiffEntry",
+    "EncodingError",
     "Entry",
     "EntryWatcher",
     "Header",

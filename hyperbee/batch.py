@@ -5,6 +5,10 @@ its one block at once; ``bee.batch()`` keeps its blocks pending, readable by its
 operations, and appends them all with one ``append`` on :meth:`Batch.flush` (only the last
 block then carries the root; the earlier ones keep just the nodes later blocks still point at,
 as JS ``toBlocks`` lays them out).
+
+A batch is the :class:`~hyperbee.nodes.BlockLoader` of the tree code: :mod:`hyperbee.nodes`
+and :mod:`hyperbee.iterators` read blocks and roots through it, and a put tells
+:meth:`~hyperbee.nodes.TreeNode.insert_key` whether it may replace a key.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hypercore.encodings import BINARY, ValueEncoding
+from hypercore.encodings import BINARY
 from hypercore.session import Hypercore
 
-from .codecs import Entry, dec, enc
-from .errors import DecodingError, HyperbeeError
+from .codecs import Cas, Encodings, Entry, enc
+from .errors import BadArgumentError, BeeReadOnlyError, BlockNotAvailableError, DecodingError
+from .iterators import encode_range, read_range
 from .messages import Header, Node, encode_header, encode_node
 from .nodes import (
     MAX_DEPTH,
@@ -41,62 +46,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Batch", "Cas", "Encodings"]
 
-#: ``cas(previous, new) -> bool`` (or awaitable bool): write only if it says so.
-Cas = Callable[[Entry, Entry], "bool | Awaitable[bool]"]
-
-#: Yield to the scheduler this often while iterating over cached blocks.
-_CHECKPOINT_EVERY = 256
-
-
-class Encodings:
-    __slots__ = ("key", "value")
-
-    def __init__(self, key: ValueEncoding | None, value: ValueEncoding | None) -> None:
-        self.key = key
-        self.value = value
-
-
-def final(block: BlockEntry, encoding: Encodings) -> Entry:
-    value = block.value
-    return Entry(
-        block.seq,
-        dec(encoding.key, block.key),
-        None if value is None else dec(encoding.value, value),
-    )
-
-
-SEP = b"\x00"
-
-
-def bump(key: bytes | None) -> bytes:
-    """``key`` with its last byte incremented (wrapping, as a JS byte does)."""
-    assert key is not None
-    if not key:
-        return key
-    return key[:-1] + bytes([(key[-1] + 1) & 0xFF])
-
-
-Bounds = tuple[bytes | None, bytes | None, bytes | None, bytes | None]
-
-
-def encode_range(
-    encoding: ValueEncoding | None, sub: bool, gt: Any, gte: Any, lt: Any, lte: Any
-) -> Bounds:
-    """``gt, gte, lt, lte`` encoded as keys; in a sub, a missing lower bound is its prefix
-    and a zero byte (exclusive) and a missing upper bound the prefix bumped, as JS
-    ``encRange``."""
-    egt, egte, elt, elte = (
-        enc(encoding, gt),
-        enc(encoding, gte),
-        enc(encoding, lt),
-        enc(encoding, lte),
-    )
-    if sub:
-        if egt is None and egte is None:
-            egt = enc(encoding, SEP)
-        if elt is None and elte is None:
-            elt = bump(enc(encoding, b""))
-    return egt, egte, elt, elte
+#: ``_put``/``_del``: ``(key, value, cas)``, as the user gave them.
+_Op = Callable[[Any, Any, "Cas | None"], Awaitable[None]]
 
 
 def _check_pointer(seq: int, version: int) -> None:
@@ -144,6 +95,11 @@ class Batch:
             return max(1, self.checkout)
         return max(1, self.bee._checkout or self.core.length + self.length)
 
+    @property
+    def committed(self) -> int:
+        """The blocks in the core; the pending ones of this batch come after them."""
+        return self.core.length
+
     async def _load(self, seq: int) -> Block:
         cache = self.bee._cache
         core = self.core
@@ -155,7 +111,7 @@ class Batch:
         if data is None:
             data = await core.get(seq, value_encoding=BINARY, wait=self.wait)
         if not isinstance(data, bytes):
-            raise HyperbeeError(f"block {seq} is not available")
+            raise BlockNotAvailableError(f"block {seq} is not available")
         block = Block(seq, data)
         if core.fork == cache.fork:
             cache.put(seq, block)
@@ -211,7 +167,7 @@ class Batch:
         assert target is not None
         block = await self._find(target)
         await trio.lowlevel.checkpoint()  # cached blocks are read without one
-        return None if block is None else final(block, self.encoding)
+        return None if block is None else block.final(self.encoding)
 
     async def _find(self, key: bytes) -> BlockEntry | None:
         if self.length == 0:
@@ -287,31 +243,26 @@ class Batch:
     async def get_by_seq(self, seq: int) -> Entry:
         """The key and value block ``seq`` wrote (a deletion has no value)."""
         if seq < 1:
-            raise HyperbeeError("block 0 is the header, not an entry")
+            raise BadArgumentError("block 0 is the header, not an entry")
         block = await self.get_block(seq)
         await trio.lowlevel.checkpoint()
-        return final(block, self.encoding)
+        return block.final(self.encoding)
 
-    async def call_cas(self, cas: Cas, prev: BlockEntry, encoding: Encodings, new: Entry) -> bool:
-        result = cas(final(prev, encoding), new)
+    async def call_cas(self, cas: Cas, prev: BlockEntry, new: Entry) -> bool:
+        result = cas(prev.final(self.encoding), new)
         if inspect.isawaitable(result):
             result = await result
         return bool(result)
 
     async def may_replace(
-        self,
-        node: TreeNode,
-        index: int,
-        value: bytes | None,
-        new: Entry,
-        encoding: Encodings,
-        cas: Cas | None,
+        self, node: TreeNode, index: int, value: bytes | None, new: Entry | None, cas: Cas | None
     ) -> bool:
         """Whether a put may replace key ``index`` of ``node``: ``cas`` agrees, and the
         value changes unless the bee always duplicates."""
         if cas is not None:
+            assert new is not None
             prev = await node.get_key_node(index)
-            if not await self.call_cas(cas, prev, encoding, new):
+            if not await self.call_cas(cas, prev, new):
                 return False
         if not self.bee.always_duplicate:
             prev = await node.get_key_node(index)
@@ -334,102 +285,13 @@ class Batch:
         sub's range never leaves the sub), as JS ``RangeIterator``."""
         encoding = encoding or self.encoding
         bounds = encode_range(encoding.key, self.bee._sub, gt, gte, lt, lte)
-        return self._range(*bounds, reverse, limit, encoding)
-
-    async def _range(
-        self,
-        gt: bytes | None,
-        gte: bytes | None,
-        lt: bytes | None,
-        lte: bytes | None,
-        reverse: bool,
-        limit: int | None,
-        encoding: Encodings,
-    ) -> AsyncIterator[Entry]:
-        await trio.lowlevel.checkpoint()
-        left = -1 if limit is None else limit
-        if left == 0:
-            return
-        g_incl = gt is None
-        g_key = gt if gt is not None else gte
-        l_incl = lt is None
-        l_key = lt if lt is not None else lte
-        stack: list[list[Any]] = []  # [node, position]: even = child, odd = key
-        node = await self.get_root(False)
-        if node is None:
-            return
-        incl = l_incl if reverse else g_incl
-        start = l_key if reverse else g_key
-        if start is None:
-            stack.append([node, len(node.keys) << 1 if reverse else 0])
-        else:
-            for _ in range(MAX_DEPTH):
-                entry: list[Any] = [node, len(node.keys) << 1 if reverse else 0]
-                found, i = await node.search(start)
-                if found >= 0:
-                    entry[1] = found * 2 + 1 if incl else found * 2 + (0 if reverse else 2)
-                    stack.append(entry)
-                    break
-                entry[1] = 2 * i + (-1 if reverse else 1)
-                if 0 <= entry[1] <= len(node.keys) << 1:
-                    stack.append(entry)
-                if not node.children:
-                    break
-                node = await node.get_child_node(i)
-            else:
-                raise too_deep()
-
-        end = g_key if reverse else l_key
-        end_incl = g_incl if reverse else l_incl
-        committed = self.core.length
-        count = 0
-        # A valid tree has fewer nodes than blocks: more visits means a cycle in bad data.
-        visited, budget = 0, self.version
-        while stack and left != 0:
-            top = stack[-1]
-            node, pos = top
-            is_key = pos & 1 == 1
-            if reverse:
-                if pos < 0:
-                    n = len(node.keys)
-                else:
-                    n = pos >> 1
-                    top[1] = pos - 1
-            else:
-                n = pos >> 1
-                top[1] = pos + 1
-            if not is_key:
-                if not node.children:
-                    continue
-                child = await node.get_child_node(n)
-                if node.block is not None and node.block.seq < committed:
-                    node.children[n].value = None  # let visited subtrees go
-                visited += 1
-                if len(stack) >= MAX_DEPTH or visited > budget:
-                    raise too_deep()
-                stack.append([child, len(child.keys) << 1 if reverse else 0])
-                continue
-            if n >= len(node.keys):
-                stack.pop()
-                continue
-            block = await self.get_tree_block(node.keys[n].seq)
-            if end is not None:
-                k = block.key
-                c = (k > end) - (k < end)
-                if (not end_incl) if c == 0 else (c < 0 if reverse else c > 0):
-                    return
-            if left > 0:
-                left -= 1
-            count += 1
-            if count % _CHECKPOINT_EVERY == 0:
-                await trio.lowlevel.checkpoint()
-            yield final(block, encoding)
+        return read_range(self, *bounds, reverse, limit, encoding)
 
     # --- writes -------------------------------------------------------------------------------
 
     async def _lock(self) -> None:
         if self.bee.readonly:
-            raise HyperbeeError("the bee is read-only")
+            raise BeeReadOnlyError("the bee is read-only")
         if not self.locked:
             await self.bee._lock.acquire()
             self.locked = True
@@ -445,18 +307,18 @@ class Batch:
     async def delete(self, key: Any, *, cas: Cas | None = None) -> None:
         await self._write(self._del, key, None, cas)
 
-    async def _write(self, op: Callable[..., Awaitable[None]], *args: Any) -> None:
+    async def _write(self, op: _Op, key: Any, value: Any, cas: Cas | None) -> None:
         if self.batch_lock is None:
             await self._lock()
             try:
-                await op(*args)
+                await op(key, value, cas)
             finally:
                 self._unlock()
                 self._drop_blocks()
             return
         async with self.batch_lock:
             await self._lock()
-            await op(*args)
+            await op(key, value, cas)
 
     async def _put(self, key_in: Any, value_in: Any, cas: Cas | None) -> None:
         encoding = self.encoding
@@ -464,6 +326,13 @@ class Batch:
         key = enc(encoding.key, key_in)
         value = enc(encoding.value, value_in)
         assert key is not None
+
+        async def replace(node: TreeNode, index: int) -> bool:
+            return await self.may_replace(node, index, value, new_entry, cas)
+
+        async def replace_median(node: TreeNode, index: int) -> bool:
+            return await self.may_replace(node, index, value, None, None)
+
         stack: list[TreeNode] = []
         node = await self.get_root(True)
         if node is None:
@@ -478,22 +347,20 @@ class Batch:
             node.changed = True  # on the path: rewritten
             found, i = await node.search(key)
             if found >= 0:
-                if await self.may_replace(node, found, value, new_entry, encoding, cas):
+                if await replace(node, found):
                     node.set_key(found, target)
                     await self._append(root, seq, key, value)
                 return
             node = await node.get_child_node(i)
 
-        needs_split = not await node.insert_key(target, value, None, new_entry, encoding, cas)
+        needs_split = not await node.insert_key(target, None, replace)
         if not node.changed:
             return
         while needs_split:
             parent = stack.pop() if stack else None
             median, right = await node.split()
             if parent is not None:
-                needs_split = not await parent.insert_key(
-                    median, value, right, None, encoding, None
-                )
+                needs_split = not await parent.insert_key(median, right, replace_median)
                 node = parent
             else:
                 root = TreeNode.create(node.block)
@@ -503,10 +370,9 @@ class Batch:
                 needs_split = False
         await self._append(root, seq, key, value)
 
-    async def _del(self, key_in: Any, _value: Any, cas: Cas | None) -> None:
-        encoding = self.encoding
+    async def _del(self, key_in: Any, _value: None, cas: Cas | None) -> None:
         del_entry = Entry(0, key_in, None)
-        key = enc(encoding.key, key_in)
+        key = enc(self.encoding.key, key_in)
         assert key is not None
         stack: list[TreeNode] = []
         node = await self.get_root(True)
@@ -519,7 +385,7 @@ class Batch:
             if found >= 0:
                 if cas is not None:
                     prev = await node.get_key_node(found)
-                    if not await self.call_cas(cas, prev, encoding, del_entry):
+                    if not await self.call_cas(cas, prev, del_entry):
                         return
                 if node.children:
                     await set_key_to_nearest_leaf(node, found, stack)

@@ -14,16 +14,19 @@ from hypercore.encodings import BINARY
 from hypercore.session import Hypercore
 
 from . import iterators
-from .batch import Batch, Cas, Encodings, encode_range
+from .batch import Batch
 from .codecs import (
+    Cas,
     DiffEntry,
     Encoding,
+    Encodings,
     Entry,
     HistoryEntry,
     PrefixEncoding,
     resolve_encoding,
 )
-from .errors import DecodingError, HyperbeeError
+from .errors import BadArgumentError, BeeClosedError, BeeNotOpenError, DecodingError
+from .iterators import encode_range
 from .messages import Header, Metadata, decode_header
 from .nodes import Block
 
@@ -158,7 +161,7 @@ class Hyperbee(trio.abc.AsyncResource):
         if self._opened:
             return
         if self._closed:
-            raise HyperbeeError("the bee is closed")
+            raise BeeClosedError("the bee is closed")
         await self.core.ready()
         self._opened = True
         self._cache.fork = self.core.fork
@@ -202,9 +205,9 @@ class Hyperbee(trio.abc.AsyncResource):
 
     def _require_open(self) -> None:
         if self._closed:
-            raise HyperbeeError("the bee is closed")
+            raise BeeClosedError("the bee is closed")
         if not self._opened:
-            raise HyperbeeError("the bee is not open yet: await ready() or use async with")
+            raise BeeNotOpenError("the bee is not open yet: await ready() or use async with")
 
     # --- properties ---------------------------------------------------------------------------
 
@@ -505,7 +508,7 @@ class Hyperbee(trio.abc.AsyncResource):
 
         self._require_open()
         if self._checkout != 0:
-            raise HyperbeeError("only a live bee can be watched, not a checkout")
+            raise BadArgumentError("only a live bee can be watched, not a checkout")
         return Watcher(self, dict(gt=gt, gte=gte, lt=lt, lte=lte), eager=eager)
 
     def get_and_watch(

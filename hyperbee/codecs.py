@@ -9,17 +9,20 @@ bytes, and what is read comes back as bytes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from hypercore.encodings import ValueEncoding, resolve
 from protomux import encoding as c
 
-from .errors import DecodingError, HyperbeeError
+from .errors import DecodingError, EncodingError
 
 __all__ = [
+    "Cas",
     "DiffEntry",
     "Encoding",
+    "Encodings",
     "Entry",
     "HistoryEntry",
     "PrefixEncoding",
@@ -50,11 +53,25 @@ class HistoryEntry:
     value: Any
 
 
+#: ``cas(previous, new) -> bool`` (or awaitable bool): write only if it says so.
+Cas = Callable[[Entry, Entry], "bool | Awaitable[bool]"]
+
+
 class DiffEntry(NamedTuple):
     """A key that differs between two versions: its entry on each side (None where absent)."""
 
     left: Entry | None
     right: Entry | None
+
+
+class Encodings:
+    """The key and value encodings a read or write uses (None: raw)."""
+
+    __slots__ = ("key", "value")
+
+    def __init__(self, key: ValueEncoding | None, value: ValueEncoding | None) -> None:
+        self.key = key
+        self.value = value
 
 
 def resolve_encoding(encoding: Encoding) -> ValueEncoding | None:
@@ -63,7 +80,7 @@ def resolve_encoding(encoding: Encoding) -> ValueEncoding | None:
     try:
         return resolve(encoding)
     except Exception as e:
-        raise HyperbeeError(str(e)) from None
+        raise EncodingError(str(e)) from None
 
 
 def enc(encoding: ValueEncoding | None, value: Any) -> bytes | None:
@@ -75,11 +92,11 @@ def enc(encoding: ValueEncoding | None, value: Any) -> bytes | None:
             return value.encode("utf-8")
         if isinstance(value, (bytes, bytearray, memoryview)):
             return bytes(value)
-        raise HyperbeeError(f"a raw bee stores bytes or str, not {type(value).__name__}")
+        raise EncodingError(f"a raw bee stores bytes or str, not {type(value).__name__}")
     try:
         return encoding.encode(value)
     except Exception as e:
-        raise HyperbeeError(f"cannot encode {value!r}: {e}") from None
+        raise EncodingError(f"cannot encode {value!r}: {e}") from None
 
 
 def dec(encoding: ValueEncoding | None, data: bytes) -> Any:

@@ -1,22 +1,154 @@
-"""A bee's history and diffs (JS ``hyperbee/iterators/history.js`` and ``diff.js``).
+"""A bee's ranges, history and diffs (JS ``hyperbee/iterators/range.js``, ``history.js`` and
+``diff.js``), over any :class:`~hyperbee.nodes.BlockLoader` (a batch).
 
-History walks blocks by seq; a diff walks two versions' trees side by side and skips every
-subtree both share (same block and offset), so it reads only what changed.
+A range walks the tree in key order with a stack of positions; history walks blocks by seq; a
+diff walks two versions' trees side by side and skips every subtree both share (same block and
+offset), so it reads only what changed.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator
+from typing import Any
 
 import trio
 
-from .batch import Batch, Encodings, final
-from .codecs import DiffEntry, HistoryEntry
-from .errors import DecodingError, HyperbeeError
-from .nodes import MAX_DEPTH, BlockEntry, TreeNode, too_deep
+from hypercore.encodings import ValueEncoding
 
-__all__ = ["diff", "history"]
+from .codecs import DiffEntry, Encodings, Entry, HistoryEntry, enc
+from .errors import BadArgumentError, DecodingError
+from .nodes import MAX_DEPTH, BlockEntry, BlockLoader, TreeNode, too_deep
+
+__all__ = ["Bounds", "diff", "encode_range", "history", "read_range"]
+
+#: Yield to the scheduler this often while iterating over cached blocks.
+_CHECKPOINT_EVERY = 256
+
+SEP = b"\x00"
+
+#: ``gt, gte, lt, lte`` as encoded keys.
+Bounds = tuple[bytes | None, bytes | None, bytes | None, bytes | None]
+
+
+def bump(key: bytes | None) -> bytes:
+    """``key`` with its last byte incremented (wrapping, as a JS byte does)."""
+    assert key is not None
+    if not key:
+        return key
+    return key[:-1] + bytes([(key[-1] + 1) & 0xFF])
+
+
+def encode_range(
+    encoding: ValueEncoding | None, sub: bool, gt: Any, gte: Any, lt: Any, lte: Any
+) -> Bounds:
+    """``gt, gte, lt, lte`` encoded as keys; in a sub, a missing lower bound is its prefix
+    and a zero byte (exclusive) and a missing upper bound the prefix bumped, as JS
+    ``encRange``."""
+    egt, egte, elt, elte = (
+        enc(encoding, gt),
+        enc(encoding, gte),
+        enc(encoding, lt),
+        enc(encoding, lte),
+    )
+    if sub:
+        if egt is None and egte is None:
+            egt = enc(encoding, SEP)
+        if elt is None and elte is None:
+            elt = bump(enc(encoding, b""))
+    return egt, egte, elt, elte
+
+
+async def read_range(
+    loader: BlockLoader,
+    gt: bytes | None,
+    gte: bytes | None,
+    lt: bytes | None,
+    lte: bytes | None,
+    reverse: bool,
+    limit: int | None,
+    encoding: Encodings,
+) -> AsyncIterator[Entry]:
+    """Entries in key order (``reverse``: descending) within the encoded bounds, at most
+    ``limit``, as JS ``RangeIterator``."""
+    await trio.lowlevel.checkpoint()
+    left = -1 if limit is None else limit
+    if left == 0:
+        return
+    g_incl = gt is None
+    g_key = gt if gt is not None else gte
+    l_incl = lt is None
+    l_key = lt if lt is not None else lte
+    stack: list[list[Any]] = []  # [node, position]: even = child, odd = key
+    node = await loader.get_root(False)
+    if node is None:
+        return
+    incl = l_incl if reverse else g_incl
+    start = l_key if reverse else g_key
+    if start is None:
+        stack.append([node, len(node.keys) << 1 if reverse else 0])
+    else:
+        for _ in range(MAX_DEPTH):
+            entry: list[Any] = [node, len(node.keys) << 1 if reverse else 0]
+            found, i = await node.search(start)
+            if found >= 0:
+                entry[1] = found * 2 + 1 if incl else found * 2 + (0 if reverse else 2)
+                stack.append(entry)
+                break
+            entry[1] = 2 * i + (-1 if reverse else 1)
+            if 0 <= entry[1] <= len(node.keys) << 1:
+                stack.append(entry)
+            if not node.children:
+                break
+            node = await node.get_child_node(i)
+        else:
+            raise too_deep()
+
+    end = g_key if reverse else l_key
+    end_incl = g_incl if reverse else l_incl
+    committed = loader.committed
+    count = 0
+    # A valid tree has fewer nodes than blocks: more visits means a cycle in bad data.
+    visited, budget = 0, loader.version
+    while stack and left != 0:
+        top = stack[-1]
+        node, pos = top
+        is_key = pos & 1 == 1
+        if reverse:
+            if pos < 0:
+                n = len(node.keys)
+            else:
+                n = pos >> 1
+                top[1] = pos - 1
+        else:
+            n = pos >> 1
+            top[1] = pos + 1
+        if not is_key:
+            if not node.children:
+                continue
+            child = await node.get_child_node(n)
+            if node.block is not None and node.block.seq < committed:
+                node.children[n].value = None  # let visited subtrees go
+            visited += 1
+            if len(stack) >= MAX_DEPTH or visited > budget:
+                raise too_deep()
+            stack.append([child, len(child.keys) << 1 if reverse else 0])
+            continue
+        if n >= len(node.keys):
+            stack.pop()
+            continue
+        block = await loader.get_tree_block(node.keys[n].seq)
+        if end is not None:
+            k = block.key
+            c = (k > end) - (k < end)
+            if (not end_incl) if c == 0 else (c < 0 if reverse else c > 0):
+                return
+        if left > 0:
+            left -= 1
+        count += 1
+        if count % _CHECKPOINT_EVERY == 0:
+            await trio.lowlevel.checkpoint()
+        yield block.final(encoding)
 
 
 def _history_start(gt: int | None, gte: int | None, version: int) -> int:
@@ -36,7 +168,7 @@ def _history_end(lt: int | None, lte: int | None, version: int) -> int:
 
 
 async def history(
-    batch: Batch,
+    loader: BlockLoader,
     *,
     live: bool,
     reverse: bool,
@@ -50,9 +182,9 @@ async def history(
     """Every block from ``gte`` (default 1) up to ``lt`` (default: the version; never, with
     ``live``); negative bounds count back from the version."""
     if live and reverse:
-        raise HyperbeeError("a history cannot be both live and reversed")
-    await batch.get_root(False)
-    version = batch.version
+        raise BadArgumentError("a history cannot be both live and reversed")
+    await loader.get_root(False)
+    version = loader.version
     start = _history_start(gt, gte, version)
     end: float = math.inf if live else min(version, _history_end(lt, lte, version))
     left = -1 if limit is None else limit
@@ -63,12 +195,12 @@ async def history(
             if end <= 1:
                 return
             end -= 1
-            block = await batch.get_block(int(end))
+            block = await loader.get_block(int(end))
         else:
-            block = await batch.get_block(start)
+            block = await loader.get_block(start)
             start += 1
         await trio.lowlevel.checkpoint()
-        entry = final(block, encoding)
+        entry = block.final(encoding)
         yield HistoryEntry(
             "del" if block.is_deletion() else "put", entry.seq, entry.key, entry.value
         )
@@ -162,14 +294,14 @@ class _SubTree:
 class _TreeIterator:
     def __init__(
         self,
-        batch: Batch,
+        loader: BlockLoader,
         gt: bytes | None,
         gte: bytes | None,
         lt: bytes | None,
         lte: bytes | None,
         encoding: Encodings,
     ) -> None:
-        self.batch = batch
+        self.loader = loader
         self.stack: list[_SubTree] = []
         self.lt = lt if lt is not None else lte
         self.lte = lte is not None
@@ -180,7 +312,7 @@ class _TreeIterator:
         self.visited = 0  # nodes entered: a valid tree has fewer than its blocks
 
     async def open(self) -> None:
-        node = await self.batch.get_root(False)
+        node = await self.loader.get_root(False)
         if node is None or not node.keys:
             return
         tree = _SubTree(node, None)
@@ -228,21 +360,21 @@ class _TreeIterator:
             self.stack.pop()
         if is_key:
             self.seeking = False
-            return await self.batch.get_tree_block(seq)
+            return await self.loader.get_tree_block(seq)
         child = await top.node.get_child_node(n)
         tree = _SubTree(child, top)
         if self.seeking and not await self._seek(tree):
             return None
         self.visited += 1
-        if len(self.stack) >= MAX_DEPTH or self.visited > self.batch.version:
+        if len(self.stack) >= MAX_DEPTH or self.visited > self.loader.version:
             raise too_deep()
         self.stack.append(tree)
         return None
 
 
 async def diff(
-    left: Batch,
-    right: Batch,
+    left: BlockLoader,
+    right: BlockLoader,
     *,
     gt: bytes | None,
     gte: bytes | None,
@@ -261,7 +393,7 @@ async def diff(
 
     def out(x: BlockEntry | None, y: BlockEntry | None) -> DiffEntry:
         return DiffEntry(
-            None if x is None else final(x, encoding), None if y is None else final(y, encoding)
+            None if x is None else x.final(encoding), None if y is None else y.final(encoding)
         )
 
     while remaining != 0:

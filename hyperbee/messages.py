@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import DecodingError
+from .errors import DecodingError, EncodingError
 
 __all__ = [
     "Header",
@@ -76,7 +76,7 @@ class Node:
 
 def _varint(n: int, out: bytearray) -> None:
     if n < 0 or n > _MAX_UINT:
-        raise ValueError(f"cannot encode {n} as a protobuf uint64")
+        raise EncodingError(f"cannot encode {n} as a protobuf uint64")
     while n > 0x7F:
         out.append((n & 0x7F) | 0x80)
         n >>= 7

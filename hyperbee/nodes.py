@@ -8,6 +8,10 @@ keys are :class:`Key` (a block seq, and the key bytes once loaded), its children
 nodes on its path and serialises the changed ones in pre-order into the index of the block it
 appends (:meth:`TreeNode.index_changes`); the rest keep pointing at older blocks.
 
+Nodes load what they point at through their block's :class:`BlockLoader` (the batch that
+read it), and a put passes :meth:`TreeNode.insert_key` a :data:`Replace` that decides whether
+an existing key is overwritten; the tree code knows nothing else of its owner.
+
 The algorithms mirror JS step for step, because the bytes they write must be the same.
 Everything read from blocks is checked: bad levels, pointers out of the version and trees
 deeper than :data:`MAX_DEPTH` raise :class:`~hyperbee.errors.DecodingError`.
@@ -15,13 +19,12 @@ deeper than :data:`MAX_DEPTH` raise :class:`~hyperbee.errors.DecodingError`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
+from .codecs import Encodings, Entry, dec
 from .errors import DecodingError, HyperbeeError
 from .messages import Level, YoloIndex, decode_node, decode_yolo_index, encode_yolo_index
-
-if TYPE_CHECKING:
-    from .batch import Batch
 
 __all__ = [
     "MAX_CHILDREN",
@@ -29,8 +32,10 @@ __all__ = [
     "MIN_KEYS",
     "Block",
     "BlockEntry",
+    "BlockLoader",
     "Child",
     "Key",
+    "Replace",
     "TreeNode",
     "deflate",
     "rebalance",
@@ -47,6 +52,45 @@ MAX_DEPTH = 64
 
 def too_deep() -> DecodingError:
     return DecodingError("the tree is deeper than any valid bee (a cycle in its blocks?)")
+
+
+class BlockLoader(Protocol):
+    """What the tree and its iterators need from their owner (a
+    :class:`~hyperbee.batch.Batch`): one version of the bee, its blocks by seq and its root.
+    """
+
+    @property
+    def version(self) -> int:
+        """The length of the core this view reads: its blocks are ``1 .. version - 1``."""
+        ...
+
+    @property
+    def committed(self) -> int:
+        """How many of those blocks are stored (a batch's pending ones come after)."""
+        ...
+
+    async def get_block(self, seq: int) -> BlockEntry:
+        """Block ``seq``, as this view sees it."""
+        ...
+
+    async def get_tree_block(self, seq: int) -> BlockEntry:
+        """Block ``seq`` that the tree points at: a pointer outside the version is a
+        :class:`~hyperbee.errors.DecodingError`."""
+        ...
+
+    async def get_key(self, seq: int) -> bytes:
+        """The key bytes of block ``seq`` (checked as :meth:`get_tree_block`)."""
+        ...
+
+    async def get_root(self, ensure_header: bool) -> TreeNode | None:
+        """The root node of the version (None for an empty bee); with ``ensure_header`` a new
+        writable bee first writes its header."""
+        ...
+
+
+#: ``replace(node, index)``: whether a put may overwrite key ``index`` of ``node`` with the
+#: same key (the writer decides: its compare-and-swap, an unchanged value).
+Replace = Callable[["TreeNode", int], Awaitable[bool]]
 
 
 class Key:
@@ -103,21 +147,30 @@ class BlockEntry:
     keys and children on first use, shared by every node read out of it in that batch (as in
     JS)."""
 
-    __slots__ = ("_pointers", "batch", "block", "key", "seq", "value")
+    __slots__ = ("_pointers", "block", "key", "loader", "seq", "value")
 
-    def __init__(self, seq: int, batch: Batch, key: bytes, value: bytes | None) -> None:
+    def __init__(self, seq: int, loader: BlockLoader, key: bytes, value: bytes | None) -> None:
         self.seq = seq
-        self.batch = batch
+        self.loader = loader
         self.key = key
         self.value = value
         self.block: Block | None = None
         self._pointers: list[tuple[list[Key], list[Child]] | None] | None = None
 
     @classmethod
-    def of(cls, block: Block, batch: Batch) -> BlockEntry:
-        entry = cls(block.seq, batch, block.key, block.value)
+    def of(cls, block: Block, loader: BlockLoader) -> BlockEntry:
+        entry = cls(block.seq, loader, block.key, block.value)
         entry.block = block
         return entry
+
+    def final(self, encoding: Encodings) -> Entry:
+        """The entry this block wrote, decoded with ``encoding``."""
+        value = self.value
+        return Entry(
+            self.seq,
+            dec(encoding.key, self.key),
+            None if value is None else dec(encoding.value, value),
+        )
 
     def _level_keys(self) -> list[list[int]]:
         """The key seqs of every level, as the batch sees them now."""
@@ -168,9 +221,14 @@ class BatchEntry(BlockEntry):
     __slots__ = ("pending_index",)
 
     def __init__(
-        self, seq: int, batch: Batch, key: bytes, value: bytes | None, index: list[Child | None]
+        self,
+        seq: int,
+        loader: BlockLoader,
+        key: bytes,
+        value: bytes | None,
+        index: list[Child | None],
     ) -> None:
-        super().__init__(seq, batch, key, value)
+        super().__init__(seq, loader, key, value)
         self.pending_index = index
 
     def _level_keys(self) -> list[list[int]]:
@@ -210,11 +268,11 @@ class TreeNode:
         node.changed = True
         return node
 
-    def _batch(self) -> Batch:
+    def _loader(self) -> BlockLoader:
         block = self.block
         if block is None:
             raise HyperbeeError("a new tree node has nothing to load")
-        return block.batch
+        return block.loader
 
     async def get_key(self, index: int) -> bytes:
         key = self.keys[index]
@@ -225,12 +283,12 @@ class TreeNode:
         if block is not None and key.seq == block.seq:
             value = block.key
         else:
-            value = await self._batch().get_key(key.seq)
+            value = await self._loader().get_key(key.seq)
         key.value = value
         return value
 
     async def get_key_node(self, index: int) -> BlockEntry:
-        return await self._batch().get_tree_block(self.keys[index].seq)
+        return await self._loader().get_tree_block(self.keys[index].seq)
 
     async def get_child_node(self, index: int) -> TreeNode:
         children = self.children
@@ -242,7 +300,7 @@ class TreeNode:
             return node
         block = self.block
         if block is None or child.seq != block.seq:
-            block = await self._batch().get_tree_block(child.seq)
+            block = await self._loader().get_tree_block(child.seq)
         node = child.value = block.get_tree_node(child.offset)
         return node
 
@@ -268,22 +326,15 @@ class TreeNode:
         self.keys[index] = key
         self.changed = True
 
-    async def insert_key(
-        self,
-        key: Key,
-        value: bytes | None,
-        child: TreeNode | None,
-        new_entry: Any,
-        encoding: Any,
-        cas: Any,
-    ) -> bool:
-        """Insert (or replace) ``key``; False when the node is now too full."""
+    async def insert_key(self, key: Key, child: TreeNode | None, replace: Replace) -> bool:
+        """Insert ``key`` (or replace the same key, if ``replace`` lets it); False when the
+        node is now too full."""
         target = key.value
         assert target is not None
         keys = self.keys
         found, i = await self.search(target)
         if found >= 0:
-            if await self._batch().may_replace(self, found, value, new_entry, encoding, cas):
+            if await replace(self, found):
                 self.changed = True
                 keys[found] = key
             return True

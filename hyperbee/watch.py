@@ -13,8 +13,7 @@ import trio
 from hypercore.errors import HypercoreError
 from protomux.background import BackgroundNursery
 
-from .batch import Encodings
-from .codecs import Entry
+from .codecs import Encodings, Entry
 from .errors import HyperbeeError
 
 if TYPE_CHECKING:
