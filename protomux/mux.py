@@ -6,15 +6,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from types import TracebackType
-from typing import Any, Protocol
+from typing import Any, Protocol, Self
 
 import trio
-from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 from ._channel import Callback, Channel
 from ._session import BATCH_STEP, Session
-from .background import BackgroundNursery
+from ._toolkit import AsyncResource, ParkedTask
 from .encoding import Codec
 from .errors import MuxProtocolError, ProtomuxError
 
@@ -61,7 +59,7 @@ class MessageStream(Protocol):
     async def aclose(self) -> None: ...
 
 
-class Protomux:
+class Protomux(AsyncResource):
     """Multiplexes channels over one message stream; wire-identical to JS protomux 3.12.1.
 
     ``async with Protomux(stream) as mux:`` starts a reader and a writer task in a nursery
@@ -118,14 +116,13 @@ class Protomux:
         self._need_drain = False
         self._drain_event: trio.Event | None = None
         self._resume_event: trio.Event | None = None
-        self._parked_writer: Task | None = None
+        self._parked_writer = ParkedTask[None]()  # the writer, while the queue is empty
         self._sending = False
         # Streams that can take or give a message without blocking (trio's memory channels
         # can) save a task switch per message.
         self._send_nowait: Callable[[bytes], None] | None = getattr(stream, "send_nowait", None)
         self._receive_nowait: Callable[[], bytes] | None = getattr(stream, "receive_nowait", None)
         self._nursery: trio.Nursery | None = None
-        self._background = BackgroundNursery()
         self._pre_spawn: list[tuple[Callable[..., Awaitable[object]], tuple[Any, ...]]] = []
         self._reader_scope = trio.CancelScope()
         self._writer_scope = trio.CancelScope()
@@ -143,28 +140,21 @@ class Protomux:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def __aenter__(self) -> Protomux:
+    async def __aenter__(self) -> Self:
         if self._nursery is not None or self._closing:
             raise RuntimeError("a Protomux can be started only once")
-        self._start(await self._background.open())
-        return self
+        return await super().__aenter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        try:
-            if exc is None:
-                await self.aclose()
-            else:
-                self.destroy()
-                await self._close_stream()
-        finally:
-            # Callbacks still running do not outlive the block.
-            await self._background.close()
-        return False
+    async def _open(self, nursery: trio.Nursery) -> None:
+        self._start(nursery)
+
+    async def _exit(self, exc: BaseException | None) -> None:
+        # (Then the nursery is left: callbacks still running do not outlive the block.)
+        if exc is None:
+            await self.aclose()
+        else:
+            self.destroy()
+            await self._close_stream()
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the mux until it closes: ``await nursery.start(mux.run)``."""
@@ -207,7 +197,7 @@ class Protomux:
         try:
             if self._nursery is not None:
                 self._flush_and_stop = True
-                self._wake_writer()
+                self._parked_writer.wake()
                 await self._writer_done.wait()
         finally:
             self._stop(is_remote, None)
@@ -387,7 +377,7 @@ class Protomux:
                                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                                     pass
                             return
-                        await self._park_writer()
+                        await self._parked_writer.park()
                         continue
                     frame = q.popleft()
                     self._sending = True
@@ -407,21 +397,6 @@ class Protomux:
                         self._on_drain()
         finally:
             self._writer_done.set()
-
-    async def _park_writer(self) -> None:
-        self._parked_writer = current_task()
-
-        def abort(_: Any) -> Abort:
-            self._parked_writer = None
-            return Abort.SUCCEEDED
-
-        await wait_task_rescheduled(abort)
-
-    def _wake_writer(self) -> None:
-        task = self._parked_writer
-        if task is not None:
-            self._parked_writer = None
-            reschedule(task)
 
     def _on_drain(self) -> None:
         self._need_drain = False
@@ -458,8 +433,7 @@ class Protomux:
             # Watched (and dropped) from a task of its own: the sender may be a callback.
             self._overflowed = True
             self.spawn(self._watch_long_queue)
-        if self._parked_writer is not None:
-            self._wake_writer()
+        self._parked_writer.wake()
         if self._queued < self._hwm:
             return True
         self._need_drain = True

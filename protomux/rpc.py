@@ -19,16 +19,15 @@ Values are encoded with the method's request/response encoding, by default
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any, Final, TypeVar, overload
 
 import outcome
 import trio
-from trio.lowlevel import Abort, Task, current_task, reschedule, wait_task_rescheduled
 
 from . import encoding as c
 from ._channel import Channel, _is_awaitable
 from ._frames import uint_bytes
+from ._toolkit import AsyncResource, ParkedTask
 from .encoding import Codec, DecodeError, State
 from .errors import (
     ChannelDestroyedError,
@@ -213,36 +212,27 @@ def _decode(codec: Codec[Any], data: bytes) -> Any:
 # --- waiting for a response -------------------------------------------------------------------
 
 
-class _Pending:
-    """One request in flight: the waiting task and, once known, its outcome."""
+class _Pending(ParkedTask[Any]):
+    """One request in flight: the waiting task (parked) and, once known, its outcome."""
 
-    __slots__ = ("encoding", "result", "task")
+    __slots__ = ("encoding", "result")
 
     def __init__(self, encoding: Codec[Any]) -> None:
+        super().__init__()
         self.encoding = encoding
-        self.task: Task | None = None
         self.result: outcome.Outcome[Any] | None = None
 
     def settle(self, result: outcome.Outcome[Any]) -> None:
         if self.result is not None:
             return
         self.result = result
-        task = self.task
-        if task is not None:
-            self.task = None
-            reschedule(task, result)
+        self.wake(result)
 
     async def wait(self) -> Any:
         if self.result is not None:
             await trio.lowlevel.checkpoint()
             return self.result.unwrap()
-        self.task = current_task()
-
-        def abort(_: Any) -> Abort:
-            self.task = None
-            return Abort.SUCCEEDED
-
-        return await wait_task_rescheduled(abort)
+        return await self.park()
 
 
 class _Responder:
@@ -257,7 +247,7 @@ class _Responder:
 # --- RPC --------------------------------------------------------------------------------------
 
 
-class RPC:
+class RPC(AsyncResource):
     """RPC over a protomux channel, wire-compatible with JS ``protomux-rpc`` 1.10.0.
 
     ``RPC(stream)`` makes its own :class:`~protomux.Protomux` over a message stream (start it
@@ -318,21 +308,16 @@ class RPC:
 
     # --- lifecycle --------------------------------------------------------------------------
 
-    async def __aenter__(self) -> RPC:
+    async def _open(self, nursery: trio.Nursery) -> None:
+        # The RPC's own tasks run in the mux's nursery; a mux of its own runs in this block.
         if self._owns_mux:
             await self._mux.__aenter__()
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
+    async def _exit(self, exc: BaseException | None) -> None:
         self.destroy()
         if self._owns_mux:
-            return await self._mux.__aexit__(exc_type, exc, tb)
-        return False
+            tb = None if exc is None else exc.__traceback__
+            await self._mux.__aexit__(None if exc is None else type(exc), exc, tb)
 
     async def aclose(self) -> None:
         """Close the channel at once (pending requests fail with ``CHANNEL_DESTROYED``) and,
