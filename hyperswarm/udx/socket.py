@@ -23,12 +23,11 @@ import math
 import socket as _stdsocket
 import sys
 from collections.abc import Callable
-from types import TracebackType
 from typing import NamedTuple
 
 import trio
 
-from protomux.background import BackgroundNursery
+from protomux._toolkit import AsyncResource, ConflictDetector
 
 from .connection import MTU_MAX, Closed, Connection, Data, End, Message
 from .errors import UDXError
@@ -71,7 +70,7 @@ DatagramHandler = Callable[[bytes, Address], None]
 Firewall = Callable[["UDXSocket", str, int], bool]
 
 
-class UDXSocket:
+class UDXSocket(AsyncResource):
     """A UDP socket carrying UDX streams and plain datagrams. ``async with UDXSocket() as
     s: await s.bind(0, "127.0.0.1")``."""
 
@@ -83,17 +82,14 @@ class UDXSocket:
         self._sock: trio.socket.SocketType | None = None
         self._raw: _stdsocket.socket | None = None
         self._streams: dict[int, UDXStream] = {}
-        self._background = BackgroundNursery()
         self._tasks: trio.Nursery | None = None  # the reader and stream drivers run here
         self._send, self._recv = trio.open_memory_channel[tuple[bytes, Address]](
             MAX_QUEUED_DATAGRAMS
         )
         self.closed = False
 
-    async def __aenter__(self) -> UDXSocket:
-        nursery = await self._background.open()
+    async def _open(self, nursery: trio.Nursery) -> None:
         await nursery.start(self._hold_tasks)
-        return self
 
     async def _hold_tasks(self, task_status: trio.TaskStatus[None]) -> None:
         """A nursery of its own for the socket's tasks, so that :meth:`aclose` can cancel
@@ -107,17 +103,6 @@ class UDXSocket:
         if self._tasks is None or self.closed:
             raise UDXError("the socket is not open (use it as an async context manager)")
         return self._tasks
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            await self.aclose()
-        finally:
-            await self._background.close()
 
     async def bind(self, port: int = 0, host: str = "127.0.0.1") -> None:
         nursery = self._nursery()
@@ -276,8 +261,8 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._error: UDXError | None = None
         self._closed = False
         self._send_eof = False
-        self._sending = False
-        self._receiving = False
+        self._send_conflict = ConflictDetector("another task is sending on this stream")
+        self._receive_conflict = ConflictDetector("another task is receiving on this stream")
         self._linger_until: float | None = None
         self._keepalive: float | None = None
         self._msg_send, self._msg_recv = trio.open_memory_channel[bytes](MAX_QUEUED_DATAGRAMS)
@@ -405,31 +390,20 @@ class UDXStream(trio.abc.HalfCloseableStream):
     # --- trio.abc.HalfCloseableStream --------------------------------------------------
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending on this stream")
-        conn = self._check()
-        if self._send_eof:
-            raise trio.ClosedResourceError("send_eof() was called")
-        if self._error is not None or conn.closed:
-            raise trio.BrokenResourceError("the stream is broken") from self._error
-        self._sending = True
-        try:
+        with self._send_conflict:
+            conn = self._check()
+            if self._send_eof:
+                raise trio.ClosedResourceError("send_eof() was called")
+            if self._error is not None or conn.closed:
+                raise trio.BrokenResourceError("the stream is broken") from self._error
             if data:
                 conn.write(bytes(data))
                 self._wake.set()
             await self._wait_writable(conn)
-        finally:
-            self._sending = False
 
     async def wait_send_all_might_not_block(self) -> None:
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending on this stream")
-        conn = self._check()
-        self._sending = True
-        try:
-            await self._wait_writable(conn)
-        finally:
-            self._sending = False
+        with self._send_conflict:
+            await self._wait_writable(self._check())
 
     async def _wait_writable(self, conn: Connection) -> None:
         while conn.buffered >= HIGH_WATER and not conn.closed and self._error is None:
@@ -440,9 +414,8 @@ class UDXStream(trio.abc.HalfCloseableStream):
         await trio.lowlevel.checkpoint()
 
     async def send_eof(self) -> None:
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending on this stream")
-        conn = self._check()
+        with self._send_conflict:  # (not held across the checkpoint below)
+            conn = self._check()
         if not self._send_eof:
             self._send_eof = True
             conn.end()
@@ -455,19 +428,15 @@ class UDXStream(trio.abc.HalfCloseableStream):
                 raise TypeError("max_bytes must be an int")
             if max_bytes < 1:
                 raise ValueError("max_bytes must be at least 1")
-        if self._receiving:
-            raise trio.BusyResourceError("another task is receiving on this stream")
-        if self._closed:
-            raise trio.ClosedResourceError("the stream is closed")
-        self._receiving = True  # (an unconnected stream waits: a firewall may connect it)
-        try:
+        with self._receive_conflict:
+            if self._closed:
+                raise trio.ClosedResourceError("the stream is closed")
+            # (an unconnected stream waits: a firewall may connect it)
             while not self._buffer and not self._eof and self._error is None:
                 self._readable = trio.Event()
                 await self._readable.wait()
                 if self._closed:
                     raise trio.ClosedResourceError("the stream is closed")
-        finally:
-            self._receiving = False
         if self._buffer:
             n = len(self._buffer) if max_bytes is None else min(max_bytes, len(self._buffer))
             out = bytes(self._buffer[:n])
