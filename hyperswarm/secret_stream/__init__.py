@@ -5,7 +5,8 @@
   frames); :class:`IdleTimers` - keep-alive and timeout bookkeeping.
 * :mod:`.noise` - sans-IO Noise handshakes (``XX``, ``IK``) with Ed25519 DH;
   :mod:`.box` - secretstream push/pull boxes and the ``u24le`` frame parser;
-  :mod:`.unordered` - the boxes of unordered (UDX datagram) messages.
+  :mod:`.unordered` - the boxes of unordered (UDX datagram) messages;
+  :mod:`.fastpath` and :mod:`.outbox` - the stream's raw-socket I/O and coalescing buffer.
 
 Errors (:mod:`.errors`): every one is a :class:`SecretStreamError` (a
 ``trio.BrokenResourceError``) with a ``code``; the peer's garbage raises a

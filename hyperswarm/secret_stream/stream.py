@@ -1,21 +1,21 @@
 """The Trio adapter: :class:`SecretStream` moves bytes between a transport and the sans-IO
 :class:`~hyperswarm.secret_stream.protocol.SecretStreamProtocol`.
+
+Its two speed-ups live apart: :mod:`.fastpath` (a TCP transport's socket read and written
+directly) and :mod:`.outbox` (``send_nowait``'s coalescing buffer and flusher task).
 """
 
 from __future__ import annotations
 
-import errno
 import math
 import operator
-import os
-from types import TracebackType
 from typing import Final, Self
 
 import trio
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled
 
 from hypercore.crypto import KeyPair
-from protomux.background import BackgroundNursery
+from protomux._toolkit import AsyncResource, ConflictDetector, FifoLock
 
 from .box import MAX_MESSAGE
 from .errors import (
@@ -27,96 +27,16 @@ from .errors import (
     StreamTimeoutError,
     TruncatedFrameError,
 )
+from .fastpath import Buffer, RawSocket
+from .outbox import MAX_PENDING_OUT, Outbox
 from .protocol import IdleTimers, SecretStreamProtocol, State, TimerEvent
 
 __all__ = ["SecretStream", "SecretStreamError"]
 
-Buffer = bytes | bytearray | memoryview
-
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
 
-#: ``send_nowait`` refuses (``trio.WouldBlock``) while this many encrypted bytes wait to be
-#: written, so a writer that ignores back-pressure falls back to awaiting ``send``.
-MAX_PENDING_OUT: Final = 256 * 1024
 
-
-def _socket_error(exc: OSError) -> trio.BrokenResourceError | trio.ClosedResourceError:
-    if exc.errno == errno.EBADF:
-        return trio.ClosedResourceError("the socket was already closed")
-    return trio.BrokenResourceError(f"socket connection broken: {exc}")
-
-
-def _write_some(sock: trio.socket.SocketType, data: Buffer) -> int:
-    """Write what a non-blocking socket takes now; the count of bytes written."""
-    fd = sock.fileno()
-    if fd < 0:
-        raise trio.ClosedResourceError("the socket was already closed")
-    try:
-        return os.write(fd, data)
-    except BlockingIOError:
-        return 0
-    except OSError as exc:
-        raise _socket_error(exc) from exc
-
-
-class _ConflictDetector:
-    """Raises BusyResourceError when two tasks use the same operation at once."""
-
-    __slots__ = ("_held", "_message")
-
-    def __init__(self, message: str) -> None:
-        self._message = message
-        self._held = False
-
-    def __enter__(self) -> None:
-        if self._held:
-            raise trio.BusyResourceError(self._message)
-        self._held = True
-
-    def __exit__(self, *exc: object) -> None:
-        self._held = False
-
-
-class _FifoLock:
-    """A first-come first-served lock without owner tracking (cheaper than ``trio.Lock``,
-    which costs about as much as the rest of a small send). ``acquire`` does not checkpoint
-    when the lock is free; callers checkpoint through the I/O they do under it."""
-
-    __slots__ = ("_held", "_lot")
-
-    def __init__(self) -> None:
-        self._held = False
-        self._lot = trio.lowlevel.ParkingLot()
-
-    @property
-    def held(self) -> bool:
-        return self._held
-
-    def acquire_nowait(self) -> None:
-        if self._held:
-            raise trio.WouldBlock
-        self._held = True
-
-    async def acquire(self) -> None:
-        if self._held:
-            await self._lot.park()  # release() hands the lock over
-        else:
-            self._held = True
-
-    def release(self) -> None:
-        if self._lot:
-            self._lot.unpark()
-        else:
-            self._held = False
-
-    async def __aenter__(self) -> None:
-        await self.acquire()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.release()
-
-
-class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
+class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
     """An encrypted, authenticated message stream over a byte stream, wire-compatible with
     JS ``@hyperswarm/secret-stream`` (``NoiseSecretStream``).
 
@@ -175,10 +95,10 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         self._handshake_timeout = handshake_timeout
         self._handshake_deadline: float | None = None
         self._handshake_lock = trio.Lock()
-        self._send_lock = _FifoLock()
-        self._receive_lock = _FifoLock()
-        self._send_conflict = _ConflictDetector("another task is using send_all on this stream")
-        self._receive_conflict = _ConflictDetector(
+        self._send_lock = FifoLock()
+        self._receive_lock = FifoLock()
+        self._send_conflict = ConflictDetector("another task is using send_all on this stream")
+        self._receive_conflict = ConflictDetector(
             "another task is using receive_some on this stream"
         )
         self._closed = False
@@ -191,21 +111,12 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         self._leftover: memoryview | None = None
         self._timer_scopes: set[trio.CancelScope] = set()
         self._timer_wakeup = trio.Event()
-        self._background = BackgroundNursery()
-        # Encrypted frames not yet written: ``send_nowait`` appends here (in encryption
+        # Encrypted frames not yet written: ``send_nowait`` appends there (in encryption
         # order) and the flusher task, or the next ``send``, writes them out.
-        self._out = bytearray()
-        self._flusher: trio.lowlevel.Task | None = None
-        self._flusher_running = False
-        self._coalescing = False  # send_nowait buffers until the flusher task has run
+        self._outbox = Outbox()
         self._protocol_error: SecretStreamProtocolError | None = None  # found by receive_nowait
-        # A TCP transport is read and written straight through its non-blocking socket,
-        # without trio's per-call checkpoints (the socket stays owned by the transport).
-        self._socket: trio.socket.SocketType | None = (
-            stream.socket if type(stream) is trio.SocketStream else None
-        )
-        self._may_read = True  # False after a read found nothing: wait before the next one
-        self._nowait_skipped = False
+        # A TCP transport is read and written straight through its non-blocking socket.
+        self._raw = RawSocket.of(stream)
 
     # -- properties ------------------------------------------------------------------------
 
@@ -279,28 +190,17 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
 
     # -- context manager -------------------------------------------------------------------
 
-    async def __aenter__(self) -> Self:
+    async def _open(self, nursery: trio.Nursery) -> None:
         try:
             await self.do_handshake()
         except BaseException:
             await trio.aclose_forcefully(self)
             raise
-        nursery = await self._background.open()
         nursery.start_soon(self.run_timers)
-        self._flusher_running = True  # from now on: it writes what is buffered when it starts
+        self._outbox.running = True  # from now on: it writes what is buffered when it starts
         nursery.start_soon(self._run_flusher)
-        return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            await self.aclose()
-        finally:
-            await self._background.close()  # the timer and flusher tasks never raise
+    # (Leaving: aclose(), then the timer and flusher tasks, which never raise, are cancelled.)
 
     # -- handshake -------------------------------------------------------------------------
 
@@ -373,14 +273,9 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
 
     async def _send_raw(self, data: Buffer) -> None:
         try:
-            sock = self._socket
-            if sock is not None and len(data):
-                await checkpoint_if_cancelled()
-                sent = _write_some(sock, data)
-                if sent == len(data):
-                    await cancel_shielded_checkpoint()
-                else:
-                    await self.transport_stream.send_all(memoryview(data)[sent:])
+            raw = self._raw
+            if raw is not None and len(data):
+                await raw.send_all(data)
             else:
                 await self.transport_stream.send_all(data)
         except trio.Cancelled:
@@ -427,37 +322,10 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         return data
 
     async def _read(self, size: int) -> bytes | bytearray:
-        sock = self._socket
-        if sock is None:
+        raw = self._raw
+        if raw is None:
             return await self.transport_stream.receive_some(size)
-        await checkpoint_if_cancelled()
-        self._nowait_skipped = False
-        if self._may_read:
-            data = self._read_some(sock, size)
-            if data is not None:
-                await cancel_shielded_checkpoint()
-                return data
-        while True:
-            await trio.lowlevel.wait_readable(sock)
-            data = self._read_some(sock, size)
-            if data is not None:
-                return data
-
-    def _read_some(self, sock: trio.socket.SocketType, size: int) -> bytes | None:
-        """What the socket holds (``b""`` at its end), or None if nothing is there yet."""
-        fd = sock.fileno()
-        if fd < 0:
-            raise trio.ClosedResourceError("the socket was already closed")
-        try:
-            data = os.read(fd, size)
-        except BlockingIOError:
-            self._may_read = False
-            return None
-        except OSError as exc:
-            raise _socket_error(exc) from exc
-        # A short read most likely emptied the socket: the next read waits for it first.
-        self._may_read = len(data) == size
-        return data
+        return await raw.read(size)
 
     def _raise_if_closed_or_cut_off(self) -> None:
         if self._closed:
@@ -501,7 +369,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         try:
             self._check_send()
             await checkpoint_if_cancelled()
-            await self._send_raw(self._take_out(self._proto.encrypt(value)))
+            await self._send_raw(self._outbox.take(self._proto.encrypt(value)))
         finally:
             lock.release()
 
@@ -518,29 +386,30 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         if len(value) > MAX_MESSAGE:
             raise ValueError(f"message longer than {MAX_MESSAGE} bytes does not fit one frame")
         self._check_send()
+        outbox = self._outbox
         if (
-            not self._flusher_running
+            not outbox.running
             or self._proto.state is State.HANDSHAKE
             or self._handshake_lock.locked()
         ):
             raise trio.WouldBlock
-        out = self._out
-        if out or self._coalescing or self._send_lock.held:
+        out = outbox.buffer
+        if out or outbox.coalescing or self._send_lock.held:
             if len(out) >= MAX_PENDING_OUT:
                 raise trio.WouldBlock
             out += self._proto.encrypt(value)
-            self._wake_flusher()
+            outbox.wake()
             return
         # The first message goes out at once; those that follow before the flusher task
         # runs (typically sent by other tasks of the same scheduling round) are buffered
         # and written together by it.
-        self._coalescing = True
-        self._wake_flusher()
+        outbox.coalescing = True
+        outbox.wake()
         frame = self._proto.encrypt(value)
-        sock = self._socket
-        if sock is not None:
+        raw = self._raw
+        if raw is not None:
             try:
-                sent = _write_some(sock, frame)
+                sent = raw.write_some(frame)
             except trio.BrokenResourceError as exc:
                 if self._send_error is None:
                     self._send_error = exc
@@ -558,64 +427,34 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         lock = self._send_lock
         await lock.acquire()
         try:
-            if self._out:
+            if self._outbox.buffer:
                 self._check_send()
-                await self._send_raw(self._take_out(None))
+                await self._send_raw(self._outbox.take())
             else:
                 await checkpoint()
         finally:
             lock.release()
 
-    def _take_out(self, frame: bytes | bytearray | None) -> bytes | bytearray:
-        """The buffered frames followed by ``frame``; empties the buffer (hold the send lock)."""
-        out = self._out
-        if not out:
-            return bytearray() if frame is None else frame
-        self._out = bytearray()
-        if frame is not None:
-            out += frame
-        return out
-
-    def _wake_flusher(self) -> None:
-        task = self._flusher
-        if task is not None:
-            self._flusher = None
-            trio.lowlevel.reschedule(task)
-
     async def _run_flusher(self) -> None:
         """Write out what :meth:`send_nowait` buffered (runs in the ``async with`` nursery)."""
         with trio.CancelScope() as scope:
             self._timer_scopes.add(scope)
-            lock = self._send_lock
             try:
-                while not (self._closed or self._error or self._send_error or self._eof_sent):
-                    if not self._out:
-                        self._coalescing = False
-                        await self._park_flusher()
-                        continue
-                    self._coalescing = False
-                    await lock.acquire()
-                    try:
-                        if self._out and not self._eof_sent:
-                            await self._send_raw(self._take_out(None))
-                    finally:
-                        lock.release()
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the next call on the stream reports it
+                await self._outbox.run(self._send_stopped, self._flush_outbox)
             finally:
-                self._flusher_running = False
-                self._flusher = None
-                self._out = bytearray()
                 self._timer_scopes.discard(scope)
 
-    async def _park_flusher(self) -> None:
-        self._flusher = trio.lowlevel.current_task()
+    def _send_stopped(self) -> bool:
+        return bool(self._closed or self._error or self._send_error or self._eof_sent)
 
-        def abort(_: object) -> trio.lowlevel.Abort:
-            self._flusher = None
-            return trio.lowlevel.Abort.SUCCEEDED
-
-        await trio.lowlevel.wait_task_rescheduled(abort)
+    async def _flush_outbox(self) -> None:
+        lock = self._send_lock
+        await lock.acquire()
+        try:
+            if self._outbox.buffer and not self._eof_sent:
+                await self._send_raw(self._outbox.take())
+        finally:
+            lock.release()
 
     async def send_all(self, data: Buffer) -> None:
         """Send ``data`` as one message; see :meth:`send`."""
@@ -628,8 +467,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             await self._ensure_handshake()
             async with self._send_lock:
                 self._check_send()
-                if self._out:
-                    await self._send_raw(self._take_out(None))
+                if self._outbox.buffer:
+                    await self._send_raw(self._outbox.take())
                 try:
                     await self.transport_stream.wait_send_all_might_not_block()
                 except trio.ClosedResourceError:
@@ -653,8 +492,8 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             await self._ensure_handshake()
             async with self._send_lock:
                 self._check_send()
-                if self._out:
-                    await self._send_raw(self._take_out(None))
+                if self._outbox.buffer:
+                    await self._send_raw(self._outbox.take())
                 self._eof_sent = True
                 self._wake_timers()
                 try:
@@ -759,17 +598,11 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
         try:
             message = proto.next_message()
             if message is None:
-                sock = self._socket
-                if sock is None or self._eof_received or self._receive_error is not None:
+                raw = self._raw
+                if raw is None or self._eof_received or self._receive_error is not None:
                     raise trio.WouldBlock
-                if not self._may_read and not self._nowait_skipped:
-                    # The last read emptied the socket; a caller that asks again (polling)
-                    # gets a read, one that goes on to receive() waits for bytes first.
-                    self._nowait_skipped = True
-                    raise trio.WouldBlock
-                self._nowait_skipped = False
                 try:
-                    data = self._read_some(sock, proto.read_size())
+                    data = raw.poll(proto.read_size())
                 except trio.ClosedResourceError:
                     raise trio.WouldBlock from None
                 except trio.BrokenResourceError as exc:
@@ -904,7 +737,7 @@ class SecretStream(trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
             if self._closed or self._eof_sent or self._error or self._send_error:
                 return
             try:
-                await self._send_raw(self._take_out(self._proto.encrypt(b"")))
+                await self._send_raw(self._outbox.take(self._proto.encrypt(b"")))
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 pass  # reported by the next call on the stream
         finally:

@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from hyperswarm.secret_stream import SecretStream, SecretStreamError
-from hyperswarm.secret_stream.stream import MAX_PENDING_OUT
+from hyperswarm.secret_stream.outbox import MAX_PENDING_OUT
 from protomux import Protomux
 from protomux import encoding as c
 
@@ -157,7 +157,7 @@ async def test_send_nowait_is_bounded_while_the_peer_does_not_read(make: Transpo
                 sent += 1
                 assert sent < 100_000
                 await trio.sleep(0)  # let the flusher write what the transport takes
-            assert len(x._out) <= MAX_PENDING_OUT + len(message) + 100
+            assert len(x._outbox.buffer) <= MAX_PENDING_OUT + len(message) + 100
 
             async def drain() -> None:
                 for _ in range(sent):
@@ -166,7 +166,7 @@ async def test_send_nowait_is_bounded_while_the_peer_does_not_read(make: Transpo
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(drain)
                 await x.flush()
-            assert not x._out
+            assert not x._outbox.buffer
             x.send_nowait(b"room again")
             assert await y.receive() == b"room again"
 
