@@ -43,7 +43,6 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any
 
 import trio
@@ -59,7 +58,7 @@ from hypercore.replicator import PROTOCOL, ReplicationStream, mux_for_stream
 from hypercore.storage import Alias, Auth, RocksDBStorage, Storage
 from protomux import Protomux
 from protomux import encoding as c
-from protomux.background import BackgroundNursery
+from protomux._toolkit import AsyncResource
 
 from .errors import CorestoreClosedError, PrimaryKeyMismatchError
 from .keys import DEFAULT_NAMESPACE, create_key_pair, generate_namespace
@@ -85,10 +84,10 @@ class _Shared:
     """What a root store and all its views share."""
 
     __slots__ = (
-        "background",
         "closing",
         "cores",
         "muxes",
+        "nursery",
         "opened",
         "owns_storage",
         "primary_key",
@@ -112,7 +111,7 @@ class _Shared:
         self.watching: builtins.list[Corestore] = []  # stores with watchers
         # Protomuxes we replicate over -> sessions opened for cores the remote asked for.
         self.muxes: dict[Protomux, builtins.list[Hypercore]] = {}
-        self.background = BackgroundNursery()  # the root's, for what replicate() starts
+        self.nursery: trio.Nursery | None = None  # the root's block's, for replicate()
 
     def open(self) -> None:
         arg = self.storage_arg
@@ -151,7 +150,7 @@ class _Shared:
                 fn(state)
 
 
-class Corestore:
+class Corestore(AsyncResource):
     """Many hypercores in one storage; named cores get key pairs derived from the primary key.
 
     ``storage`` is a directory (RocksDB in the layout of JS ``hypercore-storage``, which Node's
@@ -248,23 +247,18 @@ class Corestore:
                         if shared.owns_storage and shared.storage is not None:
                             shared.storage.close()
 
-    async def __aenter__(self) -> Corestore:
+    async def _open(self, nursery: trio.Nursery) -> None:
+        """``async with``: open; the root's block runs what :meth:`replicate` starts."""
         await self.ready()
-        if self._shared.root is self and self._shared.background.nursery is None:
-            await self._shared.background.open()
-        return self
+        if self._shared.root is self:
+            self._shared.nursery = nursery
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _exit(self, exc: BaseException | None) -> None:
         try:
             await self.aclose()
         finally:
             if self._shared.root is self:
-                await self._shared.background.close()
+                self._shared.nursery = None
 
     # --- replication ------------------------------------------------------------------------
 
@@ -282,7 +276,7 @@ class Corestore:
         """
         self._check_not_closed()
         shared = self._shared
-        runner = nursery or shared.background.nursery
+        runner = nursery or shared.nursery
         mux = mux_for_stream(stream, runner)
         if mux in shared.muxes:
             return mux

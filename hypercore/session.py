@@ -6,14 +6,13 @@ import math
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from types import TracebackType
 from typing import Any, NamedTuple
 
 import trio
 
 from protomux import Protomux
 from protomux import encoding as c
-from protomux.background import BackgroundNursery
+from protomux._toolkit import AsyncResource
 
 from . import crypto, extensions, id_encoding, merkle
 from .core import Core
@@ -66,7 +65,7 @@ class _Snapshot:
     fork: int
 
 
-class Hypercore:
+class Hypercore(AsyncResource):
     """A session on a hypercore: an append-only log signed by its writer.
 
     ``storage`` is a directory (RocksDB, the layout of JS ``hypercore-storage``) or a
@@ -109,7 +108,6 @@ class Hypercore:
         self._snapshot: _Snapshot | None = None
         self._state: Core | None = None
         self._closed = False
-        self._background = BackgroundNursery()  # runs what replicate() starts
         self._handlers: list[tuple[str, Callable[..., object]]] = []
         if core is not None:
             self._attach(core)
@@ -172,21 +170,10 @@ class Hypercore:
                 state.close()
         await trio.lowlevel.checkpoint()
 
-    async def __aenter__(self) -> Hypercore:
+    async def _open(self, nursery: trio.Nursery) -> None:
+        """``async with``: open the core; the block's nursery runs what :meth:`replicate`
+        starts."""
         await self.ready()
-        await self._background.open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            await self.aclose()
-        finally:
-            await self._background.close()
 
     def _open_state(self) -> Core:
         if self._closed:
