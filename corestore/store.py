@@ -54,7 +54,7 @@ from hypercore.errors import (
     BadArgumentError,
 )
 from hypercore.manifest import Manifest
-from hypercore.replicator import PROTOCOL, ReplicationStream, mux_for_stream
+from hypercore.replication import PROTOCOL, ReplicationStream, attach, mux_for_stream
 from hypercore.storage import Alias, Auth, RocksDBStorage, Storage
 from protomux import Protomux
 from protomux import encoding as c
@@ -144,7 +144,7 @@ class _Shared:
     def register(self, state: Core) -> None:
         self.cores[state.discovery_key] = state
         for mux in builtins.list(self.muxes):
-            state.replicator.attach(mux)
+            attach(state, mux)
         for store in builtins.list(self.watching):
             for fn in builtins.list(store._watchers):
                 fn(state)
@@ -284,7 +284,7 @@ class Corestore(AsyncResource):
         with mux.corked():
             for state in builtins.list(shared.cores.values()):
                 if not state.closed:
-                    state.replicator.attach(mux)
+                    attach(state, mux)
         mux.pair(PROTOCOL, None, lambda dkey: self._on_pair(mux, dkey))
         if runner is not None:
             runner.start_soon(self._release_when_closed, mux)
@@ -296,7 +296,7 @@ class Corestore(AsyncResource):
             return
         state = shared.lookup(discovery_key)
         if state is not None:
-            state.replicator.attach(mux)
+            attach(state, mux)
             return
         storage = shared.storage
         if storage is None or not storage.has_core(discovery_key):

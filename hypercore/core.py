@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
@@ -46,10 +46,7 @@ from .storage.records import CoreHead, Hints
 from .verifier import Verifier
 from .wire import Data
 
-if TYPE_CHECKING:
-    from .replicator import Replicator
-
-__all__ = ["Core", "TreeHead"]
+__all__ = ["Core", "CoreListener", "TreeHead"]
 
 log = logging.getLogger("hypercore")
 
@@ -70,6 +67,29 @@ class _Pending:
         self.pages: set[int] = set()
         self.head = False
         self.hints = False
+
+
+class CoreListener(Protocol):
+    """What a core tells the one that replicates it (its replicator), after each change
+    is applied to memory: the core calls back up through this and imports nothing of
+    replication."""
+
+    def on_append(self, start: int, length: int) -> None:
+        """We appended blocks ``[start, start + length)``."""
+
+    def on_truncate(self, length: int, old_length: int) -> None:
+        """The core was cut back from ``old_length`` to ``length`` (a truncate, or a
+        reorg to a newer fork that kept ``length`` blocks)."""
+
+    def on_clear(self, start: int, end: int) -> None:
+        """Blocks ``[start, end)`` were dropped locally."""
+
+    def on_verified(self, index: int, upgraded: bool) -> None:
+        """A remote proof was verified and applied: block ``index`` (or -1), and whether
+        it brought a new head."""
+
+    def close(self) -> None:
+        """The core is closing."""
 
 
 class Core:
@@ -107,7 +127,9 @@ class Core:
         #: nothing was deleted or evicted since): a miss there needs no storage read.
         self._nodes_complete = False
         self._pending: _Pending | None = None
-        self._replicator: Replicator | None = None
+        #: Who replicates this core (its :class:`~hypercore.replication.Replicator`, made on
+        #: first use by :func:`~hypercore.replication.replicator_of`): told of every change.
+        self.replicator: CoreListener | None = None
         #: Event name -> callbacks (see :meth:`Hypercore.on`).
         self.handlers: dict[str, list[Callable[..., object]]] = {}
 
@@ -131,15 +153,6 @@ class Core:
             raise BadArgumentError(
                 "the core is open with another encryption key", self.discovery_key
             )
-
-    @property
-    def replicator(self) -> Replicator:
-        """The replication state of this core (made on first use)."""
-        if self._replicator is None:
-            from .replicator import Replicator
-
-            self._replicator = Replicator(self)
-        return self._replicator
 
     def emit(self, name: str, *args: Any) -> None:
         """Run the callbacks registered for ``name``; their exceptions are logged, never
@@ -236,8 +249,8 @@ class Core:
                 log.exception("core %s: cannot clear block %d", self.discovery_key.hex(), index)
         self.bitfield.set_range(index, index + 1, False)
         self.contiguous_length = min(self.contiguous_length, index)
-        if self._replicator is not None:
-            self._replicator.on_clear(index, index + 1)
+        if self.replicator is not None:
+            self.replicator.on_clear(index, index + 1)
 
     def roots_at(self, length: int) -> list[TreeNode]:
         if length == self.head.length:
@@ -247,10 +260,13 @@ class Core:
     # --- waiting --------------------------------------------------------------------------
 
     async def wait_changed(self) -> None:
-        """Return after the next append, truncate or close."""
+        """Return after the next change: an append, truncate, verified data, close, or news
+        from the core's peers (see :meth:`notify`)."""
         await self._changed.wait()
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
+        """Wake every :meth:`wait_changed`: the core changed, or its replication did (a peer
+        came, left or told its length; a download ended)."""
         self._changed.set()
         self._changed = trio.Event()
 
@@ -264,9 +280,9 @@ class Core:
                 "core %s: the last verified blocks were not stored", self.discovery_key.hex()
             )
         self.closed = True
-        if self._replicator is not None:
-            self._replicator.close()
-        self._notify()
+        if self.replicator is not None:
+            self.replicator.close()
+        self.notify()
         if self.owns_storage:
             self.storage.close()
 
@@ -325,9 +341,9 @@ class Core:
         self._remember(nodes)
         self.head = new
         self.contiguous_length = contiguous
-        self._notify()
-        if self._replicator is not None:
-            self._replicator.on_append(old.length, length - old.length)
+        self.notify()
+        if self.replicator is not None:
+            self.replicator.on_append(old.length, length - old.length)
         self.emit("append")
         return length, byte_length
 
@@ -366,9 +382,9 @@ class Core:
         self._forget_nodes()
         self.head = new
         self.contiguous_length = contiguous
-        self._notify()
-        if self._replicator is not None:
-            self._replicator.on_truncate(length, old.length)
+        self.notify()
+        if self.replicator is not None:
+            self.replicator.on_truncate(length, old.length)
         self.emit("truncate", length, fork)
 
     def clear(self, start: int, end: int) -> None:
@@ -405,8 +421,8 @@ class Core:
             raise
         self._forget_nodes()
         self.contiguous_length = contiguous
-        if self._replicator is not None:
-            self._replicator.on_clear(start, end)
+        if self.replicator is not None:
+            self.replicator.on_clear(start, end)
 
     # --- proofs ---------------------------------------------------------------------------
 
@@ -555,9 +571,9 @@ class Core:
             self.verifier = verifier
         self.head = new_head
         self.contiguous_length = contiguous
-        self._notify()
-        if self._replicator is not None:
-            self._replicator.on_truncate(ancestor, old.length)
+        self.notify()
+        if self.replicator is not None:
+            self.replicator.on_truncate(ancestor, old.length)
         self.emit("truncate", ancestor, new_head.fork)
         if new_head.length > ancestor:
             self.emit("append")
@@ -647,9 +663,9 @@ class Core:
             self.head = new_head
         self.contiguous_length = contiguous
         if pending is None or new_head is not None:
-            self._notify()  # deferred blocks: waiters hear of them from flush()
-        if self._replicator is not None:
-            self._replicator.on_verified(index, new_head is not None)
+            self.notify()  # deferred blocks: waiters hear of them from flush()
+        if self.replicator is not None:
+            self.replicator.on_verified(index, new_head is not None)
         if grew:
             self.emit("append")
         if pending is not None and len(pending.blocks) >= MAX_PENDING_BLOCKS:
@@ -672,7 +688,7 @@ class Core:
         if pending.hints:
             batch.put_hints(Hints(self.contiguous_length, self.remote_contiguous_length))
         batch.commit()
-        self._notify()
+        self.notify()
 
 
 class _ProofReader:

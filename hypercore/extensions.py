@@ -14,48 +14,63 @@ exception escape its message handler.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from protomux import encoding as c
 
 from .encodings import ValueEncoding, resolve
 
-if TYPE_CHECKING:
-    from .replicator import Peer, Replicator
-
-__all__ = ["Extension", "ExtensionHandler", "destroy_owned", "register"]
+__all__ = ["Extension", "ExtensionHandler", "ExtensionPeer", "Extensions"]
 
 log = logging.getLogger("hypercore.replicator")
 
+
+class ExtensionPeer(Protocol):
+    """A peer as extensions see it (a :class:`~hypercore.replication.Peer`)."""
+
+    def send_extension(self, name: str, message: bytes) -> None:
+        """Send an already encoded extension message."""
+
+
 #: ``on_message(message, peer)``
-ExtensionHandler = Callable[[Any, "Peer"], object]
+ExtensionHandler = Callable[[Any, ExtensionPeer], object]
 
 
-def register(
-    replicator: Replicator,
-    name: str,
-    encoding: Any,
-    on_message: ExtensionHandler | None,
-    owner: object,
-) -> Extension:
-    """Register ``name`` on a core (see :meth:`Hypercore.register_extension`): again for a
-    registered name, its encoding, handler and owner are updated and the same one returned.
-    ``encoding=None`` is compact-encoding ``buffer``, as in JS."""
-    resolved = resolve(c.buffer if encoding is None else encoding)
-    ext = replicator.extensions.get(name)
-    if ext is None:
-        ext = replicator.extensions[name] = Extension(replicator, name, resolved, on_message, owner)
-    else:
-        ext.encoding, ext.on_message, ext._owner = resolved, on_message, owner
-    return ext
+class Extensions:
+    """The extensions registered on one core, by name (its replicator holds them and hands
+    them what peers send). ``peers``: the core's peers, a list kept up to date by its owner."""
 
+    def __init__(self, peers: Sequence[ExtensionPeer]) -> None:
+        self.peers = peers
+        self._by_name: dict[str, Extension] = {}
 
-def destroy_owned(replicator: Replicator, owner: object) -> None:
-    """Destroy the extensions ``owner`` (a closing session) registered."""
-    for ext in list(replicator.extensions.values()):
-        if ext._owner is owner:
-            ext.destroy()
+    def get(self, name: str) -> Extension | None:
+        return self._by_name.get(name)
+
+    def register(
+        self, name: str, encoding: Any, on_message: ExtensionHandler | None, owner: object
+    ) -> Extension:
+        """Register ``name`` (see :meth:`Hypercore.register_extension`): again for a
+        registered name, its encoding, handler and owner are updated and the same one
+        returned. ``encoding=None`` is compact-encoding ``buffer``, as in JS."""
+        resolved = resolve(c.buffer if encoding is None else encoding)
+        ext = self._by_name.get(name)
+        if ext is None:
+            ext = self._by_name[name] = Extension(self, name, resolved, on_message, owner)
+        else:
+            ext.encoding, ext.on_message, ext._owner = resolved, on_message, owner
+        return ext
+
+    def destroy_owned(self, owner: object) -> None:
+        """Destroy the extensions ``owner`` (a closing session) registered."""
+        for ext in list(self._by_name.values()):
+            if ext._owner is owner:
+                ext.destroy()
+
+    def _remove(self, ext: Extension) -> None:
+        if self._by_name.get(ext.name) is ext:
+            del self._by_name[ext.name]
 
 
 class Extension:
@@ -63,7 +78,7 @@ class Extension:
 
     def __init__(
         self,
-        replicator: Replicator,
+        registry: Extensions,
         name: str,
         encoding: ValueEncoding,
         on_message: ExtensionHandler | None,
@@ -72,11 +87,11 @@ class Extension:
         self.name = name
         self.encoding = encoding
         self.on_message = on_message
-        self._replicator = replicator
+        self._registry = registry
         self._owner = owner  # the session whose closing destroys it
         self.destroyed = False
 
-    def send(self, message: Any, peer: Peer) -> None:
+    def send(self, message: Any, peer: ExtensionPeer) -> None:
         """Send ``message`` to one peer of the core."""
         if not self.destroyed:
             peer.send_extension(self.name, self.encoding.encode(message))
@@ -86,16 +101,15 @@ class Extension:
         if self.destroyed:
             return
         data = self.encoding.encode(message)
-        for peer in list(self._replicator.peers):
+        for peer in list(self._registry.peers):
             peer.send_extension(self.name, data)
 
     def destroy(self) -> None:
         """Unregister: messages for it are ignored from now on."""
         self.destroyed = True
-        if self._replicator.extensions.get(self.name) is self:
-            del self._replicator.extensions[self.name]
+        self._registry._remove(self)
 
-    def _receive(self, data: bytes, peer: Peer) -> None:
+    def _receive(self, data: bytes, peer: ExtensionPeer) -> None:
         try:
             message = self.encoding.decode(data)
         except Exception as e:

@@ -14,7 +14,7 @@ from protomux import Protomux
 from protomux import encoding as c
 from protomux._toolkit import AsyncResource
 
-from . import crypto, extensions, id_encoding, merkle
+from . import crypto, id_encoding, merkle
 from .core import Core
 from .crypto import KeyPair
 from .encodings import ValueEncoding, resolve
@@ -30,7 +30,7 @@ from .errors import (
 from .extensions import Extension, ExtensionHandler
 from .manifest import Manifest
 from .opening import create_core, open_core
-from .replicator import Download, Peer, ReplicationStream, mux_for_stream
+from .replication import Download, Peer, ReplicationStream, attach, mux_for_stream, replicator_of
 from .storage import RocksDBStorage, Storage
 from .wire import Data, RequestIndex, RequestSeek, RequestUpgrade
 
@@ -163,8 +163,8 @@ class Hypercore(AsyncResource):
                 if fns is not None and fn in fns:
                     fns.remove(fn)
             self._handlers.clear()
-            if state._replicator is not None:
-                extensions.destroy_owned(state._replicator, self)
+            if state.replicator is not None:
+                replicator_of(state).extensions.destroy_owned(self)
             state.sessions -= 1
             if state.sessions == 0:
                 state.close()
@@ -211,11 +211,11 @@ class Hypercore(AsyncResource):
         snapshot to it. True if the length or fork this session sees changed."""
         state = self._open_state()
         before = (self.length, self.fork)
-        if wait and state._replicator is not None and state.replicator.peers:
-            rep = state.replicator
+        if wait and state.replicator is not None and replicator_of(state).peers:
+            rep = replicator_of(state)
             with trio.move_on_after(math.inf if timeout is None else timeout):
                 while rep.upgrade_pending() and not state.closed:
-                    await rep.wait_changed()
+                    await state.wait_changed()
             state = self._open_state()
         await trio.lowlevel.checkpoint()
         if self._snapshot is not None:
@@ -236,7 +236,7 @@ class Hypercore(AsyncResource):
         """
         state = self._open_state()
         mux = mux_for_stream(stream, nursery or self._background.nursery)
-        state.replicator.attach(mux)
+        attach(state, mux)
         return mux
 
     def download(
@@ -252,19 +252,19 @@ class Hypercore(AsyncResource):
             listed = list(blocks)
             for b in listed:
                 _check_index(b, "download block")
-            return state.replicator.download(blocks=listed)
+            return replicator_of(state).download(blocks=listed)
         _check_index(start, "download start")
         if end is not None:
             _check_index(end, "download end")
-        return state.replicator.download(start, end)
+        return replicator_of(state).download(start, end)
 
     @property
     def peers(self) -> list[Peer]:
         """The peers we replicate this core with (channel open both ways)."""
         state = self._state
-        if state is None or state._replicator is None:
+        if state is None or state.replicator is None:
             return []
-        return list(state.replicator.peers)
+        return list(replicator_of(state).peers)
 
     def register_extension(
         self,
@@ -278,7 +278,8 @@ class Hypercore(AsyncResource):
         ``encoding`` (default: compact-encoding ``buffer``, as in JS). Registering a name
         again updates its encoding and handler and returns the same extension. It is
         destroyed when this session closes."""
-        return extensions.register(self._open_state().replicator, name, encoding, on_message, self)
+        rep = replicator_of(self._open_state())
+        return rep.extensions.register(name, encoding, on_message, self)
 
     def on(self, event: str, callback: Callable[..., object]) -> None:
         """Call ``callback`` on ``event`` until this session closes: ``append()``,
@@ -489,7 +490,7 @@ class Hypercore(AsyncResource):
                 raise SnapshotNotAvailableError(discovery_key=state.discovery_key)
         if not wait:
             raise BlockNotAvailableError(discovery_key=state.discovery_key)
-        rep = state.replicator
+        rep = replicator_of(state)
         rep.want_block(index)
         try:
             with trio.move_on_after(math.inf if timeout is None else timeout):
@@ -534,12 +535,12 @@ class Hypercore(AsyncResource):
                         )
                     # A snapshot does not grow: past its length only an update() helps.
                     if asking is None and not (beyond and self._snapshot is not None):
-                        asking = state.replicator.add_seek(byte_offset, state.padding)
+                        asking = replicator_of(state).add_seek(byte_offset, state.padding)
                     await state.wait_changed()
                     state = self._open_state()
         finally:
-            if asking is not None and state._replicator is not None:
-                state._replicator.remove_seek(asking)
+            if asking is not None and state.replicator is not None:
+                replicator_of(state).remove_seek(asking)
         raise RequestTimeoutError(discovery_key=state.discovery_key)
 
     async def tree_hash(self, length: int | None = None) -> bytes:

@@ -11,8 +11,8 @@ from typing import Any
 import trio
 import trio.testing
 
-from hypercore import Hypercore, crypto, replicator, wire
-from hypercore.replicator import Peer
+from hypercore import Hypercore, crypto, wire
+from hypercore.replication import PROTOCOL, Peer
 from hypercore.storage import MemoryStorage
 from hyperswarm import SecretStream
 from protomux import Protomux
@@ -194,7 +194,7 @@ class RawPeer:
     def open(self, key: bytes | None, capability_key: bytes | None = None) -> None:
         assert key is not None
         ch = self.mux.create_channel(
-            replicator.PROTOCOL,
+            PROTOCOL,
             crypto.discovery_key(key),
             handshake=wire.HANDSHAKE,
             on_close=lambda is_remote, channel: self.closed.set(),

@@ -10,7 +10,7 @@ import pytest
 import trio
 
 from hypercore import Hypercore, wire
-from hypercore.replicator import Peer
+from hypercore.replication import Peer
 from protomux import encoding as c
 
 from .replication_helpers import (

@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 import trio
 
-from hypercore import Hypercore, replicator, wire
+from hypercore import Hypercore, wire
 from hypercore.remote_bitfield import MAX_INDEX
+from hypercore.replication import limits
 from tests.bounds import loop_watch, peak_memory
 
 from .replication_helpers import (
@@ -177,9 +178,9 @@ async def test_wants_from_a_peer_that_never_reads_are_bounded() -> None:
             raw, stream = await _raw_peer_of(stack, writer, "lockstep")
             victim = writer.peers[0]
             stream.reading = False
-            batch = replicator.WANT_BATCH
+            batch = limits.WANT_BATCH
             with peak_memory() as mem:
-                for k in range(3 * replicator.MAX_QUEUED_WANTS):
+                for k in range(3 * limits.MAX_QUEUED_WANTS):
                     raw.send("want", wire.Want(start=0, length=batch))
                     raw.send("unwant", wire.Unwant(start=0, length=batch))
                     raw.send("want", wire.Want(start=0, length=batch - 32 * k))
@@ -202,8 +203,8 @@ async def test_a_repeated_want_is_answered_once() -> None:
             await writer.clear(5, 6)
             raw, _ = await _raw_peer_of(stack, writer)
             for _ in range(10):
-                raw.send("want", wire.Want(start=0, length=replicator.WANT_BATCH))
-            raw.send("want", wire.Want(start=0, length=replicator.WANT_BATCH + 1))  # too big
+                raw.send("want", wire.Want(start=0, length=limits.WANT_BATCH))
+            raw.send("want", wire.Want(start=0, length=limits.WANT_BATCH + 1))  # too big
             raw.send("range", wire.Range(start=0, length=1))
             await wait_until(lambda: writer.peers[0].remote_contiguous == 1)
             await trio.sleep(0.05)
@@ -345,7 +346,7 @@ async def test_a_silent_peer_does_not_hold_an_update_forever(
     """A peer that opens the channel and then says nothing (or claims a longer core and
     never proves it) holds ``update()`` for one request timeout, not forever: the reader
     settles on what its honest peer proves."""
-    monkeypatch.setattr(replicator, "REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr(limits, "REQUEST_TIMEOUT", 1.0)
     n = 12
     with trio.fail_after(15):
         async with AsyncExitStack() as stack:
@@ -426,7 +427,7 @@ async def test_small_wants_of_one_batch_are_each_answered() -> None:
 async def test_an_upgrade_that_timed_out_is_asked_again(monkeypatch: pytest.MonkeyPatch) -> None:
     """The writer stops reading for longer than a request timeout while it appends: the
     reader's upgrade request times out; it is asked again later, not never."""
-    monkeypatch.setattr(replicator, "REQUEST_TIMEOUT", 1.0)
+    monkeypatch.setattr(limits, "REQUEST_TIMEOUT", 1.0)
     with trio.fail_after(20):
         async with AsyncExitStack() as stack:
             writer = await open_core(stack)
@@ -509,7 +510,7 @@ async def test_a_peer_that_lacks_everything_it_announced_is_paused(
     """A peer answers ``no_data`` to every block it announced: once it has MAX_AVOIDED
     back-offs, it is paused as a whole (as JS pauses it) instead of being asked again at
     the speed of its answers."""
-    monkeypatch.setattr(replicator, "MAX_AVOIDED", 4)
+    monkeypatch.setattr(limits, "MAX_AVOIDED", 4)
     n = 200
     with trio.fail_after(10):
         async with AsyncExitStack() as stack:
@@ -522,7 +523,7 @@ async def test_a_peer_that_lacks_everything_it_announced_is_paused(
             reader.download(0, n)
             await trio.sleep(0.5)
             asked = [m for name, m in raw.received if name == "request" and m.block is not None]
-            assert len(asked) <= 2 * replicator.MAX_INFLIGHT
+            assert len(asked) <= 2 * limits.MAX_INFLIGHT
             assert reader.peers[0].paused_until > 0
 
 
@@ -532,7 +533,7 @@ async def test_a_download_reaches_blocks_far_past_one_nobody_has(
     """The only source has every other block: each scan of the range looks at SCAN_LIMIT
     positions; the next goes on where it stopped, so every block it has arrives (the
     scans used to start over at the first missing block and never get past the window)."""
-    monkeypatch.setattr(replicator, "SCAN_LIMIT", 64)
+    monkeypatch.setattr(limits, "SCAN_LIMIT", 64)
     n = 1000
     with trio.fail_after(30):
         async with AsyncExitStack() as stack:

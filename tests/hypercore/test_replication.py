@@ -1,4 +1,4 @@
-"""Hypercore replication, Python to Python (hypercore/replicator.py and the replication
+"""Hypercore replication, Python to Python (hypercore/replication/ and the replication
 methods of Hypercore): full and sparse downloads, live appends, relays, peers that leave,
 peers that lie, encrypted cores and request floods."""
 
@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import trio
 
-from hypercore import Hypercore, errors, flat_tree, merkle, replicator, wire
+from hypercore import Hypercore, errors, flat_tree, merkle, wire
 from hypercore.crypto import TreeNode
-from hypercore.replicator import Peer
+from hypercore.replication import Peer, limits, replicator_of
 from hypercore.wire import Data, RequestIndex, RequestSeek, RequestUpgrade
 
 from .replication_helpers import (
@@ -241,7 +241,7 @@ async def test_seek_past_the_length_asks_for_the_upgrade_with_the_seek(encrypted
 
             nursery = await stack.enter_async_context(trio.open_nursery())
             nursery.start_soon(seek)
-            rep = reader._open_state().replicator
+            rep = replicator_of(reader._open_state())
             await wait_until(lambda: len(rep._seeks) == 1)
             await connect(stack, writer, reader)
             await wait_until(lambda: len(answer) > 0)
@@ -261,7 +261,7 @@ async def test_a_seek_request_is_shaped_as_js_and_asked_elsewhere_when_it_fails(
     to that range's subtree, with the seek; when it answers noData (or nothing, until the
     timeout, or with a valid proof of a seek to other bytes, which JS does not take either)
     the seek goes to another peer and is not asked of it again."""
-    monkeypatch.setattr(replicator, "REQUEST_TIMEOUT", 0.4)
+    monkeypatch.setattr(limits, "REQUEST_TIMEOUT", 0.4)
     n = 200
     blocks = make_blocks(n, seed=26)
     sizes = [len(b) for b in blocks]
@@ -575,13 +575,13 @@ async def test_stalled_peer_requests_time_out_and_go_elsewhere(
 ) -> None:
     """A peer that stops answering (without closing) has its requests cancelled after
     REQUEST_TIMEOUT and asked of another peer."""
-    monkeypatch.setattr(replicator, "REQUEST_TIMEOUT", 0.4)
+    monkeypatch.setattr(limits, "REQUEST_TIMEOUT", 0.4)
     n = 300
     with trio.fail_after(4):
         async with AsyncExitStack() as stack:
             a, b, _ = await _two_sources(stack, n, seed=7)
             assert a._state is not None
-            a_rep = a._state.replicator
+            a_rep = replicator_of(a._state)
             serve = Peer._serve
 
             def silent_serve(self: Peer, m: wire.Request) -> None:
@@ -752,7 +752,7 @@ async def test_a_tampered_seek_proof_drops_the_peer(past_length: bool) -> None:
                     failed.set()
 
                 nursery.start_soon(seek)
-                rep = reader._open_state().replicator
+                rep = replicator_of(reader._open_state())
                 await wait_until(lambda: len(rep._seeks) == 1)
                 await connect(stack, evil, reader)
                 await failed.wait()
@@ -891,9 +891,9 @@ async def test_request_flood_from_a_peer_that_never_reads(
     when its stream backs up, queues at most MAX_QUEUED_REQUESTS, then drops the peer."""
     if limit is not None:
         # Still above MAX_INFLIGHT: an honest peer may have that many requests waiting.
-        assert limit > replicator.MAX_INFLIGHT
-        monkeypatch.setattr(replicator, "MAX_QUEUED_REQUESTS", limit)
-    max_queued = replicator.MAX_QUEUED_REQUESTS
+        assert limit > limits.MAX_INFLIGHT
+        monkeypatch.setattr(limits, "MAX_QUEUED_REQUESTS", limit)
+    max_queued = limits.MAX_QUEUED_REQUESTS
     n = 64
     with trio.fail_after(10):
         async with AsyncExitStack() as stack:

@@ -13,6 +13,7 @@ import pytest
 import trio
 
 from hypercore import Hypercore
+from hypercore.replication import replicator_of
 from hypercore.storage import MemoryStorage
 from hypercore.wire import Data
 from hyperswarm import SecretStream
@@ -422,7 +423,7 @@ async def _seek_in_background(
         answer.append(await reader.seek(offset))
 
     nursery.start_soon(seek)
-    rep = reader._open_state().replicator
+    rep = replicator_of(reader._open_state())
     while not rep._seeks:
         await trio.sleep(0.005)
     return answer
