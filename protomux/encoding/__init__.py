@@ -18,8 +18,6 @@ from ._base import (
     MAX_ARRAY_LENGTH,
     MAX_SAFE_INTEGER,
     Codec,
-    DecodeError,
-    EncodeError,
     State,
     decode,
     encode,
@@ -74,6 +72,7 @@ from ._numbers import (
     uint64,
     uint64be,
 )
+from .errors import CompactEncodingError, DecodeError, EncodeError
 
 # The JS names that collide with Python builtins or modules.
 int = int_
@@ -85,6 +84,7 @@ __all__ = [
     "MAX_SAFE_INTEGER",
     "Address",
     "Codec",
+    "CompactEncodingError",
     "DecodeError",
     "EncodeError",
     "State",

@@ -15,20 +15,14 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+from .errors import DecodeError, EncodeError
+
 T = TypeVar("T")
 
 MAX_SAFE_INTEGER = 2**53 - 1
 MAX_SAFE_INT = 2**52 - 1
 MIN_SAFE_INT = -(2**52)
 MAX_ARRAY_LENGTH = 0x100000
-
-
-class DecodeError(ValueError):
-    """Bytes that are not a valid encoding for the codec they were decoded with."""
-
-
-class EncodeError(ValueError):
-    """A value the codec cannot encode (the caller's mistake, not a peer's)."""
 
 
 class State:

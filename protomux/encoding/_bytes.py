@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Codec, DecodeError, EncodeError, State, _oob
+from ._base import Codec, State, _oob
 from ._numbers import uint
+from .errors import DecodeError, EncodeError
 
 # --- byte strings --------------------------------------------------------------------------
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 
-from ._base import MAX_ARRAY_LENGTH, Codec, DecodeError, State, T, _oob
+from ._base import MAX_ARRAY_LENGTH, Codec, State, T, _oob
 from ._numbers import uint, uint32
+from .errors import DecodeError
 
 
 class _None(Codec[None]):

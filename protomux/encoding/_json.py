@@ -7,8 +7,9 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from ._base import Codec, DecodeError, EncodeError, State
+from ._base import Codec, State
 from ._bytes import string
+from .errors import DecodeError, EncodeError
 
 # --- JSON ----------------------------------------------------------------------------------
 

@@ -6,8 +6,9 @@ import ipaddress
 import struct
 from typing import Any, NamedTuple
 
-from ._base import Codec, DecodeError, EncodeError, State, _oob
+from ._base import Codec, State, _oob
 from ._numbers import uint8, uint16
+from .errors import DecodeError, EncodeError
 
 # --- network addresses ---------------------------------------------------------------------
 

@@ -5,17 +5,8 @@ from __future__ import annotations
 import math
 import struct
 
-from ._base import (
-    MAX_SAFE_INT,
-    MAX_SAFE_INTEGER,
-    MIN_SAFE_INT,
-    Codec,
-    DecodeError,
-    EncodeError,
-    State,
-    _check_uint,
-    _oob,
-)
+from ._base import MAX_SAFE_INT, MAX_SAFE_INTEGER, MIN_SAFE_INT, Codec, State, _check_uint, _oob
+from .errors import DecodeError, EncodeError
 
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")

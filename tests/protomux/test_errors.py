@@ -80,3 +80,18 @@ def test_codes_from_the_wire_choose_the_class() -> None:
     assert str(other) == "SOMETHING_ELSE: x"
     none = rpc_error("x", None)
     assert type(none) is RPCError and none.code is None and str(none) == "x"
+
+
+def test_compact_encoding_errors_have_a_code_and_their_root() -> None:
+    from protomux import encoding as c
+    from protomux.encoding import errors as encoding_errors
+
+    for name in encoding_errors.__all__:
+        cls = getattr(encoding_errors, name)
+        assert issubclass(cls, c.CompactEncodingError)
+        assert issubclass(cls, ValueError)
+        assert isinstance(cls.code, str)
+        assert getattr(c, name) is cls
+    with pytest.raises(c.DecodeError) as e:
+        c.decode(c.uint, b"")
+    assert e.value.code == "DECODE_ERROR"
