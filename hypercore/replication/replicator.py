@@ -174,7 +174,7 @@ class Replicator:
     def notify(self) -> None:
         self.core.notify()
 
-    def report_invalid(self, peer: Peer, error: BaseException) -> None:
+    def report_invalid(self, peer: object, error: BaseException) -> None:
         log.warning("dropping peer %r of core %s: %s", peer, self.core.discovery_key.hex(), error)
         self.emit("invalid-data", error, peer)
 
