@@ -63,3 +63,64 @@ def test_the_check_catches_a_wrong_arrow(tmp_path: Path) -> None:
     assert not allowed("hyperswarm.secret_stream", "hypercore")
     assert not allowed("hypercore", "protomux")
     assert not allowed("hypercore.messages", "hyperswarm")
+
+
+# The sans-IO modules (ARCHITECTURE.md "Sans-IO cores, thin Trio adapters"): plain synchronous
+# state machines that take time and randomness as parameters. None of them imports trio; the
+# Trio adapters around them (hypercore/replication/stream.py, protomux/mux.py, ...) do.
+SANS_IO = sorted(
+    [
+        *(f"hypercore/replication/{name}.py" for name in ("limits", "requests", "serving")),
+        *(f"hypercore/replication/{name}.py" for name in ("source", "peer", "replicator")),
+        *(str(p.relative_to(ROOT)) for p in (ROOT / "hypercore" / "merkle").glob("*.py")),
+        "hypercore/wire.py",
+        "hypercore/bitfield.py",
+        "hypercore/remote_bitfield.py",
+        "hypercore/flat_tree.py",
+        "protomux/_session.py",
+        "protomux/_frames.py",
+        "hyperswarm/udx/connection.py",
+        "hyperswarm/udx/packet.py",
+        "hyperswarm/secret_stream/protocol.py",
+        "hyperswarm/secret_stream/box.py",
+        "hyperswarm/secret_stream/noise.py",
+    ]
+)
+
+
+def trio_imports(path: Path) -> list[str]:
+    """The imports of trio (or of a module of it) anywhere in ``path``, as written."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        else:
+            continue
+        found += [f"line {node.lineno}: {n}" for n in names if n.split(".")[0] == "trio"]
+    return found
+
+
+@pytest.mark.parametrize("module", SANS_IO)
+def test_sans_io_modules_do_not_import_trio(module: str) -> None:
+    assert (ROOT / module).is_file(), f"{module} is gone: update SANS_IO"
+    assert trio_imports(ROOT / module) == []
+
+
+def test_the_check_catches_an_import_of_trio(tmp_path: Path) -> None:
+    path = tmp_path / "decisions.py"
+    path.write_text(
+        "from __future__ import annotations\n"
+        "import random\n"
+        "from typing import TYPE_CHECKING\n"
+        "from . import trio_like\n"
+        "if TYPE_CHECKING:\n"
+        "    import trio.lowlevel as ll\n"
+        "def later() -> None:\n"
+        "    from trio import sleep\n"
+    )
+    assert trio_imports(path) == ["line 6: trio.lowlevel", "line 8: trio"]
+    adapter = trio_imports(ROOT / "hypercore" / "replication" / "stream.py")
+    assert [found.split(": ")[1] for found in adapter] == ["trio"]
