@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from hypercore.errors import HypercoreError
-from protomux.background import BackgroundNursery
+from protomux._toolkit import AsyncResource, ChangeNotifier
 
 from .codecs import Encodings, Entry
 from .errors import HyperbeeError
@@ -85,7 +85,7 @@ class Watcher(trio.abc.AsyncResource):
                     return cur, prev
 
 
-class EntryWatcher(trio.abc.AsyncResource):
+class EntryWatcher(AsyncResource):
     """Keeps :attr:`node` (the entry of one key, or None) current; iterating yields each new
     value of it."""
 
@@ -99,9 +99,8 @@ class EntryWatcher(trio.abc.AsyncResource):
         self._force = False
         self._updates = 0
         self._delivered = 0
-        self._updated = trio.Event()
+        self._updated = ChangeNotifier()
         self._closed = False
-        self._background = BackgroundNursery()
 
     def _notify(self, truncated: bool) -> None:
         if truncated:
@@ -114,12 +113,10 @@ class EntryWatcher(trio.abc.AsyncResource):
         bee = self.bee
         return await Batch(bee, bee.core, encoding=self._encoding).get(self.key)
 
-    async def __aenter__(self) -> EntryWatcher:
+    async def _open(self, nursery: trio.Nursery) -> None:
         self.node = await self._get()
         self.bee._root._entry_watchers.append(self)
-        nursery = await self._background.open()
         nursery.start_soon(self._run)
-        return self
 
     async def _run(self) -> None:
         while not self._closed:
@@ -143,8 +140,7 @@ class EntryWatcher(trio.abc.AsyncResource):
 
     def _wake(self) -> None:
         self._updates += 1
-        self._updated.set()
-        self._updated = trio.Event()
+        self._updated.notify()
 
     async def aclose(self) -> None:
         if self._closed:
