@@ -48,7 +48,7 @@ from typing import Any
 import trio
 
 from hypercore import Core, Hypercore, KeyPair, crypto, id_encoding
-from hypercore.encodings import ValueEncoding
+from hypercore.codecs import ValueEncoding
 from hypercore.errors import (
     AssertionFailedError,
     BadArgumentError,

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hypercore.encodings import BINARY
+from hypercore.codecs import BINARY
 from hypercore.session import Hypercore
 
 from .codecs import Cas, Encodings, Entry, enc

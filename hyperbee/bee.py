@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from hypercore.encodings import BINARY
+from hypercore.codecs import BINARY
 from hypercore.session import Hypercore
 
 from . import iterators
@@ -31,7 +31,7 @@ from .messages import Header, Metadata, decode_header
 from .nodes import Block
 
 if TYPE_CHECKING:
-    from hypercore.encodings import ValueEncoding
+    from hypercore.codecs import ValueEncoding
 
     from .watch import EntryWatcher, Watcher
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from hypercore.encodings import ValueEncoding, resolve
+from hypercore.codecs import ValueEncoding, resolve
 from protomux import encoding as c
 
 from .errors import DecodingError, EncodingError

@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from hypercore.encodings import ValueEncoding
+from hypercore.codecs import ValueEncoding
 
 from .codecs import DiffEntry, Encodings, Entry, HistoryEntry, enc
 from .errors import BadArgumentError, DecodingError

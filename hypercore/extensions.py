@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from protomux import encoding as c
 
-from .encodings import ValueEncoding, resolve
+from .codecs import ValueEncoding, resolve
 
 __all__ = ["Extension", "ExtensionHandler", "ExtensionPeer", "Extensions"]
 

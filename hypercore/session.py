@@ -15,9 +15,9 @@ from protomux import encoding as c
 from protomux._toolkit import AsyncResource
 
 from . import crypto, id_encoding, merkle
+from .codecs import ValueEncoding, resolve
 from .core import Core
 from .crypto import KeyPair
-from .encodings import ValueEncoding, resolve
 from .errors import (
     AssertionFailedError,
     BadArgumentError,

@@ -285,7 +285,7 @@ def test_against_a_list_model(ops: list[tuple[str, object]]) -> None:
 
 
 def test_json_encoding_matches_js_bytes() -> None:
-    from hypercore.encodings import resolve
+    from hypercore.codecs import resolve
 
     expected = json.dumps({"b": [1, 2]}, separators=(",", ":")).encode()
     assert resolve("json").encode({"b": [1, 2.0]}) == expected

@@ -1,6 +1,7 @@
-"""Value encodings of blocks: ``binary``, ``utf-8``, ``json`` or any compact-encoding codec.
+"""Value encodings of blocks: ``binary``, ``utf-8``, ``json`` or any compact-encoding codec
+(JS ``c.from(name)``, which resolves names as the ``codecs`` package does).
 
-As in JS (``c.from(name)``), named encodings use the whole block with no length prefix.
+As in JS, named encodings use the whole block with no length prefix.
 """
 
 from __future__ import annotations
