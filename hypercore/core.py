@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Protocol
 
-import trio
+from protomux._toolkit import ChangeNotifier
 
 from . import crypto, flat_tree, merkle
 from .bitfield import Bitfield
@@ -120,7 +120,7 @@ class Core:
         self.remote_contiguous_length = 0
         self.sessions = 0
         self.closed = False
-        self._changed = trio.Event()
+        self._changed = ChangeNotifier()
         self._nodes: dict[int, TreeNode] = {}  # stored tree nodes read or written lately
         self._absent: set[int] = set()  # tree nodes storage lately said it lacks
         #: Every stored tree node is in ``_nodes`` (the core was empty when opened, and
@@ -267,8 +267,7 @@ class Core:
     def notify(self) -> None:
         """Wake every :meth:`wait_changed`: the core changed, or its replication did (a peer
         came, left or told its length; a download ended)."""
-        self._changed.set()
-        self._changed = trio.Event()
+        self._changed.notify()
 
     def close(self) -> None:
         if self.closed:
