@@ -44,7 +44,7 @@ from ._frames import (
     encode_reject,
 )
 from .encoding import Codec, DecodeError, State, uint
-from .errors import ChannelDecodeError, ChannelRejectedError, MuxProtocolError, ProtomuxError
+from .errors import ChannelDecodeError, ChannelRejectedError, MuxError, MuxProtocolError
 
 __all__ = ["BATCH_STEP", "MAX_BUFFERED", "Host", "Session"]
 
@@ -90,8 +90,8 @@ class Host(Protocol):
         """Wait until the queue is back under its high-water mark (checkpoints always)."""
         ...
 
-    def fail(self, error: ProtomuxError) -> None:
-        """A background callback raised a ProtomuxError: drop the peer with it."""
+    def fail(self, error: MuxError) -> None:
+        """A background callback raised a MuxError: drop the peer with it."""
         ...
 
 
@@ -454,7 +454,7 @@ class Session:
     ) -> None:
         try:
             await aw
-        except ProtomuxError as e:
+        except MuxError as e:
             self._host.fail(e)
         self._finish_pairing(info)
         self._group_done(group)
@@ -549,7 +549,7 @@ class Session:
     async def _fully_open_soon(self, ch: Channel) -> None:
         try:
             self._fully_open(ch)
-        except ProtomuxError as e:
+        except MuxError as e:
             self._host.fail(e)
 
     def _fully_open(self, ch: Channel) -> None:
@@ -638,7 +638,7 @@ class Session:
         try:
             try:
                 await aw
-            except ProtomuxError as e:
+            except MuxError as e:
                 self._host.fail(e)
             self._group_done(group)
             while q:
@@ -652,7 +652,7 @@ class Session:
                         self._group = None
                     if r is not None and _is_awaitable(r):
                         await r
-                except ProtomuxError as e:
+                except MuxError as e:
                     self._host.fail(e)
                 self._group_done(group)
         finally:
@@ -676,7 +676,7 @@ class Session:
     async def _run_tracked(self, ch: Channel, aw: Awaitable[object], group: _Group | None) -> None:
         try:
             await aw
-        except ProtomuxError as e:
+        except MuxError as e:
             self._host.fail(e)
         finally:
             ch._active -= 1

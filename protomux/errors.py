@@ -20,11 +20,13 @@ from typing import Final
 
 __all__ = [
     "RPC_ERRORS",
+    "WIRE_CODES",
     "ChannelClosedError",
     "ChannelDecodeError",
     "ChannelDestroyedError",
     "ChannelRejectedError",
     "DuplicateChannelError",
+    "MuxError",
     "MuxProtocolError",
     "ProtomuxError",
     "RPCChannelClosedError",
@@ -52,7 +54,15 @@ class ProtomuxError(Exception):
 # --- the multiplexer --------------------------------------------------------------------------
 
 
-class MuxProtocolError(ProtomuxError):
+class MuxError(ProtomuxError):
+    """Root of the multiplexer's own errors. One raised by a channel callback drops that peer
+    (as the mux does for garbage it reads); the RPC errors are not among them, so a failed
+    RPC call inside a callback propagates as any other exception of the callback does."""
+
+    code = "MUX_ERROR"
+
+
+class MuxProtocolError(MuxError):
     """The peer broke the framing or the channel protocol; the whole connection is closed.
 
     Malformed frames, an ``open`` with a channel id that is neither the next one nor a free
@@ -63,7 +73,7 @@ class MuxProtocolError(ProtomuxError):
     code = "PROTOCOL_ERROR"
 
 
-class ChannelDecodeError(ProtomuxError):
+class ChannelDecodeError(MuxError):
     """The peer's handshake or a message of a channel could not be decoded with its codec.
 
     Only that channel is closed (a ``close`` is sent); the cause is the codec's error.
@@ -72,13 +82,13 @@ class ChannelDecodeError(ProtomuxError):
     code = "DECODE_ERROR"
 
 
-class ChannelRejectedError(ProtomuxError):
+class ChannelRejectedError(MuxError):
     """The remote answered our ``open`` with ``reject`` (no channel for that protocol/id)."""
 
     code = "CHANNEL_REJECTED"
 
 
-class ChannelClosedError(ProtomuxError):
+class ChannelClosedError(MuxError):
     """The channel (or the whole mux) closed before the operation could complete."""
 
     code = "CHANNEL_CLOSED"
@@ -218,10 +228,16 @@ RPC_ERRORS: Final[dict[str, type[_CodedRPCError]]] = {
 }
 
 
+#: The codes a response may carry that pick their class (JS ``protomux-rpc`` decodes only
+#: these; the local codes, such as ``TIMEOUT_EXCEEDED``, are never taken from a peer).
+WIRE_CODES: Final = frozenset({"UNKNOWN_METHOD", "REQUEST_ERROR", "DECODE_ERROR", "ENCODE_ERROR"})
+
+
 def rpc_error(message: str, code: str | None, cause: BaseException | None = None) -> RPCError:
-    """The error for ``code`` as it arrives from the wire: the subclass of a known code, else
-    a plain :class:`RPCError` carrying the code (or ``None``) as given."""
-    cls = RPC_ERRORS.get(code) if code else None
+    """The error for ``code`` as it arrives from the wire: the subclass of a code JS decodes
+    (:data:`WIRE_CODES`), else a plain :class:`RPCError` carrying the code (or ``None``) as
+    given."""
+    cls = RPC_ERRORS.get(code) if code in WIRE_CODES else None
     if cls is not None:
         return cls(message, cause)
     return RPCError(message, code, cause)

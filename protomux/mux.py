@@ -14,7 +14,7 @@ from ._channel import Callback, Channel
 from ._session import BATCH_STEP, Session
 from ._toolkit import AsyncResource, ParkedTask
 from .encoding import Codec
-from .errors import MuxProtocolError, ProtomuxError
+from .errors import MuxError, MuxProtocolError
 
 __all__ = [
     "DEFAULT_HIGH_WATER_MARK",
@@ -89,7 +89,7 @@ class Protomux(AsyncResource):
     :class:`~protomux.MuxProtocolError`) and every channel closes with ``is_remote=True``. A
     message or handshake that its codec cannot decode closes only that channel (``close`` is
     sent; ``channel.error`` is a :class:`~protomux.ChannelDecodeError`). A
-    :class:`~protomux.ProtomuxError` raised by a callback drops the peer the same way. Any
+    :class:`~protomux.errors.MuxError` raised by a callback drops the peer the same way. Any
     other exception raised by a callback is a bug: the mux closes and the exception propagates
     out of ``async with`` (inside an ``ExceptionGroup``, as a nursery does).
     """
@@ -319,7 +319,7 @@ class Protomux(AsyncResource):
                 self._session.continue_batch()
             else:
                 self._session.receive_part(data)
-        except ProtomuxError as e:
+        except MuxError as e:
             self._destroy(e, is_remote=True)
             return False
         except BaseException as e:
@@ -406,7 +406,7 @@ class Protomux(AsyncResource):
             ev.set()
         try:
             self._session.on_drain()
-        except ProtomuxError as e:
+        except MuxError as e:
             self._destroy(e, is_remote=True)
 
     # --- the session's host interface -------------------------------------------------------
@@ -477,7 +477,7 @@ class Protomux(AsyncResource):
         if ev is not None:
             ev.set()
 
-    def fail(self, error: ProtomuxError) -> None:
+    def fail(self, error: MuxError) -> None:
         self._destroy(error, is_remote=True)
 
     # --- back-pressure ----------------------------------------------------------------------

@@ -30,6 +30,7 @@ from ._frames import uint_bytes
 from ._toolkit import AsyncResource, ParkedTask
 from .encoding import Codec, DecodeError, State
 from .errors import (
+    RPC_ERRORS,
     ChannelDestroyedError,
     DuplicateChannelError,
     RemoteError,
@@ -357,8 +358,10 @@ class RPC(AsyncResource):
         requests = list(self._requests.values())
         self._requests.clear()
         self._responders.clear()
+        local = RPC_ERRORS.get(code)  # ours (CHANNEL_CLOSED ...) or the one destroy() was given
         for p in requests:
-            p.settle(outcome.Error(rpc_error(message, code)))
+            error = local(message) if local is not None else RPCError(message, code)
+            p.settle(outcome.Error(error))
         self._closed_event.set()
 
     async def wait_opened(self) -> None:

@@ -95,3 +95,11 @@ def test_compact_encoding_errors_have_a_code_and_their_root() -> None:
     with pytest.raises(c.DecodeError) as e:
         c.decode(c.uint, b"")
     assert e.value.code == "DECODE_ERROR"
+
+
+def test_a_response_picks_a_class_only_for_the_codes_js_decodes() -> None:
+    for code in ("UNKNOWN_METHOD", "REQUEST_ERROR", "DECODE_ERROR", "ENCODE_ERROR"):
+        assert type(rpc_error("x", code)) is RPC_ERRORS[code]
+    for code in ("TIMEOUT_EXCEEDED", "CHANNEL_CLOSED", "CHANNEL_DESTROYED", "DUPLICATE_CHANNEL"):
+        err = rpc_error("x", code)
+        assert type(err) is RPCError and err.code == code  # a peer cannot fake a local error

@@ -509,6 +509,31 @@ async def test_async_callback_exceptions_propagate() -> None:
     assert info.group_contains(KeyError)
 
 
+async def test_a_failed_rpc_call_in_a_callback_is_not_blamed_on_the_peer() -> None:
+    # RPC errors share the protomux root, but only the mux's own errors drop a peer.
+    from protomux.errors import TimeoutExceededError
+
+    a, b = memory_message_stream_pair()
+
+    async def calls_out(v: int, ch: Channel) -> None:
+        await trio.sleep(0)
+        raise TimeoutExceededError("timeout of 1s exceeded")
+
+    with pytest.raises(ExceptionGroup) as info:
+        with trio.fail_after(TIMEOUT):
+            async with Protomux(a) as ma, Protomux(b) as mb:
+                ca = make(ma)
+                m = ca.add_message(c.uint)
+                ca.open()
+                cb = make(mb)
+                cb.add_message(c.uint, calls_out)
+                cb.open()
+                await ca.wait_opened()
+                m.send(3)
+                await trio.sleep_forever()
+    assert info.group_contains(TimeoutExceededError)
+
+
 # --- early messages pause reading -------------------------------------------------------------
 
 
