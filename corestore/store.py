@@ -43,7 +43,7 @@ from __future__ import annotations
 import builtins
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Self
 
 import trio
 
@@ -246,6 +246,13 @@ class Corestore(AsyncResource):
                             state.close()
                         if shared.owns_storage and shared.storage is not None:
                             shared.storage.close()
+
+    async def __aenter__(self) -> Self:
+        nursery = self._background.nursery
+        if nursery is not None:  # entered again inside its own block: share that block's
+            await self._open(nursery)
+            return self
+        return await super().__aenter__()
 
     async def _open(self, nursery: trio.Nursery) -> None:
         """``async with``: open; the root's block runs what :meth:`replicate` starts."""

@@ -264,6 +264,11 @@ class Core:
         from the core's peers (see :meth:`notify`)."""
         await self._changed.wait()
 
+    async def wait_until(self, ready: Callable[[], bool]) -> None:
+        """Return once ``ready()`` holds, checking it after each change (a checkpoint even
+        when it already holds)."""
+        await self._changed.wait_until(ready)
+
     def notify(self) -> None:
         """Wake every :meth:`wait_changed`: the core changed, or its replication did (a peer
         came, left or told its length; a download ended)."""

@@ -22,6 +22,7 @@ from .errors import (
     AssertionFailedError,
     BadArgumentError,
     BlockNotAvailableError,
+    HypercoreError,
     RequestTimeoutError,
     SessionClosedError,
     SessionNotWritableError,
@@ -462,7 +463,11 @@ class Hypercore(AsyncResource):
         if raw:
             return block
         if state.encryption is not None:
-            block = state.encryption.decrypt(index, block)
+            try:
+                block = state.encryption.decrypt(index, block)
+            except HypercoreError as e:
+                e.with_discovery_key(state.discovery_key)
+                raise
         encoding = resolve(value_encoding) if value_encoding is not None else self._encoding
         return encoding.decode(block)
 
@@ -479,7 +484,11 @@ class Hypercore(AsyncResource):
         block = state.read_block(index)
         if block is None or state.encryption is None:
             return block
-        return state.encryption.decrypt(index, block)
+        try:
+            return state.encryption.decrypt(index, block)
+        except HypercoreError as e:
+            e.with_discovery_key(state.discovery_key)
+            raise
 
     async def _wait_for_block(
         self, state: Core, index: int, wait: bool, timeout: float | None
@@ -524,7 +533,11 @@ class Hypercore(AsyncResource):
                     await trio.lowlevel.checkpoint()
                     beyond = byte_offset > self.byte_length
                     if not beyond:
-                        found = merkle.seek(state, state.head, byte_offset, state.padding)
+                        try:
+                            found = merkle.seek(state, state.head, byte_offset, state.padding)
+                        except HypercoreError as e:
+                            e.with_discovery_key(state.discovery_key)
+                            raise
                         if isinstance(found, tuple):
                             return found
                     if not wait:
@@ -630,7 +643,11 @@ class Hypercore(AsyncResource):
         """How many tree nodes above block ``index`` a request should ask for."""
         state = self._open_state()
         await trio.lowlevel.checkpoint()
-        return merkle.missing_nodes(state, 2 * index, state.head.length)
+        try:
+            return merkle.missing_nodes(state, 2 * index, state.head.length)
+        except HypercoreError as e:
+            e.with_discovery_key(state.discovery_key)
+            raise
 
     def __repr__(self) -> str:
         ident = self.id or "?"

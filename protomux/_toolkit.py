@@ -19,6 +19,7 @@ is the lowest layer: every package above it (``hypercore``, ``corestore``, ``hyp
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -287,3 +288,12 @@ class ChangeNotifier:
     async def wait(self) -> None:
         """Wait for the next :meth:`notify`."""
         await self._event.wait()
+
+    async def wait_until(self, ready: Callable[[], bool]) -> None:
+        """Return once ``ready()`` holds, checking it after each :meth:`notify`. A checkpoint
+        even when it already holds, as every Trio wait is."""
+        if ready():
+            await trio.lowlevel.checkpoint()
+            return
+        while not ready():
+            await self._event.wait()

@@ -62,7 +62,7 @@ def test_the_check_catches_a_wrong_arrow(tmp_path: Path) -> None:
     assert any(m.startswith("hypercore.manifest.") for m in mods)
     assert not allowed("hyperswarm.secret_stream", "hypercore")
     assert not allowed("hypercore", "protomux")
-    assert not allowed("hypercore.messages", "hyperswarm")
+    assert not allowed("hypercore.wire", "hyperswarm")
 
 
 # The sans-IO modules (ARCHITECTURE.md "Sans-IO cores, thin Trio adapters"): plain synchronous

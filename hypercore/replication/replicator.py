@@ -101,8 +101,7 @@ class Download:
         range was cancelled first. (The replicator wakes the core's waiters after a range
         completes, and on cancel.)"""
         core = self._replicator.core
-        while not self._finished:
-            await core.wait_changed()
+        await core.wait_until(lambda: self._finished)
         if self.cancelled:
             raise RequestCancelledError(discovery_key=core.discovery_key)
 

@@ -368,3 +368,14 @@ async def test_repr() -> None:
     async with store:
         assert "root" in repr(store) and "view" in repr(store.session())
     assert "closed" in repr(store)
+
+
+async def test_a_store_entered_again_inside_its_own_block() -> None:
+    store = store7()
+    async with store:
+        async with store:  # shares the outer block's nursery
+            core = store.get(name="nested")
+            await core.append(b"x")
+            assert store.opened
+        assert store.closed  # leaving the inner block closes the store, as aclose() would
+    assert store.closed

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from hypercore import encryption as enc
 from hypercore.crypto import DEFAULT_ENCRYPTION
+from hypercore.crypto import discovery_key as crypto_discovery_key
 from hypercore.encryption import (
     PADDING,
     DefaultEncryption,
@@ -218,3 +219,17 @@ def test_index_and_fork_must_be_uint64() -> None:
         with pytest.raises(ValueError):
             e.decrypt(bad, bytes(9))
     e.encrypt(2**64 - 1, b"x", 2**64 - 1)
+
+
+async def test_a_block_too_short_to_decrypt_names_its_core() -> None:
+    from hypercore import Hypercore, MemoryStorage
+
+    storage = MemoryStorage()
+    async with Hypercore(storage) as plain:
+        await plain.append(b"abc")  # stored without the encryption padding
+        key = plain.key
+    async with Hypercore(storage, key, encryption_key=bytes(32)) as core:
+        with pytest.raises(EncryptedBlockError) as info:
+            await core.get(0)
+    assert info.value.discovery_key == crypto_discovery_key(key)
+    assert info.value.code == "DECODING_ERROR"

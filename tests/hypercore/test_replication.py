@@ -84,6 +84,19 @@ async def test_download_without_update_first() -> None:
             await assert_same_core(reader, writer)
 
 
+async def test_waiting_for_a_finished_download_is_a_checkpoint() -> None:
+    with trio.fail_after(5):
+        async with AsyncExitStack() as stack:
+            core = await open_core(stack)
+            await core.append(make_blocks(3, seed=2))
+            d = core.download(0, 3)  # all stored: finished at once
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await d.done()
+            assert scope.cancelled_caught
+            await d.done()
+
+
 # ---- 2. sparse --------------------------------------------------------------------------------
 
 

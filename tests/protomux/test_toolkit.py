@@ -130,3 +130,27 @@ async def test_change_notifier() -> None:
         await trio.testing.wait_all_tasks_blocked()
         n.notify()
     assert woke == 3 and first.is_set() and not n.event.is_set()
+
+
+async def test_change_notifier_wait_until_checks_after_each_change() -> None:
+    n = ChangeNotifier()
+    state = {"value": 0}
+    with trio.CancelScope() as scope:  # ready at once: still a checkpoint
+        scope.cancel()
+        await n.wait_until(lambda: True)
+    assert scope.cancelled_caught
+    async with trio.open_nursery() as nursery:
+        done = trio.Event()
+
+        async def waiter() -> None:
+            await n.wait_until(lambda: state["value"] >= 2)
+            done.set()
+
+        nursery.start_soon(waiter)
+        for value in (1, 2):
+            await trio.testing.wait_all_tasks_blocked()
+            assert not done.is_set()
+            state["value"] = value
+            n.notify()
+        with trio.fail_after(5):
+            await done.wait()
