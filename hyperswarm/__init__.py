@@ -1,8 +1,10 @@
 """Hyperswarm for Trio: the networking half of the Holepunch stack.
 
 So far: :mod:`hyperswarm.secret_stream` (JS ``@hyperswarm/secret-stream``), the encrypted
-message stream every Hyperswarm connection runs over, and the packet format of
-:mod:`hyperswarm.udx`. UDX streams, dht-rpc, HyperDHT and the swarm itself will follow.
+message stream every Hyperswarm connection runs over; :mod:`hyperswarm.udx`, reliable streams
+over UDP; :mod:`hyperswarm.dht_rpc` and :mod:`hyperswarm.hyperdht`, the DHT peers find each
+other through; :mod:`hyperswarm.testnet`, a local DHT. Connections over the DHT and the swarm
+itself will follow.
 """
 
 from .secret_stream import SecretStream, SecretStreamError

@@ -25,6 +25,8 @@ ROOTS = {
     "hyperbee.errors": "HyperbeeError",
     "hyperswarm.secret_stream.errors": "SecretStreamError",
     "hyperswarm.udx.errors": "UDXError",
+    "hyperswarm.dht_rpc.errors": "DHTError",
+    "hyperswarm.hyperdht.errors": "HyperDHTError",
 }
 
 

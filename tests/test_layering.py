@@ -84,6 +84,20 @@ SANS_IO = sorted(
         "hyperswarm/secret_stream/protocol.py",
         "hyperswarm/secret_stream/box.py",
         "hyperswarm/secret_stream/noise.py",
+        "hyperswarm/dht_rpc/core.py",
+        "hyperswarm/dht_rpc/io.py",
+        "hyperswarm/dht_rpc/query.py",
+        "hyperswarm/dht_rpc/messages.py",
+        "hyperswarm/dht_rpc/table.py",
+        "hyperswarm/dht_rpc/nodes.py",
+        "hyperswarm/dht_rpc/nat.py",
+        "hyperswarm/dht_rpc/timers.py",
+        "hyperswarm/dht_rpc/health.py",
+        "hyperswarm/dht_rpc/simulation.py",
+        "hyperswarm/hyperdht/messages.py",
+        "hyperswarm/hyperdht/persistent.py",
+        "hyperswarm/hyperdht/router.py",
+        "hyperswarm/hyperdht/cache.py",
     ]
 )
 
