@@ -219,24 +219,18 @@ class RoutingTable(Generic[N]):
         if not k:
             k = self._k
         result: list[N] = []
+        if k < 0:
+            return result
         d = self._diff(target)
         rows = self._rows
-        for i in range(d, -1, -1):
+        for i in (*range(d, -1, -1), *range(d + 1, len(rows))):
+            row = rows[i]
+            if row is None or not row.nodes:
+                continue
+            result.extend(row.nodes[: k - len(result)])
             if len(result) >= k:
-                return result
-            self._push_nodes(rows[i], k, result)
-        for i in range(d + 1, len(rows)):
-            if len(result) >= k:
-                return result
-            self._push_nodes(rows[i], k, result)
+                break
         return result
-
-    @staticmethod
-    def _push_nodes(row: Row[N] | None, k: int, result: list[N]) -> None:
-        if row is None:
-            return
-        missing = min(k - len(result), len(row.nodes))
-        result.extend(row.nodes[:missing])
 
     def to_array(self) -> list[N]:
         """Every node: the last row first, each row in id order (JS ``closest(id, Infinity)``)."""
