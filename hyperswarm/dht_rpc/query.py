@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from protomux.encoding import Address
 
@@ -23,16 +23,74 @@ from .errors import DHTError, NodeDestroyedError, QueryError, RequestTimeoutErro
 from .io import OutgoingRequest, Peer, Reply, Session
 from .peer import node_id
 
-if TYPE_CHECKING:
-    from .core import DHTCore
-
-__all__ = ["Commit", "Query", "auto_commit"]
+__all__ = ["Commit", "Query", "QueryHost", "auto_commit"]
 
 DOWN_HINT = 3
 
 #: ``commit(reply, query, done)``: write to one of the closest nodes, then call
 #: ``done(None)`` or ``done(error)``.
 Commit = Callable[[Reply, "Query", Callable[[BaseException | None], None]], None]
+
+
+class _QueryStats(Protocol):
+    queries_total: int
+    queries_active: int
+
+
+class _TableNode(Protocol):
+    @property
+    def id(self) -> bytes: ...
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+class _QueryTable(Protocol):
+    @property
+    def id(self) -> bytes: ...
+
+    @property
+    def k(self) -> int: ...
+
+    def closest(self, target: bytes, k: int | None = None) -> Sequence[_TableNode]: ...
+
+
+class QueryHost(Protocol):
+    """What a query needs of its node (:class:`~hyperswarm.dht_rpc.core.DHTCore`)."""
+
+    @property
+    def stats(self) -> _QueryStats: ...
+
+    @property
+    def table(self) -> _QueryTable: ...
+
+    @property
+    def concurrency(self) -> int: ...
+
+    @property
+    def filter_node(self) -> Callable[[Peer], bool] | None: ...
+
+    def session(self) -> Session: ...
+
+    def bootstrap_addresses(self) -> list[tuple[str, int]]: ...
+
+    def send_down_hint(self, to: Peer, down: Address, session: Session | None) -> None: ...
+
+    def create_request(
+        self,
+        to: Peer,
+        token: bytes | None,
+        internal: bool,
+        command: int,
+        target: bytes | None,
+        value: bytes | None,
+        session: Session | None = None,
+        ttl: int = 0,
+    ) -> OutgoingRequest | None: ...
+
 
 _DONE: list[Peer] = []
 _DOWN: list[Peer] = []
@@ -51,15 +109,16 @@ def auto_commit(reply: Reply, query: Query, done: Callable[[BaseException | None
     if reply.token is None:
         done(QueryError("No token received for closest node"))
         return
-    query.dht.request(
-        token=reply.token,
-        command=query.command,
-        target=query.target,
-        value=query.value,
-        to=reply.from_,
-        on_response=lambda _r, _q: done(None),
-        on_error=lambda err, _q: done(err),
+    to = reply.from_
+    req = query.dht.create_request(
+        Peer(to.host, to.port), reply.token, False, query.command, query.target, query.value
     )
+    if req is None:
+        done(NodeDestroyedError())
+        return
+    req.on_response = lambda _r, _q: done(None)
+    req.on_error = lambda err, _q: done(err)
+    req.send()
 
 
 class Query:
@@ -67,7 +126,7 @@ class Query:
 
     def __init__(
         self,
-        dht: DHTCore,
+        dht: QueryHost,
         target: bytes,
         internal: bool,
         command: int,
