@@ -114,6 +114,12 @@ class QueryIterator:
         return self
 
     async def __anext__(self) -> Any:
+        if self._items:
+            # Replies already here come out with a cancel point but no trip through the
+            # scheduler (a lookup's replies arrive in bursts; one poll per reply would cost
+            # more than the reply's handling).
+            await trio.lowlevel.checkpoint_if_cancelled()
+            return self._items.popleft()
         await self._changed.wait_until(lambda: bool(self._items) or self._closed)
         if self._items:
             return self._items.popleft()

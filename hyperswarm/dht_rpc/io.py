@@ -61,6 +61,7 @@ DRAIN_INTERVAL = 750.0
 ROTATE_SECRETS = 10  # drains between token secret rotations
 DEFAULT_TIMEOUT = 1000.0
 DEFAULT_RETRIES = 3
+TOKEN_CACHE = 4096  # hosts whose tokens are kept per secret (cleared when full)
 
 
 class Transport(Protocol):
@@ -465,6 +466,8 @@ class IO:
         self.on_timeout = on_timeout
         self._tid = rng.randrange(65536)
         self._secrets: list[bytes] | None = None
+        # per secret: the secret and the tokens made with it (host -> token)
+        self._tokens: list[tuple[bytes, dict[str, bytes]]] = [(b"", {}), (b"", {})]
         self._rotate = ROTATE_SECRETS
         self._drain_timer: Timer | None = None
 
@@ -513,7 +516,14 @@ class IO:
         if self._secrets is None:
             self._secrets = [self.rng.randbytes(32), self.rng.randbytes(32)]
         key = self._secrets[i]
-        return hashlib.blake2b(host.encode(), digest_size=32, key=key).digest()
+        cached_key, cache = self._tokens[i]
+        if cached_key is not key or len(cache) >= TOKEN_CACHE:
+            cache = {}
+            self._tokens[i] = (key, cache)
+        token = cache.get(host)
+        if token is None:
+            token = cache[host] = hashlib.blake2b(host.encode(), digest_size=32, key=key).digest()
+        return token
 
     def valid_token(self, host: str, token: bytes) -> bool:
         return token == self.token(host, 1) or token == self.token(host, 0)

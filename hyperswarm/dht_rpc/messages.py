@@ -205,8 +205,7 @@ class _Reader:
         return int.from_bytes(self.take(2), "little")
 
     def address(self) -> Address:
-        raw = self.take(6)
-        return Address(socket.inet_ntoa(raw[:4]), raw[4] | (raw[5] << 8))
+        return _unpacked(self.take(6))
 
     def buffer(self) -> bytes:
         return self.take(self.uint())

@@ -24,7 +24,7 @@ when one replaced another with the same id) and ``on_remove(row, node)`` when on
 from __future__ import annotations
 
 import random
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -107,6 +107,7 @@ class RoutingTable(Generic[N]):
     """A k-bucket routing table around ``id`` (see the module docstring)."""
 
     __slots__ = (
+        "_created",
         "_id",
         "_id_int",
         "_k",
@@ -137,6 +138,7 @@ class RoutingTable(Generic[N]):
         self._k = k or DEFAULT_K  # as JS: 0 means the default
         self._size = 0
         self._rows: list[Row[N] | None] = [None] * (len(self._id) * 8)
+        self._created: list[int] = []  # the indexes of the rows that exist, ascending
         self.on_full_row = on_full_row
         self.on_row = on_row
         self.on_add = on_add
@@ -179,6 +181,7 @@ class RoutingTable(Generic[N]):
         row = self._rows[i]
         if row is None:
             row = self._rows[i] = Row(self, i)
+            insort(self._created, i)
             if self.on_row is not None:
                 self.on_row(row)
         before = len(row.nodes)
@@ -223,8 +226,10 @@ class RoutingTable(Generic[N]):
             return result
         d = self._diff(target)
         rows = self._rows
-        for i in (*range(d, -1, -1), *range(d + 1, len(rows))):
-            row = rows[i]
+        created = self._created
+        split = bisect_right(created, d)
+        for j in (*range(split - 1, -1, -1), *range(split, len(created))):
+            row = rows[created[j]]
             if row is None or not row.nodes:
                 continue
             result.extend(row.nodes[: k - len(result)])

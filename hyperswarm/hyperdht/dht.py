@@ -101,6 +101,19 @@ class MutablePutResult:
     signature: bytes
 
 
+#: The :class:`Persistent` method that serves each record command.
+_PERSISTENT_HANDLERS: dict[int, str] = {
+    COMMANDS.FIND_PEER: "on_find_peer",
+    COMMANDS.LOOKUP: "on_lookup",
+    COMMANDS.ANNOUNCE: "on_announce",
+    COMMANDS.UNANNOUNCE: "on_unannounce",
+    COMMANDS.MUTABLE_PUT: "on_mutable_put",
+    COMMANDS.MUTABLE_GET: "on_mutable_get",
+    COMMANDS.IMMUTABLE_PUT: "on_immutable_put",
+    COMMANDS.IMMUTABLE_GET: "on_immutable_get",
+}
+
+
 def _map_lookup(reply: Reply) -> LookupReply | None:
     if not reply.value:
         return None
@@ -230,19 +243,10 @@ class HyperDHT(DHT):
         p = self.persistent
         if p is None or self.core.id is None:
             return False
-        handler = {
-            COMMANDS.FIND_PEER: p.on_find_peer,
-            COMMANDS.LOOKUP: p.on_lookup,
-            COMMANDS.ANNOUNCE: p.on_announce,
-            COMMANDS.UNANNOUNCE: p.on_unannounce,
-            COMMANDS.MUTABLE_PUT: p.on_mutable_put,
-            COMMANDS.MUTABLE_GET: p.on_mutable_get,
-            COMMANDS.IMMUTABLE_PUT: p.on_immutable_put,
-            COMMANDS.IMMUTABLE_GET: p.on_immutable_get,
-        }.get(command)
-        if handler is None:
+        name = _PERSISTENT_HANDLERS.get(command)
+        if name is None:
             return False
-        handler(req)
+        getattr(p, name)(req)
         return True
 
     # --- records ----------------------------------------------------------------------------

@@ -18,6 +18,7 @@ connects streams to the address a peer's packets come from, so udx-native peers 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import socket as _stdsocket
@@ -155,19 +156,23 @@ class UDXSocket(AsyncResource):
     async def _reader(self) -> None:
         sock, raw = self._sock, self._raw
         assert sock is not None and raw is not None
-        while True:
+        # The socket may close while this task runs (aclose from another task woken in the
+        # same batch, or from a callback of a datagram): it then stops here.
+        while not self.closed:
             await trio.lowlevel.wait_readable(sock)
             # Take every datagram already here before the streams' drivers run: they answer
-            # a burst with one ack instead of one per packet.
+            # a burst with one ack instead of one per packet. Waiting for the socket again
+            # is the checkpoint: there is no other.
             for _ in range(1024):
                 try:
                     data, addr = raw.recvfrom(65536)
                 except BlockingIOError:
                     break
                 except OSError:
+                    if self.closed:
+                        return
                     continue  # e.g. an ICMP port unreachable surfacing on Linux
                 self._dispatch(data, addr)
-            await trio.lowlevel.checkpoint()
 
     def _dispatch(self, data: bytes, addr: tuple[str, int]) -> None:
         sid = stream_id_of(data)
@@ -524,9 +529,16 @@ def _sendto(raw: _stdsocket.socket, data: bytes, addr: Address) -> bool:
 
 def _check_address(host: str, port: int) -> None:
     """As udx-native: a host must be an IP address (no name lookups), a port 1..65535."""
+    if not _is_ip(host):
+        raise ValueError(f"{host!r} is not a valid IP address")
+    if not 0 < port < 65536:
+        raise ValueError(f"{port} is not a valid port")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_ip(host: str) -> bool:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        raise ValueError(f"{host!r} is not a valid IP address") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"{port} is not a valid port")
+        return False
+    return True

@@ -7,6 +7,7 @@ the sender's address."""
 from __future__ import annotations
 
 import itertools
+import random
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from hyperswarm.dht_rpc.messages import (
     encode_response,
 )
 from hyperswarm.dht_rpc.peer import node_id
+from hyperswarm.dht_rpc.table import RoutingTable
+from hyperswarm.dht_rpc.timers import TimerQueue
 from protomux.encoding import Address
 
 from .jsenv import JSHelper
@@ -150,10 +153,25 @@ def test_a_wrong_node_id_is_dropped_by_both(js: JSHelper) -> None:
     assert js("dhtPackets.decode", raw, src.host, src.port)["fromId"] is None
 
 
+class _NoTransport:
+    def send(self, socket: int, data: bytes, host: str, port: int, ttl: int) -> None:
+        raise AssertionError("nothing is sent here")
+
+
 def _token(secrets: list[bytes], host: str, i: int) -> bytes:
-    io = IO.__new__(IO)
+    io = IO(
+        RoutingTable(bytes(32)),
+        _NoTransport(),
+        TimerQueue(),
+        rng=random.Random(0),
+        on_request=lambda req, external: None,
+        on_response=lambda reply, external: None,
+        on_timeout=lambda req: None,
+    )
     io._secrets = list(secrets)
-    return io.token(host, i)
+    first = io.token(host, i)
+    assert io.token(host, i) == first  # the second comes from the cache
+    return first
 
 
 def test_write_tokens_are_the_ones_js_makes(js: JSHelper) -> None:
