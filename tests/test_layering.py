@@ -98,6 +98,8 @@ SANS_IO = sorted(
         "hyperswarm/hyperdht/persistent.py",
         "hyperswarm/hyperdht/router.py",
         "hyperswarm/hyperdht/cache.py",
+        "hyperswarm/hyperdht/noise_wrap.py",
+        "hyperswarm/hyperdht/addresses.py",
     ]
 )
 
