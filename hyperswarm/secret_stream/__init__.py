@@ -1,6 +1,8 @@
 """``@hyperswarm/secret-stream`` for Trio: Noise XX over Ed25519 plus libsodium secretstream.
 
-* :class:`SecretStream` - the Trio stream/channel over any ``trio.abc.Stream`` (TCP, UDX).
+* :class:`SecretStream` - the Trio stream/channel over any ``trio.abc.Stream`` (TCP, UDX);
+  over a UDX stream it also carries unordered messages (``send_udp``/``receive_udp``), and
+  ``handshake=`` a :class:`FinishedHandshake` starts it from keys agreed elsewhere (hyperdht).
 * :class:`SecretStreamProtocol` - the sans-IO connection it drives (handshake, header, data
   frames); :class:`IdleTimers` - keep-alive and timeout bookkeeping.
 * :mod:`.noise` - sans-IO Noise handshakes (``XX``, ``IK``) with Ed25519 DH;
@@ -27,9 +29,17 @@ from .errors import (
     SendCancelledError,
     StreamTimeoutError,
     TruncatedFrameError,
+    UnorderedUnsupportedError,
 )
 from .noise import NoiseState
-from .protocol import IdleTimers, SecretStreamProtocol, State, TimerEvent, stream_id
+from .protocol import (
+    FinishedHandshake,
+    IdleTimers,
+    SecretStreamProtocol,
+    State,
+    TimerEvent,
+    stream_id,
+)
 from .stream import SecretStream
 from .unordered import NS_INITIATOR, NS_RESPONDER, NS_SEND, UnorderedBoxes
 
@@ -39,6 +49,7 @@ __all__ = [
     "NS_RESPONDER",
     "NS_SEND",
     "DecryptionFailedError",
+    "FinishedHandshake",
     "FrameParser",
     "FrameTooLargeError",
     "HandshakeError",
@@ -59,5 +70,6 @@ __all__ = [
     "TimerEvent",
     "TruncatedFrameError",
     "UnorderedBoxes",
+    "UnorderedUnsupportedError",
     "stream_id",
 ]

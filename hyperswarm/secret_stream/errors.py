@@ -11,7 +11,9 @@ raises it from every later call. The adapter adds the failures only it can see:
 :class:`HandshakeTimeoutError`, :class:`TruncatedFrameError`, :class:`StreamTimeoutError`
 (the peer stalled or ended mid-frame) and :class:`SendCancelledError` (the caller cancelled a
 write part-way). Calling the stream wrong (sending before the handshake, an oversize message)
-raises ``RuntimeError``/``ValueError``, not these.
+raises ``RuntimeError``/``ValueError``, not these, with one exception:
+:class:`UnorderedUnsupportedError` (also a ``TypeError``), unordered messages asked of a
+stream whose transport cannot carry them (not a UDX stream).
 
 JS secret-stream has no error codes, only messages; ``code`` here is a stable name for each
 kind of failure (``HANDSHAKE_FAILED``, ``INVALID_HEADER``, ...), a class attribute, and the
@@ -36,6 +38,7 @@ __all__ = [
     "SendCancelledError",
     "StreamTimeoutError",
     "TruncatedFrameError",
+    "UnorderedUnsupportedError",
 ]
 
 
@@ -115,3 +118,14 @@ class SendCancelledError(SecretStreamError):
     """A write was cancelled part-way (by the caller), so the sending side is unusable."""
 
     code = "SEND_CANCELLED"
+
+
+# --- the caller's mistake --------------------------------------------------------------------
+
+
+class UnorderedUnsupportedError(SecretStreamError, TypeError):
+    """Unordered messages (``send_udp``, ``try_send_udp``, ``receive_udp``) need a transport
+    that carries datagrams beside the stream (a UDX stream: ``send``, ``try_send``,
+    ``receive_message``); JS silently does nothing then ("udx-stream expected")."""
+
+    code = "UNORDERED_UNSUPPORTED"

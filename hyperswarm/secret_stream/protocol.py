@@ -20,12 +20,19 @@ The responder writes its header just before its first data frame (its first
 :meth:`~SecretStreamProtocol.encrypt`), or when :meth:`~SecretStreamProtocol.flush_header`
 is called: the peer needs it only before that first frame, and holding it back means a side
 never has to write when it only wants to read (unbuffered transports would deadlock).
+
+Started from a :class:`FinishedHandshake` (JS ``opts.handshake``: the keys of a handshake
+done elsewhere, as hyperdht's Noise IK), no Noise message is exchanged: both sides begin
+awaiting the peer's header, and each side's own header is ready at once, for either role,
+through :meth:`~SecretStreamProtocol.flush_header` (or the first
+:meth:`~SecretStreamProtocol.encrypt`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
@@ -39,6 +46,7 @@ from .unordered import NS_INITIATOR, NS_RESPONDER, UnorderedBoxes
 __all__ = [
     "HEADER_FRAME_BODY",
     "READ_SIZE",
+    "FinishedHandshake",
     "IdleTimers",
     "SecretStreamProtocol",
     "State",
@@ -59,6 +67,35 @@ def stream_id(handshake_hash: bytes, is_initiator: bool) -> bytes:
     return hashlib.blake2b(ns, key=handshake_hash, digest_size=32).digest()
 
 
+@dataclass(frozen=True, slots=True)
+class FinishedHandshake:
+    """The result of a Noise handshake done elsewhere (JS ``opts.handshake``): our static
+    ``public_key``, the peer's ``remote_public_key`` (32 bytes each), the 64-byte handshake
+    ``hash`` and the 32-byte transport keys ``tx`` (ours) and ``rx`` (the peer's).
+
+    A stream started from it exchanges no Noise messages. ``ValueError`` on a wrong length.
+    """
+
+    public_key: bytes
+    remote_public_key: bytes
+    hash: bytes
+    tx: bytes
+    rx: bytes
+
+    def __post_init__(self) -> None:
+        for name, size in (
+            ("public_key", 32),
+            ("remote_public_key", 32),
+            ("hash", 64),
+            ("tx", 32),
+            ("rx", 32),
+        ):
+            value = bytes(getattr(self, name))
+            if len(value) != size:
+                raise ValueError(f"{name} must be {size} bytes, not {len(value)}")
+            object.__setattr__(self, name, value)
+
+
 class State(Enum):
     HANDSHAKE = "handshake"
     """Noise messages are being exchanged."""
@@ -76,6 +113,15 @@ class SecretStreamProtocol:
     otherwise not checked: XX authenticates whatever key the peer presents, so compare
     :attr:`remote_public_key` yourself. With ``filter_empty_messages`` (JS does this when
     keep-alive is on) empty messages are dropped by :meth:`next_message`.
+
+    ``handshake`` starts from a :class:`FinishedHandshake` instead (no Noise messages; then
+    ``pattern``, ``remote_public_key``, ``prologue`` and ``ephemeral_key_pair`` must be left
+    out, and ``key_pair`` is optional, kept only to be reported). :attr:`public_key`,
+    :attr:`remote_public_key` and :attr:`handshake_hash` are then the given ones, the state
+    is :attr:`State.AWAIT_HEADER` and our header waits in :meth:`flush_header`.
+
+    :attr:`unordered` holds the boxes of unordered (UDX datagram) messages once the
+    handshake is complete (``None`` before): datagrams arriving earlier are to be dropped.
     """
 
     __slots__ = (
@@ -90,6 +136,7 @@ class SecretStreamProtocol:
         "handshake_hash",
         "is_initiator",
         "key_pair",
+        "public_key",
         "remote_public_key",
         "state",
         "unordered",
@@ -105,30 +152,51 @@ class SecretStreamProtocol:
         prologue: bytes = b"",
         filter_empty_messages: bool = False,
         ephemeral_key_pair: KeyPair | None = None,
+        handshake: FinishedHandshake | None = None,
     ) -> None:
         self.is_initiator = is_initiator
-        self.key_pair = key_pair if key_pair is not None else generate_key_pair()
         self.filter_empty_messages = filter_empty_messages
         self.state = State.HANDSHAKE
         self.handshake_hash: bytes | None = None
         self.remote_public_key: bytes | None = remote_public_key
         self.unordered: UnorderedBoxes | None = None
-        self._noise: NoiseState | None = NoiseState(
-            pattern,
-            is_initiator,
-            self.key_pair,
-            prologue=prologue,
-            remote_static=remote_public_key,
-            ephemeral_key_pair=ephemeral_key_pair,
-        )
         self._parser = FrameParser(MAX_MESSAGE_LENGTH)
         self._out = bytearray()
         self._pending_header: bytes | None = None
         self._push: PushBox | None = None
         self._pull: PullBox | None = None
         self._rx_key: bytes | None = None  # between the handshake and the peer's header
-        if self._noise.my_turn:
-            self._out += frame(self._noise.send())
+        self._noise: NoiseState | None = None
+        if handshake is not None:
+            if (
+                pattern != "XX"
+                or remote_public_key is not None
+                or prologue
+                or ephemeral_key_pair is not None
+            ):
+                raise ValueError(
+                    "a finished handshake takes no pattern, remote_public_key, prologue or "
+                    "ephemeral_key_pair"
+                )
+            self.key_pair: KeyPair | None = key_pair
+            self.public_key = handshake.public_key
+            self._start(
+                handshake.tx, handshake.rx, handshake.hash, handshake.remote_public_key, False
+            )
+            return
+        static = key_pair if key_pair is not None else generate_key_pair()
+        self.key_pair = static
+        self.public_key = static.public_key
+        noise = self._noise = NoiseState(
+            pattern,
+            is_initiator,
+            static,
+            prologue=prologue,
+            remote_static=remote_public_key,
+            ephemeral_key_pair=ephemeral_key_pair,
+        )
+        if noise.my_turn:
+            self._out += frame(noise.send())
 
     # -- state -----------------------------------------------------------------------------
 
@@ -200,17 +268,30 @@ class SecretStreamProtocol:
 
     def _on_handshake_complete(self, noise: NoiseState) -> None:
         assert noise.tx is not None and noise.rx is not None and noise.handshake_hash is not None
-        self.handshake_hash = noise.handshake_hash
-        self.remote_public_key = noise.remote_static
-        self._push = PushBox(noise.tx)
-        self._rx_key = noise.rx
-        self.unordered = UnorderedBoxes(noise.handshake_hash, self.is_initiator)
-        header = frame(stream_id(noise.handshake_hash, self.is_initiator) + self._push.header)
-        if self.is_initiator:
+        self._noise = None
+        self._start(noise.tx, noise.rx, noise.handshake_hash, noise.remote_static, True)
+
+    def _start(
+        self,
+        tx: bytes,
+        rx: bytes,
+        handshake_hash: bytes,
+        remote_public_key: bytes | None,
+        initiator_header_now: bool,
+    ) -> None:
+        """Set up the boxes from the handshake's keys and queue our header (JS
+        ``_setupSecretStream``): in :meth:`data_to_send` for an initiator that has just
+        finished a Noise handshake, else for :meth:`flush_header`."""
+        self.handshake_hash = handshake_hash
+        self.remote_public_key = remote_public_key
+        self._push = PushBox(tx)
+        self._rx_key = rx
+        self.unordered = UnorderedBoxes(handshake_hash, self.is_initiator)
+        header = frame(stream_id(handshake_hash, self.is_initiator) + self._push.header)
+        if self.is_initiator and initiator_header_now:
             self._out += header
         else:
             self._pending_header = header
-        self._noise = None
         self.state = State.AWAIT_HEADER
 
     def _on_header(self, body: bytes | memoryview) -> None:
@@ -236,8 +317,14 @@ class SecretStreamProtocol:
         self._out.clear()
         return out
 
+    @property
+    def header_pending(self) -> bool:
+        """Whether our header frame waits in :meth:`flush_header` (it has not been sent)."""
+        return self._pending_header is not None
+
     def flush_header(self) -> bytes:
-        """The responder's header frame if it has not been sent yet, else ``b""``."""
+        """Our header frame if it waits to be sent (the responder's after a Noise handshake,
+        either side's after a :class:`FinishedHandshake`), else ``b""``."""
         header = self._pending_header
         if header is None:
             return b""

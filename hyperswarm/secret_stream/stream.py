@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Final, Self
+from typing import Final, Protocol, Self, cast
 
 import trio
 from trio.lowlevel import cancel_shielded_checkpoint, checkpoint, checkpoint_if_cancelled
@@ -17,6 +17,7 @@ from trio.lowlevel import cancel_shielded_checkpoint, checkpoint, checkpoint_if_
 from hypercore.crypto import KeyPair
 from protomux._toolkit import AsyncResource, ConflictDetector, FifoLock
 
+from ..udx.errors import UDXError
 from .box import MAX_MESSAGE
 from .errors import (
     HandshakeError,
@@ -26,14 +27,33 @@ from .errors import (
     SendCancelledError,
     StreamTimeoutError,
     TruncatedFrameError,
+    UnorderedUnsupportedError,
 )
 from .fastpath import Buffer, RawSocket
 from .outbox import MAX_PENDING_OUT, Outbox
-from .protocol import IdleTimers, SecretStreamProtocol, State, TimerEvent
+from .protocol import FinishedHandshake, IdleTimers, SecretStreamProtocol, State, TimerEvent
 
 __all__ = ["SecretStream", "SecretStreamError"]
 
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 10.0
+MAX_QUEUED_UDP: Final = 1024
+"""Unordered messages opened but not yet taken by ``receive_udp``; more are dropped."""
+
+
+class DatagramTransport(Protocol):
+    """What unordered messages need of the transport: a UDX stream's stream messages."""
+
+    async def send(self, message: bytes) -> None: ...
+
+    def try_send(self, message: bytes) -> None: ...
+
+    async def receive_message(self) -> bytes: ...
+
+
+def _datagram_transport(stream: trio.abc.Stream) -> DatagramTransport | None:
+    if all(callable(getattr(stream, n, None)) for n in ("send", "try_send", "receive_message")):
+        return cast(DatagramTransport, stream)
+    return None
 
 
 class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel[bytes]):
@@ -70,6 +90,21 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
     If a write is cancelled part-way the send side is unusable afterwards (receiving goes on).
 
     XX authenticates whatever static key the peer presents: check :attr:`remote_public_key`.
+    ``pattern="IK"`` runs Noise IK instead (JS ``pattern: 'IK'``), the initiator naming the
+    responder's key in ``remote_public_key``; the prologue is empty, as in JS.
+
+    ``handshake``: start from a :class:`FinishedHandshake`, the keys of a handshake done
+    elsewhere (JS ``opts.handshake``; hyperdht's connection handshake). No Noise message is
+    exchanged: each side sends its 56-byte header at once (on entering ``async with`` or on
+    :meth:`do_handshake`, else with its first message), and :attr:`remote_public_key`,
+    :attr:`handshake_hash` and :attr:`public_key` report the given values.
+
+    Unordered messages (JS ``send``/``trySend`` and the ``message`` event): over a transport
+    with stream messages (a UDX stream), :meth:`send_udp`, :meth:`try_send_udp` and
+    :meth:`receive_udp` carry single encrypted datagrams beside the ordered stream: they may
+    be lost, duplicated or reordered. Inside ``async with`` a task of the stream reads them
+    from the start, dropping those that arrive before the handshake is complete and those
+    that do not open, as JS does.
     """
 
     def __init__(
@@ -82,6 +117,9 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
         timeout: float | None = None,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         filter_empty_messages: bool = False,
+        pattern: str = "XX",
+        remote_public_key: bytes | None = None,
+        handshake: FinishedHandshake | None = None,
     ) -> None:
         if not isinstance(is_initiator, bool):
             raise TypeError("is_initiator must be a bool")
@@ -89,11 +127,17 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
         self._proto = SecretStreamProtocol(
             is_initiator,
             key_pair,
+            pattern=pattern,
+            remote_public_key=remote_public_key,
             filter_empty_messages=filter_empty_messages or bool(keep_alive and keep_alive > 0),
+            handshake=handshake,
         )
+        # Started from a finished handshake, both sides send their header at once (JS).
+        self._header_at_once = handshake is not None
         self._timers = IdleTimers(keep_alive, timeout, 0.0)
         self._handshake_timeout = handshake_timeout
         self._handshake_deadline: float | None = None
+        self._clock_started = False  # the idle timers count from the handshake's start
         self._handshake_lock = trio.Lock()
         self._send_lock = FifoLock()
         self._receive_lock = FifoLock()
@@ -117,6 +161,10 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
         self._protocol_error: SecretStreamProtocolError | None = None  # found by receive_nowait
         # A TCP transport is read and written straight through its non-blocking socket.
         self._raw = RawSocket.of(stream)
+        # Unordered messages: the transport's datagrams and, inside ``async with``, the
+        # opened ones the reader task queues for ``receive_udp``.
+        self._udp = _datagram_transport(stream)
+        self._udp_queue: trio.MemoryReceiveChannel[bytes] | None = None
 
     # -- properties ------------------------------------------------------------------------
 
@@ -125,14 +173,14 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
         return self._proto.is_initiator
 
     @property
-    def key_pair(self) -> KeyPair:
-        """Our static key pair."""
+    def key_pair(self) -> KeyPair | None:
+        """Our static key pair (``None`` if started from a finished handshake without one)."""
         return self._proto.key_pair
 
     @property
     def public_key(self) -> bytes:
         """Our static public key."""
-        return self._proto.key_pair.public_key
+        return self._proto.public_key
 
     @property
     def remote_public_key(self) -> bytes:
@@ -191,6 +239,10 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
     # -- context manager -------------------------------------------------------------------
 
     async def _open(self, nursery: trio.Nursery) -> None:
+        if self._udp is not None:
+            # (from the start, so that what arrives during the handshake is dropped)
+            send, self._udp_queue = trio.open_memory_channel[bytes](MAX_QUEUED_UDP)
+            nursery.start_soon(self._run_udp_reader, self._udp, send)
         try:
             await self.do_handshake()
         except BaseException:
@@ -208,9 +260,36 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
         """Run the handshake if it has not run yet (entering ``async with`` does this)."""
         if self._proto.state is not State.HANDSHAKE:
             self._check_usable()
-            await checkpoint()
+            if self._header_at_once and self._proto.header_pending:
+                self._start_clock(trio.current_time())
+                await self._send_header()
+            else:
+                await checkpoint()
             return
         await self._ensure_handshake()
+
+    def _start_clock(self, now: float) -> None:
+        """The idle timers count from the start of the handshake (or of a stream started
+        from a finished handshake)."""
+        if not self._clock_started:
+            self._clock_started = True
+            self._timers.sent(now)
+            self._timers.received(now)
+
+    async def _send_header(self) -> None:
+        """Write our header frame if it still waits (started from a finished handshake)."""
+        lock = self._send_lock
+        await lock.acquire()
+        try:
+            self._check_send()
+            await checkpoint_if_cancelled()
+            header = self._proto.flush_header()
+            if header:
+                await self._send_raw(self._outbox.take(header))
+            else:
+                await cancel_shielded_checkpoint()
+        finally:
+            lock.release()
 
     async def _ensure_handshake(self) -> None:
         if self._proto.state is not State.HANDSHAKE:
@@ -226,8 +305,7 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
         if self._handshake_deadline is None:
             timeout = self._handshake_timeout
             self._handshake_deadline = math.inf if timeout is None else now + timeout
-            self._timers.sent(now)
-            self._timers.received(now)
+            self._start_clock(now)
         proto = self._proto
         try:
             with trio.fail_at(self._handshake_deadline):
@@ -636,6 +714,111 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
         except trio.EndOfChannel:
             raise StopAsyncIteration from None
 
+    # -- unordered messages ----------------------------------------------------------------
+
+    def _require_udp(self) -> DatagramTransport:
+        udp = self._udp
+        if udp is None:
+            raise UnorderedUnsupportedError(
+                f"unordered messages need a UDX stream, not {type(self.transport_stream).__name__}"
+            )
+        return udp
+
+    async def send_udp(self, data: Buffer) -> bool:
+        """Send ``data`` as one unordered, encrypted datagram (JS ``send``).
+
+        True once the transport took it; False before the handshake is complete or when the
+        transport cannot send (not connected, closed). Delivery is not guaranteed.
+        """
+        udp = self._require_udp()
+        self._check_usable()
+        boxes = self._proto.unordered
+        if boxes is None:
+            await checkpoint()
+            return False
+        try:
+            await udp.send(boxes.seal(data))
+        except (trio.ClosedResourceError, trio.BrokenResourceError, UDXError):
+            return False
+        return True
+
+    def try_send_udp(self, data: Buffer) -> bool:
+        """:meth:`send_udp` without waiting (JS ``trySend``)."""
+        udp = self._require_udp()
+        self._check_usable()
+        boxes = self._proto.unordered
+        if boxes is None:
+            return False
+        try:
+            udp.try_send(boxes.seal(data))
+        except (trio.ClosedResourceError, trio.BrokenResourceError, UDXError):
+            return False
+        return True
+
+    def _open_udp(self, datagram: bytes) -> bytes | None:
+        boxes = self._proto.unordered
+        if boxes is None:
+            return None  # before the handshake: dropped, as JS does
+        return boxes.open(datagram)
+
+    async def _run_udp_reader(
+        self, udp: DatagramTransport, queue: trio.MemorySendChannel[bytes]
+    ) -> None:
+        """Open the transport's datagrams as they arrive (runs in the ``async with``
+        nursery): those that fail, or come before the handshake, are dropped; so are opened
+        ones beyond :data:`MAX_QUEUED_UDP` waiting for :meth:`receive_udp`."""
+        with queue, trio.CancelScope() as scope:
+            self._timer_scopes.add(scope)
+            try:
+                if self._closed or self._error is not None:
+                    return
+                while True:
+                    try:
+                        datagram = await udp.receive_message()
+                    except (trio.EndOfChannel, trio.ClosedResourceError, trio.BrokenResourceError):
+                        return
+                    message = self._open_udp(datagram)
+                    if message is not None:
+                        try:
+                            queue.send_nowait(message)
+                        except trio.WouldBlock:
+                            pass
+            finally:
+                self._timer_scopes.discard(scope)
+
+    async def receive_udp(self) -> bytes:
+        """The next unordered message (JS ``'message'`` event).
+
+        Datagrams that do not open are dropped silently, as are those that arrive before the
+        handshake is complete. Raises :class:`trio.EndOfChannel` once the transport's
+        datagrams end (the UDX stream closed). Without ``async with`` this reads the
+        transport itself and does not run the handshake: datagrams that waited unread in the
+        transport through the handshake are then opened too.
+        """
+        udp = self._require_udp()
+        self._check_usable()
+        queue = self._udp_queue
+        if queue is not None:
+            try:
+                return await queue.receive()
+            except trio.EndOfChannel:
+                self._check_usable()
+                raise
+        while True:
+            with trio.CancelScope() as scope:
+                # (closing the stream cancels this wait: ClosedResourceError below)
+                self._timer_scopes.add(scope)
+                try:
+                    datagram = await udp.receive_message()
+                finally:
+                    self._timer_scopes.discard(scope)
+            self._check_usable()
+            if scope.cancelled_caught:
+                continue
+            message = self._open_udp(datagram)
+            if message is not None:
+                return message
+
     # -- timers ----------------------------------------------------------------------------
 
     def _wake_timers(self) -> None:
@@ -661,6 +844,7 @@ class SecretStream(AsyncResource, trio.abc.HalfCloseableStream, trio.abc.Channel
                     await self._ensure_handshake()
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     return
+                self._start_clock(trio.current_time())  # (started from a finished handshake)
                 await self._timer_loop()
             finally:
                 self._timer_scopes.discard(scope)
