@@ -27,7 +27,7 @@ import trio
 
 from tests.interop.jsenv import ensure_installed, require_node
 
-from .report import table
+from .report import alternate, median_of, table
 
 JS_DIR = Path(__file__).parent / "js"
 
@@ -103,18 +103,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     ensure_installed(JS_DIR)
 
-    # Python and JS runs alternate, so that a slow spell of the machine slows both sides.
-    py_runs: list[dict[str, float]] = []
-    js_runs: list[dict[str, float]] = []
-    for _ in range(args.repeat):
-        py_runs.append(trio.run(_python, args.lookups, args.announces))
-        js_runs.append(_js(args.lookups, args.announces))
+    py_runs, js_runs = alternate(
+        lambda: trio.run(_python, args.lookups, args.announces),
+        lambda: _js(args.lookups, args.announces),
+        args.repeat,
+    )
 
-    def med(runs: list[dict[str, float]], key: str) -> float:
-        return statistics.median(r[key] for r in runs)
-
-    py_l, js_l = med(py_runs, "lookupsPerSecond"), med(js_runs, "lookupsPerSecond")
-    py_a, js_a = med(py_runs, "announceMs"), med(js_runs, "announceMs")
+    py_l, js_l = median_of(py_runs, "lookupsPerSecond"), median_of(js_runs, "lookupsPerSecond")
+    py_a, js_a = median_of(py_runs, "announceMs"), median_of(js_runs, "announceMs")
     rows = [
         ["workload (10-node local testnet)", "Python", "JS", "Python/JS"],
         ["lookups per second", f"{py_l:.0f}", f"{js_l:.0f}", f"{py_l / js_l:.2f}"],

@@ -23,7 +23,7 @@ import trio
 from protomux._toolkit import AsyncResource, ChangeNotifier
 from protomux.encoding import Address
 
-from ..udx import UDXSocket
+from ..udx import UDX, UDXSocket
 from ..udx.errors import UDXError
 from .core import DHTCore
 from .errors import DHTError, NodeDestroyedError
@@ -167,6 +167,8 @@ class DHT(AsyncResource):
         self._any_port = any_port
         self._known_host = _known_host
         self._transport = _SocketTransport()
+        #: The stream table of the node's sockets: a UDX stream may run on either of them.
+        self.udx = UDX()
         self._epoch = 0.0
         self.timers = TimerQueue()
         self.timers.on_schedule = self._on_schedule
@@ -209,8 +211,8 @@ class DHT(AsyncResource):
     async def _open(self, nursery: trio.Nursery) -> None:
         self._epoch = trio.current_time() * 1000.0
         bootstrap = await self._resolve_bootstrap()
-        server = UDXSocket(on_datagram=lambda d, a: self._on_datagram(SERVER, d, a))
-        client = UDXSocket(on_datagram=lambda d, a: self._on_datagram(CLIENT, d, a))
+        server = UDXSocket(udx=self.udx, on_datagram=lambda d, a: self._on_datagram(SERVER, d, a))
+        client = UDXSocket(udx=self.udx, on_datagram=lambda d, a: self._on_datagram(CLIENT, d, a))
         await nursery.start(self._hold, server)
         await nursery.start(self._hold, client)
         self._server, self._client = server, client

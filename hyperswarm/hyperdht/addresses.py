@@ -95,7 +95,7 @@ def _interface_addresses() -> list[str]:
     return out
 
 
-def local_addresses(bound: Address) -> list[Address]:
+def local_addresses(bound: tuple[str, int]) -> list[Address]:
     """The addresses a socket bound to ``bound`` is reachable on from this host's networks:
     itself when bound to 127.0.0.1, else each interface's IPv4 address with its port (or
     127.0.0.1 when there is none)."""

@@ -8,10 +8,13 @@ node; the storage commands are served once the node is persistent.
 
 from __future__ import annotations
 
+import collections
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import trio
 
 from hypercore import crypto
 from hypercore.crypto import KeyPair
@@ -21,9 +24,13 @@ from ..dht_rpc.dht import DHT, BootstrapEntry, QueryIterator
 from ..dht_rpc.errors import DHTError
 from ..dht_rpc.io import IncomingRequest, OutgoingRequest, Peer, Reply
 from ..dht_rpc.query import Query
+from ..secret_stream import SecretStream
+from ..udx import UDXStream
+from ..udx.socket import Firewall
 from . import messages as m
+from .connect import connect
 from .constants import BOOTSTRAP_NODES, COMMANDS, DEFAULT_PORT
-from .errors import HyperDHTDecodeError
+from .errors import HyperDHTDecodeError, NodeDestroyedError
 from .persistent import (
     Persistent,
     PersistentLimits,
@@ -33,6 +40,8 @@ from .persistent import (
     verify_mutable,
 )
 from .router import Router
+from .server import ConnectionHandler, Server
+from .server import Firewall as ServerFirewall
 
 __all__ = [
     "FindPeerReply",
@@ -46,6 +55,8 @@ __all__ = [
 
 GC_INTERVAL = 5000.0
 MAX_LOOKUP_PEERS = 20
+#: Servers whose relay addresses are remembered for reconnecting.
+RELAY_ADDRESSES_CACHE = 512
 
 Done = Callable[[BaseException | None], None]
 
@@ -188,6 +199,13 @@ class HyperDHT(DHT):
         self.limits = PersistentLimits.from_options(max_size, max_age)
         self.router = Router(max_size=self.limits.max_size, max_age=self.limits.max_age)
         self.persistent: Persistent | None = None
+        self.listening: set[Server] = set()
+        #: Relay addresses servers gave in their handshakes, by public key (hex), for the
+        #: next connection to them.
+        self.relay_addresses_cache: dict[str, list[Address]] = {}
+        #: How connections were made, by side and path ("client:lan", "server:direct"...):
+        #: see :mod:`~hyperswarm.hyperdht.connect` and :mod:`~hyperswarm.hyperdht.server`.
+        self.connection_paths: collections.Counter[str] = collections.Counter()
         self.on_request(self._on_hyperdht_request)
 
     @staticmethod
@@ -221,6 +239,20 @@ class HyperDHT(DHT):
             on_persistent()
         self.timers.call_later(GC_INTERVAL, self._gc)
 
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The node's nursery (servers' and connections' tasks run there)."""
+        nursery = self._background.nursery
+        if nursery is None or self.closed:
+            raise NodeDestroyedError("the node is not open (use it as an async context manager)")
+        return nursery
+
+    async def aclose(self) -> None:
+        for server in list(self.listening):
+            server._stop_listening()
+            server.closed = True
+        await super().aclose()
+
     def _gc(self) -> None:
         if self.closed:
             return
@@ -249,13 +281,56 @@ class HyperDHT(DHT):
         getattr(p, name)(req)
         return True
 
+    # --- connections ------------------------------------------------------------------------
+
+    def create_raw_stream(self, *, firewall: Firewall | None = None) -> UDXStream:
+        """A UDX stream with a free random id on the node's stream table (any of its sockets
+        may carry it; ``firewall`` binds it when its first packet arrives)."""
+        return self.udx.create_stream(None, firewall=firewall)
+
+    def remember_relay_addresses(self, public_key: bytes, addresses: Sequence[Address]) -> None:
+        cache = self.relay_addresses_cache
+        cache.pop(public_key.hex(), None)
+        cache[public_key.hex()] = list(addresses)
+        while len(cache) > RELAY_ADDRESSES_CACHE:
+            del cache[next(iter(cache))]
+
+    def create_server(
+        self,
+        *,
+        firewall: ServerFirewall | None = None,
+        on_connection: ConnectionHandler | None = None,
+        share_local_address: bool = True,
+    ) -> Server:
+        """A server for :meth:`Server.listen` (JS ``dht.createServer``)."""
+        if self.closed:
+            raise NodeDestroyedError("the node is destroyed")
+        return Server(
+            self,
+            firewall=firewall,
+            on_connection=on_connection,
+            share_local_address=share_local_address,
+        )
+
+    async def connect(
+        self,
+        public_key: bytes,
+        *,
+        key_pair: KeyPair | None = None,
+        relay_addresses: Sequence[Address | tuple[str, int]] | None = None,
+    ) -> SecretStream:
+        """A secret-stream to the server listening on ``public_key`` (JS ``dht.connect``);
+        see :mod:`~hyperswarm.hyperdht.connect` for the paths and the errors."""
+        relays = [Address(a[0], a[1]) for a in relay_addresses] if relay_addresses else None
+        return await connect(self, public_key, key_pair=key_pair, relay_addresses=relays)
+
     # --- records ----------------------------------------------------------------------------
 
-    def find_peer(self, public_key: bytes, *, hash: bool = True) -> QueryIterator:
+    def find_peer(self, public_key: bytes, *, hash: bool = True, **opts: Any) -> QueryIterator:
         """Nodes holding ``public_key``'s self-announce: an async iterator of
-        :class:`FindPeerReply`."""
+        :class:`FindPeerReply` (``opts`` as :meth:`query`: ``nodes``, ``session``...)."""
         target = crypto.hash(public_key) if hash else public_key
-        return self.query(target, COMMANDS.FIND_PEER, None, map=_map_find_peer)
+        return self.query(target, COMMANDS.FIND_PEER, None, map=_map_find_peer, **opts)
 
     def lookup(self, topic: bytes, **opts: Any) -> QueryIterator:
         """Peers announced on ``topic``: an async iterator of :class:`LookupReply`."""

@@ -24,6 +24,12 @@ the first ack a new data packet is padded with zeros (the data offset byte) up t
 more, and each acknowledged probe raises the size packets are cut to, in 32-byte steps up to
 ``mtu_max`` (1500, or less on a smaller link); three probes lost in a row end the search. A
 lost probe is not taken for congestion. Not yet: pacing.
+
+:meth:`Connection.change_remote` points the stream at another peer stream id (libudx
+``udx_stream_change_remote``): sequence numbers and the congestion state go on, every packet
+sent from then on (retransmissions too) carries the new id, the MTU search starts again from
+the base, and :class:`RemoteChanged` follows once everything sent before the change is
+acknowledged.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ __all__ = [
     "Data",
     "End",
     "Message",
+    "RemoteChanged",
 ]
 
 #: Packet sizes (IP and UDP headers included) as libudx: every path carries MTU_BASE; probes
@@ -117,7 +124,13 @@ class Closed:
     error: UDXError | None
 
 
-Event = Data | End | Message | Closed
+@dataclass(slots=True)
+class RemoteChanged:
+    """Everything sent before :meth:`Connection.change_remote` is acknowledged (libudx's
+    ``on_remote_changed``)."""
+
+
+Event = Data | End | Message | Closed | RemoteChanged
 
 
 class _Sent:
@@ -152,13 +165,10 @@ class Connection:
         self.remote_id = remote_id
         self.rwnd_max = rwnd_max
         # path MTU
-        self._overhead = (IPV6_OVERHEAD if ipv6 else IPV4_OVERHEAD) + HEADER_SIZE
-        self.mtu = MTU_BASE
-        self.mtu_max = max(MTU_BASE, min(mtu_max, MTU_MAX))
-        self._mtu_state = _MTU_BASE if self.mtu_max > MTU_BASE else _MTU_DONE
-        self._probe_size = min(MTU_BASE + MTU_STEP, self.mtu_max)
-        self._probe_count = 0
-        self._probe_wanted = False
+        self._path_reset(ipv6, mtu_max)
+        # a change of remote waits for the acks of what was sent before it (seq below this)
+        self.remote_changing = False
+        self._change_seq = 0
         # receiving
         self.ack = 0  # next seq expected
         self._incoming: dict[int, tuple[int, bytes]] = {}
@@ -264,12 +274,44 @@ class Connection:
         """The application took ``n`` bytes of delivered data: the window reopens."""
         self.unread = max(0, self.unread - n)
 
+    def _path_reset(self, ipv6: bool, mtu_max: int) -> None:
+        """A new path: its header overhead, and the MTU search from the base."""
+        self._overhead = (IPV6_OVERHEAD if ipv6 else IPV4_OVERHEAD) + HEADER_SIZE
+        self.mtu = MTU_BASE
+        self.mtu_max = max(MTU_BASE, min(mtu_max, MTU_MAX))
+        self._mtu_state = _MTU_BASE if self.mtu_max > MTU_BASE else _MTU_DONE
+        self._probe_size = min(MTU_BASE + MTU_STEP, self.mtu_max)
+        self._probe_count = 0
+        self._probe_wanted = False
+
     def set_keepalive(self, interval: float | None, now: float) -> None:
         """While everything sent is acknowledged, send a HEARTBEAT every ``interval``
         seconds (the peer acks it), so that NAT mappings on the path stay open (libudx's
         ``udx_stream_set_keepalive``). None or 0 turns it off."""
         self.keepalive = interval or None
         self._keepalive_at = None if self.keepalive is None else now + self.keepalive
+
+    def change_remote(self, remote_id: int, *, ipv6: bool = False, mtu_max: int = MTU_MAX) -> bool:
+        """From now on talk to peer stream ``remote_id`` over another path (``ipv6`` and
+        ``mtu_max`` as in the constructor; the caller moves the address). Sequence numbers,
+        acks and the congestion state go on; packets in flight are not sent again at once,
+        but what is retransmitted goes with the new id. The MTU search starts again from
+        the base, once the change is over (and in-flight probes no longer count).
+
+        True if nothing sent is unacknowledged (the change is over at once); otherwise a
+        :class:`RemoteChanged` event follows once everything sent before it is acked."""
+        if self.closed:
+            raise UDXError("the stream is closed")
+        self.remote_id = remote_id
+        self._path_reset(ipv6, mtu_max)
+        for sent in self._inflight.values():
+            sent.padding = 0  # an ack of a probe of the old path says nothing of the new
+        if self.seq == self.remote_acked:
+            self.remote_changing = False
+            return True
+        self.remote_changing = True
+        self._change_seq = self.seq
+        return False
 
     def events(self) -> list[Event]:
         out, self._events = self._events, []
@@ -382,6 +424,9 @@ class Connection:
                     if self._unambiguous(sent, now):
                         newest_sent = max(newest_sent or 0.0, sent.sent_at)
             self.remote_acked = (self.remote_acked + 1) & _MASK
+        if self.remote_changing and seq_diff(self.remote_acked, self._change_seq) >= 0:
+            self.remote_changing = False
+            self._events.append(RemoteChanged())
         if newly and seq_diff(self.remote_acked, self._high_sacked) > 1:
             self._high_sacked = (self.remote_acked - 1) & _MASK
         if p.sacks:
@@ -392,7 +437,8 @@ class Connection:
         if newly:
             self._timeouts = 0
             self._oldest_outstanding()  # (keeps the send order short without losses)
-            if self._mtu_state == _MTU_BASE:  # the path carries the base MTU: look for more
+            if self._mtu_state == _MTU_BASE and not self.remote_changing:
+                # the path carries the base MTU: look for more
                 self._mtu_state = _MTU_SEARCH
                 self._probe_wanted = True
             self._grow(newly)
@@ -403,7 +449,10 @@ class Connection:
                 self._rto_at = self._tlp_at = None
                 if self.keepalive is not None:
                     self._keepalive_at = now + self.keepalive
-        if newest_sent is not None and (p.sacks or self._retransmit or self._round_lost):
+        if newly and (p.sacks or self._retransmit or self._round_lost):
+            # (An ack only of retransmissions, too quick to be for them, tells RACK nothing,
+            # but what it acknowledges still counts for the forward acknowledgement: the
+            # tail loss probe's ack finds a lost tail at once, not a packet per probe.)
             self._detect_losses(newest_sent)
 
     def _on_sacks(self, sacks: list[tuple[int, int]], now: float) -> tuple[int, float | None]:
@@ -491,11 +540,11 @@ class Connection:
         self._reo_steps = min(self._reo_steps + 1, 4)
         self._round_lost = max(0, self._round_lost - 1)
 
-    def _detect_losses(self, newest_sent: float) -> None:
+    def _detect_losses(self, newest_sent: float | None) -> None:
         """A packet is lost when one at least three seqs further on was acknowledged
         (forward acknowledgement), or when one sent more than the reordering window after it
-        was (RACK: a quarter of the smoothed RTT); both widen each time reordering fooled
-        them.
+        was (RACK: a quarter of the smoothed RTT; ``newest_sent`` None: no ack unambiguous
+        enough to tell); both widen each time reordering fooled them.
         Transmissions are kept in the order they went out, so only the oldest ones
         outstanding are looked at: the first that is not lost ends the walk."""
         window = (self.srtt or 0.0) / 4 * self._reo_steps
@@ -503,7 +552,7 @@ class Connection:
         while (oldest := self._oldest_outstanding()) is not None:
             seq, sent = oldest
             if not (
-                sent.sent_at + window < newest_sent
+                (newest_sent is not None and sent.sent_at + window < newest_sent)
                 or (sent.retransmits == 0 and seq_diff(self._high_sacked, seq) >= fack)
             ):
                 break

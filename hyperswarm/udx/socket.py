@@ -1,19 +1,40 @@
-"""Trio adapters of UDX: :class:`UDXSocket` owns one UDP socket; :class:`UDXStream` is one
-stream on it, a :class:`trio.abc.HalfCloseableStream` (udx-native's ``createSocket``,
-``createStream(id)`` and ``stream.connect(socket, remoteId, port, host)``).
+"""Trio adapters of UDX: :class:`UDX` is the stream table, :class:`UDXSocket` owns one UDP
+socket, :class:`UDXStream` is one stream, a :class:`trio.abc.HalfCloseableStream`
+(udx-native's ``new UDX()``, ``udx.createSocket``, ``udx.createStream(id)``,
+``stream.connect(socket, remoteId, port, host)`` and ``stream.changeRemote``).
 
-The socket's reader hands each datagram addressed to a stream of its own to that stream's
-:class:`~hyperswarm.udx.connection.Connection`, and every other datagram (dht-rpc messages,
-hole-punch bytes, UDX packets for ids it does not know) to :meth:`UDXSocket.receive`. Each
-stream has one driver task that sends what its connection wants sent and runs its timers on
-Trio's clock.
+Streams belong to a :class:`UDX`, not to a socket: every socket made with ``udx=`` shares its
+table, so a packet for stream id X that arrives on any of them reaches stream X (HyperDHT
+makes a stream before it knows which socket the peer's packets will come in on: the main
+socket, or a hole-punching one). A socket made without ``udx=`` gets a table of its own, and
+:meth:`UDXSocket.create_stream` makes a stream in its socket's table that connects through
+that socket. Each socket's reader hands every datagram addressed to a stream in the table to
+that stream's :class:`~hyperswarm.udx.connection.Connection`, and every other datagram
+(dht-rpc messages, hole-punch bytes, UDX packets for ids nobody has) to
+:meth:`UDXSocket.receive`.
 
-A connected stream takes packets only from the address it is connected to (same IP, same
-port): others are dropped. libudx (``process_packet``) looks streams up by id alone and
-processes a packet from anywhere once the stream is connected, so there anyone who knows a
-stream id (every packet carries it in the clear) can end a transfer with one DESTROY or
-corrupt it with data. A peer answers from the address it is reached at, and HyperDHT
-connects streams to the address a peer's packets come from, so udx-native peers get through.
+Which packets a stream takes: one that arrives on another socket than the stream's, or before
+the stream is connected, goes to the stream's ``firewall(socket, host, port)`` hook (socket:
+the one it arrived on): True drops it; False lets it in, wherever it came from (the hook may
+have connected the stream, or moved it with :meth:`UDXStream.change_remote`, to where it came
+from); without a hook it is dropped. A connected stream otherwise takes packets only from the
+address it is connected to (same IP, same port): others are dropped (for a while after
+:meth:`UDXStream.change_remote`, the peer's data over the previous path excepted). libudx
+(``process_packet``) looks streams up by id alone and processes a packet from anywhere once
+the stream is connected, so there anyone who knows a stream id (every packet carries it in
+the clear) can end a transfer with one DESTROY or corrupt it with data. A peer answers from
+the address it is reached at, and HyperDHT connects streams to the address a peer's packets
+come from, so udx-native peers get through.
+
+Driver tasks: each connected stream has one task that sends what its connection wants sent
+and runs its timers on Trio's clock. It runs in the nursery of the socket the stream sends
+through, so that the stream lives exactly as long as its path: closing a socket ends the
+streams on it with an error (their drivers are cancelled with the socket's other tasks), and
+:meth:`UDXStream.change_remote` to another socket cancels the driver (its own cancel scope)
+and starts a new one in the new socket's nursery: the driver holds no state of its own (all of
+it is in the :class:`~hyperswarm.udx.connection.Connection`), so the stream goes on where it
+was. :class:`UDX` itself therefore owns no tasks and needs no ``async with``: a stream not
+connected yet has no task, only an entry in the table.
 """
 
 from __future__ import annotations
@@ -21,6 +42,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import math
+import os
+import random
 import socket as _stdsocket
 import sys
 from collections.abc import Callable
@@ -30,11 +53,20 @@ import trio
 
 from protomux._toolkit import AsyncResource, ConflictDetector
 
-from .connection import MTU_MAX, Closed, Connection, Data, End, Message
+from .connection import (
+    MTU_MAX,
+    Closed,
+    Connection,
+    Data,
+    End,
+    Message,
+    RemoteChanged,
+    seq_diff,
+)
 from .errors import UDXError
-from .packet import stream_id_of
+from .packet import DATA, DESTROY, END, stream_id_of
 
-__all__ = ["UDXSocket", "UDXStream"]
+__all__ = ["UDX", "UDXSocket", "UDXStream"]
 
 #: Bytes a stream buffers for sending before ``send_all`` waits.
 HIGH_WATER = 4 * 1024 * 1024
@@ -69,20 +101,82 @@ Address = tuple[str, int]
 DatagramHandler = Callable[[bytes, Address], None]
 #: ``firewall(socket, host, port) -> bool``: True drops a packet for an unconnected stream.
 Firewall = Callable[["UDXSocket", str, int], bool]
+#: Stream ids are unsigned 32-bit numbers.
+MAX_STREAM_ID = 0xFFFFFFFF
+
+
+class UDX:
+    """The stream table that sockets made with ``UDXSocket(udx=...)`` share (udx-native's
+    ``UDX`` instance): a packet for one of its streams reaches it on any of those sockets.
+    It owns no socket and no task (see the module docstring), so it needs no closing.
+
+    ``rng`` picks the ids of :meth:`free_stream_id` (tests pass a seeded one)."""
+
+    def __init__(self, *, rng: random.Random | None = None) -> None:
+        self._streams: dict[int, UDXStream] = {}
+        self._rng = rng if rng is not None else random.Random(os.urandom(16))
+
+    @property
+    def streams(self) -> list[UDXStream]:
+        """The streams in the table (until their end, or their socket's close)."""
+        return list(self._streams.values())
+
+    def free_stream_id(self) -> int:
+        """A random stream id no stream of this table has (as hyperdht's ``RawStreamSet``
+        picks them; Python's table is keyed by the whole id, so any free one will do)."""
+        streams, rng = self._streams, self._rng
+        for _ in range(64):
+            sid = rng.getrandbits(32)
+            if sid not in streams:
+                return sid
+        raise UDXError("no free stream id found")  # (only with a rigged rng)
+
+    def create_stream(
+        self, local_id: int | None = None, *, firewall: Firewall | None = None
+    ) -> UDXStream:
+        """A stream the peer addresses as ``local_id`` (None: a free random id) that belongs
+        to no socket yet: :meth:`UDXStream.connect` it with ``socket=``, or let its
+        ``firewall(socket, host, port)`` hook (udx-native's ``firewall`` option) connect it
+        through whichever socket of this table its first packet arrives on. The hook is
+        asked about each packet that arrives before the stream is connected, or on another
+        socket than the stream's: True drops the packet; False lets it in (after the hook
+        connected or moved the stream, typically to where the packet came from)."""
+        return self._add(local_id, firewall, None)
+
+    def _add(
+        self, local_id: int | None, firewall: Firewall | None, socket: UDXSocket | None
+    ) -> UDXStream:
+        if local_id is None:
+            local_id = self.free_stream_id()
+        elif not 0 <= local_id <= MAX_STREAM_ID:
+            raise ValueError(f"stream id {local_id} is not a 32-bit unsigned number")
+        if local_id in self._streams:
+            raise UDXError(f"stream id {local_id} is in use")
+        stream = UDXStream(self, local_id, firewall, socket=socket)
+        self._streams[local_id] = stream
+        return stream
+
+    def _remove(self, stream: UDXStream) -> None:
+        if self._streams.get(stream.local_id) is stream:
+            del self._streams[stream.local_id]
 
 
 class UDXSocket(AsyncResource):
     """A UDP socket carrying UDX streams and plain datagrams. ``async with UDXSocket() as
     s: await s.bind(0, "127.0.0.1")``."""
 
-    def __init__(self, *, on_datagram: DatagramHandler | None = None) -> None:
-        """``on_datagram(data, (host, port))``, if given, is called with every datagram that
-        is not for a stream of this socket, as it arrives (udx-native's ``message`` event);
-        without it they queue for :meth:`receive`."""
+    def __init__(
+        self, *, udx: UDX | None = None, on_datagram: DatagramHandler | None = None
+    ) -> None:
+        """``udx``: the stream table this socket shares with others (a new one of its own if
+        None). ``on_datagram(data, (host, port))``, if given, is called with every datagram
+        that is not for a stream of the table, as it arrives (udx-native's ``message``
+        event); without it they queue for :meth:`receive`."""
+        self.udx = udx if udx is not None else UDX()
         self.on_datagram = on_datagram
         self._sock: trio.socket.SocketType | None = None
         self._raw: _stdsocket.socket | None = None
-        self._streams: dict[int, UDXStream] = {}
+        self._streams = self.udx._streams  # (the table itself: one lookup per datagram)
         self._tasks: trio.Nursery | None = None  # the reader and stream drivers run here
         self._send, self._recv = trio.open_memory_channel[tuple[bytes, Address]](
             MAX_QUEUED_DATAGRAMS
@@ -138,14 +232,17 @@ class UDXSocket(AsyncResource):
         return host, port
 
     async def aclose(self) -> None:
-        """Close the socket and its streams at once (from any task: the background tasks
-        are cancelled here and collected when the ``async with`` block ends)."""
+        """Close the socket and the streams on it at once, with an error (from any task: the
+        background tasks are cancelled here and collected when the ``async with`` block
+        ends). Streams of a shared :class:`UDX` on other sockets, or on none yet, go on."""
         if self.closed:
             await trio.lowlevel.checkpoint()
             return
         self.closed = True
         for stream in list(self._streams.values()):
-            stream._shutdown(UDXError("the socket closed"))
+            if stream.socket is self:
+                self.udx._remove(stream)
+                stream._shutdown(UDXError("the socket closed"))
         self._send.close()
         if self._tasks is not None:
             self._tasks.cancel_scope.cancel()  # the reader and the stream drivers stop
@@ -178,7 +275,7 @@ class UDXSocket(AsyncResource):
         sid = stream_id_of(data)
         stream = self._streams.get(sid) if sid is not None else None
         if stream is not None:
-            stream._on_datagram(data, addr)
+            stream._on_datagram(data, addr, self)
             return
         if self.on_datagram is not None:
             self.on_datagram(data, (addr[0], addr[1]))
@@ -218,21 +315,22 @@ class UDXSocket(AsyncResource):
             raw.setsockopt(level, option, previous)
 
     async def receive(self) -> tuple[bytes, Address]:
-        """The next datagram that is not for one of this socket's streams."""
+        """The next datagram that is not for a stream of the table."""
         return await self._recv.receive()
 
-    def create_stream(self, local_id: int, *, firewall: Firewall | None = None) -> UDXStream:
-        """A stream the peer addresses as ``local_id``; :meth:`UDXStream.connect` it.
+    def create_stream(
+        self, local_id: int | None = None, *, firewall: Firewall | None = None
+    ) -> UDXStream:
+        """A stream of this socket's table that :meth:`UDXStream.connect` connects through
+        this socket unless told otherwise (``local_id`` None: a free random id).
 
         ``firewall(socket, host, port)`` (udx-native's ``firewall`` option) is asked about
-        each packet for this stream that arrives before it is connected: True drops the
-        packet; otherwise it may call :meth:`UDXStream.connect` (to the address the packet
-        came from, as HyperDHT does after a hole punch), and the packet is then processed."""
-        if local_id in self._streams:
-            raise UDXError(f"stream id {local_id} is in use on this socket")
-        stream = UDXStream(self, local_id, firewall)
-        self._streams[local_id] = stream
-        return stream
+        each packet for this stream that arrives before it is connected, or on another
+        socket than the stream's: True drops the packet; otherwise it may call
+        :meth:`UDXStream.connect` (to the address the packet came from, as HyperDHT does
+        after a hole punch) or :meth:`UDXStream.change_remote`, and the packet is then
+        processed (see :meth:`UDX.create_stream`)."""
+        return self.udx._add(local_id, firewall, self)
 
     def _sendto(self, datagrams: list[bytes], addr: Address) -> None:
         if self._sock is None or self.closed:
@@ -245,9 +343,18 @@ class UDXSocket(AsyncResource):
 
 class UDXStream(trio.abc.HalfCloseableStream):
     """One UDX stream: reliable, ordered bytes both ways (with half-close), plus unreliable
-    stream messages."""
+    stream messages. Made by :meth:`UDX.create_stream` or :meth:`UDXSocket.create_stream`."""
 
-    def __init__(self, socket: UDXSocket, local_id: int, firewall: Firewall | None = None) -> None:
+    def __init__(
+        self,
+        udx: UDX,
+        local_id: int,
+        firewall: Firewall | None = None,
+        *,
+        socket: UDXSocket | None = None,
+    ) -> None:
+        self.udx = udx
+        #: The socket the stream sends through (None: not connected, and made without one).
         self.socket = socket
         self.local_id = local_id
         self._firewall = firewall
@@ -257,7 +364,16 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._remote_key: tuple[bytes, int] | None = None
         # ... and this is that IP as the kernel last wrote it in a packet's source address.
         self._remote_host_seen: str | None = None
+        # After change_remote: the previous path (address key, socket), whose DATA/END
+        # packets are still taken until the peer's packets from before its move are in
+        # (libudx retransmits those over the old path), and the seq of the first packet
+        # from the new path (once all before it is delivered, the old path is dropped).
+        self._previous: tuple[tuple[bytes, int], UDXSocket] | None = None
+        self._previous_until: int | None = None
         self._conn: Connection | None = None
+        self._driver: trio.CancelScope | None = None
+        # set once what was sent before the latest change_remote is acknowledged
+        self._changing: trio.Event | None = None
         self._wake = trio.Event()
         self._readable = trio.Event()
         self._writable = trio.Event()
@@ -272,15 +388,24 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._keepalive: float | None = None
         self._msg_send, self._msg_recv = trio.open_memory_channel[bytes](MAX_QUEUED_DATAGRAMS)
 
-    def connect(self, remote_id: int, port: int, host: str) -> None:
-        """Start talking to stream ``remote_id`` at ``host:port`` (at once, as in JS)."""
+    @property
+    def connected(self) -> bool:
+        return self._conn is not None
+
+    def connect(
+        self, remote_id: int, port: int, host: str, *, socket: UDXSocket | None = None
+    ) -> None:
+        """Start talking to stream ``remote_id`` at ``host:port`` through ``socket`` (a
+        socket of the stream's :class:`UDX`; by default the one the stream was made on), at
+        once, as in JS."""
         if self._conn is not None:
             raise UDXError("the stream is already connected")
         _check_address(host, port)
-        nursery = self.socket._nursery()
+        sock = self._socket_for(socket)
+        nursery = sock._nursery()
+        self.socket = sock
         self.remote_id = remote_id
-        self.remote_address = (host, port)
-        self._remote_key = _address_key(host, port)
+        self._set_remote(host, port)
         self._conn = Connection(
             self.local_id,
             remote_id,
@@ -289,7 +414,87 @@ class UDXStream(trio.abc.HalfCloseableStream):
         )
         if self._keepalive:
             self._conn.set_keepalive(self._keepalive, trio.current_time())
-        nursery.start_soon(self._drive)
+        self._start_driver(sock, nursery)
+
+    def change_remote(
+        self, remote_id: int, port: int, host: str, *, socket: UDXSocket | None = None
+    ) -> None:
+        """Move a connected stream to peer stream ``remote_id`` at ``host:port``, sending
+        through ``socket`` (a socket of the stream's :class:`UDX`; by default the current
+        one): udx-native's ``changeRemote(socket, remoteId, port, host)``.
+
+        The change is at once for everything sent from now on, retransmissions of packets
+        sent before it included: these go to the new address with the new id (libudx sends
+        them over the old path until they are acknowledged). Sequence numbers, acks and
+        congestion state go on; the MTU search starts again. From now on packets are taken
+        only from the new address (and, without the firewall's leave, on the new socket),
+        except the peer's DATA/END (never a DESTROY) over the old path until the peer's
+        packets from before the first one on the new path are in (for a libudx peer that
+        moved). :meth:`wait_remote_changed` waits until everything sent before the change
+        is acknowledged; until then another change is refused, as in JS
+        ("Remote already changing")."""
+        conn = self._conn
+        if conn is None:
+            raise UDXError("the stream is not connected")
+        if conn.closed:
+            raise UDXError("the stream is closed")
+        if self._changing is not None:
+            raise UDXError("the remote is already changing")
+        _check_address(host, port)
+        sock = self._socket_for(socket)
+        nursery = sock._nursery()
+        done = conn.change_remote(
+            remote_id, ipv6=_family(host) == _stdsocket.AF_INET6, mtu_max=_link_mtu(host, port)
+        )
+        assert self._remote_key is not None and self.socket is not None
+        self._previous, self._previous_until = (self._remote_key, self.socket), None
+        self.remote_id = remote_id
+        self._set_remote(host, port)
+        if not done:
+            self._changing = trio.Event()
+        if sock is not self.socket:
+            self.socket = sock
+            self._start_driver(sock, nursery)
+        else:
+            self._wake.set()
+
+    @property
+    def remote_changing(self) -> bool:
+        """A :meth:`change_remote` still waits for the acks of what was sent before it."""
+        return self._changing is not None
+
+    async def wait_remote_changed(self) -> None:
+        """Return once everything sent before the latest :meth:`change_remote` is
+        acknowledged (at once if nothing was outstanding); :class:`trio.BrokenResourceError`
+        if the stream ends first (JS's ``changeRemote`` promise)."""
+        changing = self._changing
+        if changing is None:
+            await trio.lowlevel.checkpoint()
+            return
+        await changing.wait()
+        if self._changing is changing:
+            raise trio.BrokenResourceError("the stream closed while its remote was changing")
+
+    def _socket_for(self, socket: UDXSocket | None) -> UDXSocket:
+        sock = socket if socket is not None else self.socket
+        if sock is None:
+            raise UDXError("the stream has no socket: pass socket=")
+        if sock.udx is not self.udx:
+            raise UDXError("the socket belongs to another UDX than the stream")
+        return sock
+
+    def _set_remote(self, host: str, port: int) -> None:
+        self.remote_address = (host, port)
+        self._remote_key = _address_key(host, port)
+        self._remote_host_seen = None
+
+    def _start_driver(self, sock: UDXSocket, nursery: trio.Nursery) -> None:
+        if self._driver is not None:
+            # (It may already be woken in this batch, when cancelling comes too late: it
+            # sees that it is no longer the driver and stops before sending anything.)
+            self._driver.cancel()
+        scope = self._driver = trio.CancelScope()
+        nursery.start_soon(self._drive, sock, scope)
 
     def set_keepalive(self, seconds: float | None) -> None:
         """While the stream is idle, send a heartbeat every ``seconds`` (the peer answers
@@ -302,20 +507,50 @@ class UDXStream(trio.abc.HalfCloseableStream):
 
     # --- driving -------------------------------------------------------------------------
 
-    def _on_datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+    def _on_datagram(self, data: bytes, addr: tuple[str, int], socket: UDXSocket) -> None:
         conn = self._conn
-        if conn is None:
+        if conn is None or socket is not self.socket:
+            if self._previous is not None and self._from_previous(data, addr, socket):
+                pass
             # (what the firewall lets in is processed, wherever it connected the stream to)
-            if self._firewall is None or self._firewall(self.socket, addr[0], addr[1]):
+            elif self._firewall is None or self._firewall(socket, addr[0], addr[1]):
                 return
             conn = self._conn
             if conn is None:
                 return
         elif not self._from_remote(addr):
-            return  # not the peer: a spoofed or stray packet must not touch the stream
+            if self._previous is None or not self._from_previous(data, addr, socket):
+                return  # not the peer: a spoofed or stray packet must not touch the stream
+        elif self._previous is not None:
+            self._on_new_path(data, conn)
         conn.receive(data, trio.current_time())
         self._take_events()
         self._wake.set()
+
+    def _from_previous(self, data: bytes, addr: tuple[str, int], socket: UDXSocket) -> bool:
+        """Whether a packet is the peer's data (DATA or END: never a DESTROY) over the path
+        the stream had before :meth:`change_remote`: libudx retransmits what it sent before
+        its own change over its old path until that is acknowledged."""
+        previous = self._previous
+        assert previous is not None
+        (ip, port), sock = previous
+        if (
+            socket is not sock
+            or addr[1] != port
+            or len(data) < 4
+            or not data[2] & (DATA | END)
+            or data[2] & DESTROY
+        ):
+            return False
+        return _address_key(addr[0], addr[1]) == (ip, port)
+
+    def _on_new_path(self, data: bytes, conn: Connection) -> None:
+        """A packet from the new path: the first one's seq marks where the peer's packets
+        from before the move end; once all before it is delivered, the old path is done."""
+        if self._previous_until is None:
+            self._previous_until = int.from_bytes(data[12:16], "little")
+        if seq_diff(conn.ack, self._previous_until) >= 0:
+            self._previous = None
 
     def _from_remote(self, addr: tuple[str, int]) -> bool:
         """Whether a packet from ``addr`` comes from the address the stream is connected to
@@ -351,32 +586,54 @@ class UDXStream(trio.abc.HalfCloseableStream):
                 self._readable.set()
                 self._writable.set()
                 self._msg_send.close()
+                if self._changing is not None:
+                    self._changing.set()  # (the waiter sees it still pending: broken)
+            elif isinstance(ev, RemoteChanged):
+                changing, self._changing = self._changing, None
+                if changing is not None:
+                    changing.set()
 
-    async def _drive(self) -> None:
+    async def _drive(self, sock: UDXSocket, scope: trio.CancelScope) -> None:
+        """Sends through ``sock`` until the stream ends or moves to another socket (then
+        ``scope`` is cancelled: see the module docstring).
+
+        A driver that is no longer the stream's stops before it touches anything: a driver
+        woken (its wait already over) in the batch in which :meth:`change_remote` moves the
+        stream runs on to its next checkpoint despite the cancel, and would otherwise send
+        through the old socket to the new address (a libudx peer, whose firewall hook
+        moves its stream to where the first packet on its new socket came from, would then
+        answer our old socket) and replace ``_wake`` under the new driver's wait."""
         conn = self._conn
-        assert conn is not None and self.remote_address is not None
-        while True:
-            self.socket._sendto(conn.datagrams(trio.current_time()), self.remote_address)
-            if conn.buffered < HIGH_WATER:
-                self._writable.set()
-            if conn.closed:
-                break
-            deadline = conn.timer()
-            if self._linger_until is not None:
-                if conn.flushed or trio.current_time() >= self._linger_until:
-                    conn.destroy()
+        assert conn is not None
+        with scope:
+            while True:
+                if self._driver is not scope:
+                    return
+                remote = self.remote_address
+                assert remote is not None
+                sock._sendto(conn.datagrams(trio.current_time()), remote)
+                if conn.buffered < HIGH_WATER:
+                    self._writable.set()
+                if conn.closed:
+                    break
+                deadline = conn.timer()
+                if self._linger_until is not None:
+                    if conn.flushed or trio.current_time() >= self._linger_until:
+                        conn.destroy()
+                        self._take_events()
+                        continue
+                    deadline = min(self._linger_until, deadline or math.inf)
+                with trio.move_on_at(math.inf if deadline is None else deadline):
+                    await self._wake.wait()
+                if self._driver is not scope:
+                    return
+                self._wake = trio.Event()
+                now = trio.current_time()
+                t = conn.timer()
+                if t is not None and now >= t:
+                    conn.on_timer(now)
                     self._take_events()
-                    continue
-                deadline = min(self._linger_until, deadline or math.inf)
-            with trio.move_on_at(math.inf if deadline is None else deadline):
-                await self._wake.wait()
-            self._wake = trio.Event()
-            now = trio.current_time()
-            t = conn.timer()
-            if t is not None and now >= t:
-                conn.on_timer(now)
-                self._take_events()
-        self.socket._streams.pop(self.local_id, None)
+            self.udx._remove(self)
 
     def _shutdown(self, error: UDXError) -> None:
         if self._error is None and not (self._conn is not None and self._conn.closed):
@@ -384,6 +641,8 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._readable.set()
         self._writable.set()
         self._wake.set()
+        if self._changing is not None:
+            self._changing.set()
 
     def _check(self) -> Connection:
         if self._closed:
@@ -471,6 +730,23 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._readable.set()
         self._writable.set()
         await trio.lowlevel.checkpoint()
+
+    def destroy(self) -> None:
+        """Close at once, without waiting (udx-native ``destroy()``): a connected stream
+        tells the peer with a DESTROY packet and drops what is unsent; a stream not connected
+        yet leaves the stream table, so packets for its id reach it no more."""
+        if self._closed and (self._conn is None or self._conn.closed):
+            return
+        self._closed = True
+        conn = self._conn
+        if conn is None:
+            self.udx._remove(self)
+        elif not conn.closed:
+            conn.destroy()
+            self._take_events()
+        self._readable.set()
+        self._writable.set()
+        self._wake.set()
 
     # --- stream messages ---------------------------------------------------------------
 

@@ -345,6 +345,35 @@ def test_a_lost_retransmission_is_found_by_a_later_one() -> None:
     assert link.ended_at["b"] == pytest.approx(0.09, abs=0.005)
 
 
+def test_a_lost_tail_is_found_by_the_probe_even_when_its_ack_is_quick() -> None:
+    """Twenty packets; the second window (seq 10 to 19) is lost. The tail loss probe resends
+    19, and its ack comes back sooner than any RTT seen (the path got faster: ambiguous for
+    RACK), yet it shows 10 to 16 lost (three seqs or more below it, never sent again): they
+    go at once, not one per probe (some 40 ms each)."""
+    a, b = Connection(A_ID, B_ID), Connection(B_ID, A_ID)
+    a.write(bytes(20 * MAX_PAYLOAD))
+    a.end()
+    b.end()
+    sent: Counter[int] = Counter()
+    link = Link(random.Random(11), 0, 0, 0)  # 10 ms each way, then 1 ms
+
+    def drop(d: bytes) -> bool:
+        p = decode(d)
+        if not p.type & DATA or p.stream_id != B_ID:
+            return False
+        sent[p.seq] += 1
+        if p.seq == 19 and sent[19] == 2:
+            link.delay = 0.001
+        return 10 <= p.seq <= 19 and sent[p.seq] == 1
+
+    link.drop = drop
+    got, _ = run(a, b, link)
+    assert data_of(got["b"]) == bytes(20 * MAX_PAYLOAD)
+    assert all(sent[s] == 2 for s in range(10, 20)) and a.retransmits == 10
+    # the probe at 60 ms, 10 to 16 again at 62 ms; 17 and 18 at the next probes
+    assert link.ended_at["b"] < 0.2
+
+
 near = st.integers(-8, 40)
 
 

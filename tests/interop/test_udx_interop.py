@@ -11,7 +11,7 @@ from typing import Any
 
 import trio
 
-from hyperswarm.udx import UDXSocket, UDXStream
+from hyperswarm.udx import UDX, UDXSocket, UDXStream
 
 from .jsenv import JSHelper
 
@@ -230,3 +230,87 @@ async def test_half_close_from_python_to_a_js_stream_that_its_firewall_connects(
     assert got["bytesBeforeWriting"] == size  # JS had all of ours, and the end, first
     assert got["received"] == hashlib.sha256(ours).digest()
     assert hashlib.sha256(theirs).digest() == got["sent"] and len(theirs) == size
+
+
+async def test_a_js_stream_moves_with_change_remote_mid_transfer(js: JSHelper) -> None:
+    """udx-native's stream, connected from its socket A to Python socket P, calls
+    ``changeRemote`` to its socket B and Python socket Q once it has a third of Python's
+    data. Python's stream (P and Q share one UDX) sees the first packet on Q go to its
+    firewall hook, which moves it with ``change_remote`` to Q and JS's B. 3 MB each way
+    arrive intact."""
+    await _migrate(js, "js-moves")
+
+
+async def test_a_python_stream_moves_with_change_remote_mid_transfer(js: JSHelper) -> None:
+    """The other way round: Python moves its stream to socket Q and JS's socket B with
+    ``change_remote`` once it has a third of JS's data; udx-native's firewall hook sees the
+    first packet on B and calls ``changeRemote`` there (as hyperdht does)."""
+    await _migrate(js, "py-moves")
+
+
+async def _migrate(js: JSHelper, mode: str) -> None:
+    size = 3_000_000
+    peer = js("udx.open2")
+    ours = os.urandom(size)
+    udx = UDX()
+    calls: list[tuple[UDXSocket, str, int]] = []
+    with trio.fail_after(90):
+        async with UDXSocket(udx=udx) as p, UDXSocket(udx=udx) as q:
+            await p.bind(0, "127.0.0.1")
+            await q.bind(0, "127.0.0.1")
+            p_port, q_port = p.address()[1], q.address()[1]
+
+            def firewall(sock: UDXSocket, host: str, port: int) -> bool:
+                calls.append((sock, host, port))
+                if mode == "js-moves" and sock is q and stream.socket is p:
+                    stream.change_remote(9, port, host, socket=q)
+                    return False
+                return True  # a late packet on the socket the stream left
+
+            stream = udx.create_stream(7, firewall=firewall)
+            stream.connect(9, peer["portA"], "127.0.0.1", socket=p)
+            result: dict[str, Any] = {}
+            moved_at: list[int] = []
+
+            async def run_js() -> None:
+                result["js"] = await trio.to_thread.run_sync(
+                    js, "udx.move", peer["id"], 9, 7, p_port, q_port, size, mode, size // 3, 60_000
+                )
+
+            # py-moves: the rest of our data only after the move, so that JS's stream is
+            # mid-transfer when it follows (otherwise, when JS's stream is up before our
+            # first packets, all 3 MB may be sent before we have a third of JS's data).
+            python_moved = trio.Event()
+
+            async def write() -> None:
+                if mode == "py-moves":
+                    await stream.send_all(ours[: size // 3])
+                    await python_moved.wait()
+                    await stream.send_all(ours[size // 3 :])
+                else:
+                    await stream.send_all(ours)
+                await stream.send_eof()
+
+            theirs = bytearray()
+
+            async with trio.open_nursery() as n:
+                n.start_soon(run_js)
+                n.start_soon(write)
+                while chunk := await stream.receive_some():
+                    theirs += chunk
+                    if mode == "py-moves" and not moved_at and len(theirs) >= size // 3:
+                        moved_at.append(len(theirs))
+                        stream.change_remote(9, peer["portB"], "127.0.0.1", socket=q)
+                        python_moved.set()
+            await stream.wait_remote_changed()
+    got = result["js"]
+    assert stream.socket is q and stream.remote_address == ("127.0.0.1", peer["portB"])
+    assert hashlib.sha256(theirs).digest() == got["sent"] and len(theirs) == size
+    assert got["received"] == hashlib.sha256(ours).digest() and got["receivedBytes"] == size
+    assert got["moved"] is not None and got["moved"]["received"] < size  # mid-transfer
+    assert got["changed"]  # JS's changeRemote promise resolved
+    if mode == "js-moves":
+        assert calls[0] == (q, "127.0.0.1", peer["portB"])
+    else:
+        assert moved_at and moved_at[0] < size
+        assert got["moved"]["port"] == q_port

@@ -70,7 +70,8 @@ module.exports = {
       host: dht.host,
       port: dht.port,
       address: addr(dht.address()),
-      nodes: dht.toArray().map(addr)
+      nodes: dht.toArray().map(addr),
+      publicKey: dht.defaultKeyPair.publicKey
     }
   },
   // The routing-table entry JS keeps for host:port (its id), or null.
@@ -183,16 +184,42 @@ module.exports = {
     }
   },
   // A server on `h` that echoes what it receives; returns its public key.
-  'dhtnet.listen': async (h, seed) => {
+  // Each connection is recorded ({remotePublicKey, handshakeHash}: dhtnet.serverSeen); with
+  // opts.refuse the firewall refuses every client.
+  'dhtnet.listen': async (h, seed, opts) => {
     const dht = node(h)
-    const server = dht.createServer((socket) => {
+    const seen = []
+    const refuse = !!(opts && opts.refuse)
+    const server = dht.createServer({ firewall: () => refuse }, (socket) => {
+      seen.push({ remotePublicKey: socket.remotePublicKey, handshakeHash: socket.handshakeHash })
       socket.on('error', () => {})
       socket.on('data', (d) => socket.write(d))
       socket.on('end', () => socket.end())
     })
+    server.seen = seen
     const kp = keyPair(seed)
     await withTimeout(server.listen(kp), 30000, 'listen')
     return { handle: keep(server), publicKey: kp.publicKey }
+  },
+  'dhtnet.serverSeen': async (h) => node(h).seen,
+  // Connects `h` to `publicKey` and returns the error code it fails with (or null).
+  'dhtnet.connectError': async (h, publicKey, ms) => {
+    const socket = node(h).connect(publicKey)
+    try {
+      await withTimeout(
+        new Promise((resolve, reject) => {
+          socket.on('error', reject)
+          socket.on('open', resolve)
+        }),
+        ms || 30000,
+        'connect'
+      )
+    } catch (err) {
+      socket.destroy()
+      return err.code || err.message
+    }
+    socket.destroy()
+    return null
   },
   'dhtnet.closeServer': async (h) => {
     await node(h).close()

@@ -170,3 +170,80 @@ module.exports['udx.idle'] = async (id, localId, remoteId, port, keepaliveMs, id
   await socket.close()
   return true
 }
+
+// Two sockets of one udx-native UDX for the change-remote tests: `udx.open2` binds A and B
+// on 127.0.0.1. `udx.move` connects stream `localId` through A to the Python stream
+// `remoteId` at `port`, writes `size` pseudo-random bytes and ends, and reads to the end.
+// `mode` 'js-moves': once `moveAt` bytes have arrived, the stream moves to socket B and the
+// Python socket at `newPort` with changeRemote. 'py-moves': the Python side moves; the first
+// packet that comes in on B passes the firewall hook, which moves the stream there with
+// changeRemote (as hyperdht does after a hole punch). Packets on any other socket than the
+// stream's are dropped by the hook.
+const pairsOf2 = new Map()
+
+module.exports['udx.open2'] = async () => {
+  const udx = new UDX()
+  const a = udx.createSocket()
+  const b = udx.createSocket()
+  a.bind(0, '127.0.0.1')
+  b.bind(0, '127.0.0.1')
+  const id = nextPeer++
+  pairsOf2.set(id, { udx, a, b })
+  return { id, portA: a.address().port, portB: b.address().port }
+}
+
+module.exports['udx.move'] = async (id, localId, remoteId, port, newPort, size, mode, moveAt, ms) => {
+  const { udx, a, b } = pairsOf2.get(id)
+  pairsOf2.delete(id)
+  let moved = null
+  let changed = false
+  let firewallCalls = 0
+  // changeRemote gives a promise, or null when nothing was in flight (changed at once)
+  const onchanging = (p) => {
+    if (p) p.then(() => { changed = true }, () => {})
+    else changed = true
+  }
+  const stream = udx.createStream(localId, {
+    firewall(sock, fromPort, fromHost) {
+      firewallCalls++
+      if (mode === 'py-moves' && moved === null && sock === b) {
+        moved = { port: fromPort, host: fromHost, received: receivedBytes }
+        onchanging(stream.changeRemote(sock, remoteId, fromPort, fromHost))
+        return false
+      }
+      return true
+    }
+  })
+  stream.on('error', () => {})
+  const received = []
+  let receivedBytes = 0
+  let timer = null
+  const closed = new Promise((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error('timed out')), ms)
+    stream.on('close', resolve)
+  })
+  stream.on('data', (d) => {
+    received.push(d)
+    receivedBytes += d.length
+    if (mode === 'js-moves' && moved === null && receivedBytes >= moveAt) {
+      moved = { port: newPort, host: '127.0.0.1', received: receivedBytes }
+      onchanging(stream.changeRemote(b, remoteId, newPort, '127.0.0.1'))
+    }
+  })
+  stream.connect(a, remoteId, port, '127.0.0.1')
+  const data = crypto.randomBytes(size)
+  stream.write(data)
+  stream.end()
+  await closed
+  clearTimeout(timer)
+  await a.close()
+  await b.close()
+  return {
+    sent: crypto.createHash('sha256').update(data).digest(),
+    received: crypto.createHash('sha256').update(Buffer.concat(received)).digest(),
+    receivedBytes,
+    moved,
+    changed,
+    firewallCalls
+  }
+}

@@ -1,0 +1,428 @@
+"""Servers reached by public key (JS hyperdht ``lib/server.js``, without hole punching).
+
+``server = dht.create_server(on_connection=handler)``; ``await server.listen(key_pair)``
+announces the key pair (see :mod:`~hyperswarm.hyperdht.announcer`) and routes the handshakes
+that reach this node for ``H(publicKey)`` here. For each client handshake the server:
+
+1. decrypts the first Noise IK message (:mod:`~hyperswarm.hyperdht.noise_wrap`); a message
+   that does not decrypt gets no answer;
+2. asks ``firewall(remote_public_key, remote_payload, client_address)``: True (or an
+   exception) refuses the client, who then hears nothing, as from JS;
+3. opens a UDX stream for the client and answers with its id, its addresses (its public one
+   when it is reachable, and its LAN ones) and, when it is not reachable, the relays a hole
+   punch could go through;
+4. connects that stream to the client at once when the client is reachable (it said OPEN) or
+   the handshake came straight to this node; otherwise it waits up to 10 s for the client's
+   first UDX packet (the client connects from the same host or LAN, or to an address this
+   server said it is reachable on) and connects back to where it came from.
+
+The connection is a :class:`~hyperswarm.secret_stream.SecretStream` started from the
+handshake's keys. ``on_connection(stream)`` runs in a task of the node for each one, inside the
+stream's ``async with`` block; without a handler, connections queue for :meth:`Server.accept`.
+
+A retransmitted first message (the same bytes, through the same or another relay) gets the
+same answer and yields one connection. Pending handshakes are bounded (:data:`MAX_PENDING`
+per server; more are ignored) and forgotten :data:`HANDSHAKE_CLEAR_WAIT` ms after they ended.
+Hole punching (PEER_HOLEPUNCH) is not answered yet: a client behind a NAT that needs it does
+not get through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import trio
+
+from hypercore import crypto
+from hypercore.crypto import KeyPair
+from protomux.encoding import Address
+
+from ..dht_rpc.io import CLIENT, IncomingRequest
+from ..dht_rpc.timers import Timer
+from ..secret_stream import FinishedHandshake, SecretStream, SecretStreamError
+from ..udx import UDXSocket, UDXStream
+from . import messages as m
+from .addresses import local_addresses
+from .announcer import Announcer
+from .constants import ERROR, FIREWALL
+from .errors import (
+    AlreadyListeningError,
+    HandshakeInvalidError,
+    KeypairAlreadyUsedError,
+    NodeDestroyedError,
+)
+from .host import ConnectionHost
+from .noise_wrap import ConnectionKeys, NoiseWrap
+from .router import HandshakeReply, HolepunchReply, RouterEntry
+
+__all__ = [
+    "HANDSHAKE_CLEAR_WAIT",
+    "MAX_PENDING",
+    "ConnectionHandler",
+    "Firewall",
+    "Server",
+    "ServerAddress",
+    "connection_stream",
+]
+
+#: Milliseconds a finished or refused handshake is remembered (its retransmissions get the
+#: same answer, or the same silence).
+HANDSHAKE_CLEAR_WAIT = 10_000.0
+#: Milliseconds the server waits for the first packet of a client it cannot connect to.
+HANDSHAKE_INITIAL_TIMEOUT = 10_000.0
+#: Handshakes one server remembers at once; more are ignored until some are forgotten.
+MAX_PENDING = 1024
+#: Seconds between keep-alive messages of a connection (JS ``connectionKeepAlive``).
+CONNECTION_KEEP_ALIVE = 5.0
+
+#: ``firewall(remote_public_key, remote_payload, client_address) -> bool``: True refuses.
+Firewall = Callable[[bytes, m.NoisePayload, Address], bool]
+#: ``await on_connection(stream)`` for each connection.
+ConnectionHandler = Callable[[SecretStream], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerAddress:
+    """Where a listening server is: its public key and its node's address."""
+
+    public_key: bytes
+    host: str | None
+    port: int
+
+
+def connection_stream(raw: UDXStream, keys: ConnectionKeys) -> SecretStream:
+    """The secret-stream of a connection over ``raw``, started from the handshake's keys."""
+    return SecretStream(
+        raw,
+        is_initiator=keys.is_initiator,
+        handshake=FinishedHandshake(
+            public_key=keys.public_key,
+            remote_public_key=keys.remote_public_key,
+            hash=keys.hash,
+            tx=keys.tx,
+            rx=keys.rx,
+        ),
+        keep_alive=CONNECTION_KEEP_ALIVE,
+    )
+
+
+class _Pending:
+    """One client handshake: its answer, and the stream waiting for the client."""
+
+    __slots__ = ("clearing", "id", "keys", "noise", "raw", "remote_udx_id", "reply", "timeout")
+
+    def __init__(self, slot: int, noise: bytes) -> None:
+        self.id = slot
+        self.noise = noise  # the client's first message: the key of its retransmissions
+        self.reply: bytes | None = None
+        self.keys: ConnectionKeys | None = None
+        self.raw: UDXStream | None = None
+        self.remote_udx_id = 0
+        self.timeout: Timer | None = None
+        self.clearing: Timer | None = None
+
+
+class Server:
+    """A server other peers connect to by its public key (JS ``dht.createServer()``)."""
+
+    def __init__(
+        self,
+        dht: ConnectionHost,
+        *,
+        firewall: Firewall | None = None,
+        on_connection: ConnectionHandler | None = None,
+        share_local_address: bool = True,
+        handshake_clear_wait: float = HANDSHAKE_CLEAR_WAIT,
+    ) -> None:
+        self.dht = dht
+        self.firewall = firewall
+        self.on_connection = on_connection
+        self.handshake_clear_wait = handshake_clear_wait
+        self._share_local_address = share_local_address
+        self.target: bytes | None = None
+        self.closed = False
+        self._key_pair: KeyPair | None = None
+        self._announcer: Announcer | None = None
+        self._scope: trio.CancelScope | None = None
+        # noise message -> its handshake (None: refused); slot id -> handshake
+        self._connects: dict[bytes, _Pending | None] = {}
+        self._slots: list[_Pending | None] = []
+        self._closing = False
+        self._queue_send, self._queue = trio.open_memory_channel[SecretStream](64)
+        self.connections = 0  # connections handed out
+
+    # --- state ----------------------------------------------------------------------------
+
+    @property
+    def listening(self) -> bool:
+        return self._key_pair is not None
+
+    @property
+    def public_key(self) -> bytes | None:
+        return self._key_pair.public_key if self._key_pair is not None else None
+
+    @property
+    def relay_addresses(self) -> list[Address]:
+        return list(self._announcer.relay_addresses) if self._announcer is not None else []
+
+    @property
+    def pending(self) -> int:
+        """Handshakes remembered now (answered, refused or waiting for the client)."""
+        return len(self._connects)
+
+    def address(self) -> ServerAddress | None:
+        if self._key_pair is None:
+            return None
+        return ServerAddress(self._key_pair.public_key, self.dht.host, self.dht.port)
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def listen(self, key_pair: KeyPair | None = None) -> None:
+        """Announce ``key_pair`` (default: the node's) and take connections for it; returns
+        once the first announce round is done."""
+        if self._key_pair is not None or self._scope is not None:
+            raise AlreadyListeningError("the server is already listening")
+        if self.closed or self.dht.closed:
+            raise NodeDestroyedError("the node is destroyed")
+        kp = key_pair if key_pair is not None else self.dht.default_key_pair
+        for other in self.dht.listening:
+            if other is not self and other.public_key == kp.public_key:
+                raise KeypairAlreadyUsedError("another server listens on this key pair")
+        self.target = crypto.hash(kp.public_key)
+        self._key_pair = kp
+        self._announcer = Announcer(self.dht, kp, self.target)
+        self.dht.listening.add(self)
+        self.dht.router.set(
+            self.target,
+            RouterEntry(
+                None,
+                self._announcer.record,
+                on_handshake=self._on_handshake,
+                on_holepunch=self._on_holepunch,
+            ),
+        )
+        try:
+            await self.dht.nursery.start(self._run_announcer, self._announcer)
+        except BaseException:
+            self._stop_listening()
+            raise
+
+    async def _run_announcer(
+        self, announcer: Announcer, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            await announcer.run(task_status)
+
+    def refresh(self) -> None:
+        """Announce again soon (after a network change, say)."""
+        if self._announcer is not None:
+            self._announcer.refresh()
+
+    async def close(self) -> None:
+        """Stop taking connections and unannounce. Connections already made stay open."""
+        if self.closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self.closed = True
+        self._closing = True
+        announcer = self._announcer
+        self._stop_listening()
+        self._queue_send.close()
+        if announcer is not None and not self.dht.closed:
+            with trio.move_on_after(5):
+                await announcer.stop()
+        await trio.lowlevel.checkpoint()
+
+    def _stop_listening(self) -> None:
+        if self._scope is not None:
+            self._scope.cancel()
+        if self._announcer is not None:
+            self._announcer.stopped = True
+        self.dht.listening.discard(self)
+        if self.target is not None:
+            self.dht.router.delete(self.target)
+        for hs in self._slots:
+            if hs is not None:
+                self._drop(hs)
+        self._slots.clear()
+        self._connects.clear()
+        self._key_pair = None
+
+    async def accept(self) -> SecretStream:
+        """The next connection (when there is no ``on_connection`` handler);
+        ``trio.EndOfChannel`` once the server is closed."""
+        return await self._queue.receive()
+
+    # --- handshakes -----------------------------------------------------------------------
+
+    def _on_handshake(
+        self, noise: bytes, peer_address: Address | None, req: IncomingRequest
+    ) -> HandshakeReply | None:
+        if self._closing or self._key_pair is None:
+            return None
+        if noise in self._connects:
+            hs = self._connects[noise]
+        else:
+            if len(self._connects) >= MAX_PENDING:
+                return None  # a flood: the oldest are forgotten soon enough
+            client = peer_address if peer_address is not None else req.from_.address
+            hs = self._add_handshake(noise, client, req, direct=peer_address is None)
+            self._connects[noise] = hs
+            if hs is None:
+                self.dht.timers.call_later(self.handshake_clear_wait, lambda: self._forget(noise))
+        if hs is None or hs.reply is None:
+            return None
+        return HandshakeReply(hs.reply, None)
+
+    def _forget(self, noise: bytes) -> None:
+        if noise in self._connects and self._connects[noise] is None:
+            del self._connects[noise]
+
+    def _on_holepunch(
+        self, _id: int, _payload: bytes, _peer: Address, _req: IncomingRequest
+    ) -> HolepunchReply | None:
+        return None  # hole punching is not served yet: the client times out and gives up
+
+    def _add_handshake(
+        self, noise: bytes, client: Address, req: IncomingRequest, *, direct: bool
+    ) -> _Pending | None:
+        assert self._key_pair is not None and self._announcer is not None
+        wrap = NoiseWrap(self._key_pair)
+        try:
+            remote = wrap.recv(noise)
+        except HandshakeInvalidError:
+            return None
+        remote_key = wrap.remote_public_key
+        assert remote_key is not None
+        if self.firewall is not None:
+            try:
+                refused = bool(self.firewall(remote_key, remote, client))
+            except Exception:
+                refused = True  # as JS: a firewall that fails refuses
+            if refused or self._closing:
+                return None
+        if remote.version != 1:
+            error = ERROR.VERSION_MISMATCH
+        elif remote.udx is None:
+            error = ERROR.ABORTED
+        else:
+            error = ERROR.NONE
+        ours = self.dht.remote_address()
+        addresses: list[Address] = [ours] if ours is not None else []
+        if self._share_local_address:
+            addresses.extend(local_addresses(self.dht.server_socket.address()))
+        slot = self._free_slot()
+        hs = _Pending(slot, noise)
+        self._slots[slot] = hs
+        if error == ERROR.NONE:
+            hs.raw = self.dht.create_raw_stream(
+                firewall=lambda sock, host, port: self._on_first_packet(hs, sock, host, port)
+            )
+        relays = self._announcer.relay_addresses
+        payload = m.NoisePayload(
+            error=error,
+            firewall=FIREWALL.OPEN if ours is not None else FIREWALL.UNKNOWN,
+            holepunch=None
+            if ours is not None
+            else m.HolepunchInfo(id=slot, relays=tuple(self._announcer.relays)),
+            addresses4=tuple(addresses),
+            udx=m.UdxInfo(id=hs.raw.local_id if hs.raw is not None else 0, seq=0),
+            secret_stream=m.SecretStreamInfo(),
+            relay_addresses=tuple(relays) if relays else None,
+        )
+        hs.reply = wrap.send(payload)
+        hs.keys = wrap.final()
+        if error != ERROR.NONE or remote.udx is None:
+            self._drop(hs)
+            self._clear_later(hs)
+            return hs
+        hs.remote_udx_id = remote.udx.id
+        if remote.firewall == FIREWALL.OPEN or direct:
+            path = "server:direct" if direct else "server:client-open"
+            self.dht.connection_paths[path] += 1
+            sock = self.dht.client_socket if direct and req.socket == CLIENT else None
+            self._on_socket(hs, sock or self.dht.socket, client.host, client.port)
+            return hs
+        hs.timeout = self.dht.timers.call_later(
+            HANDSHAKE_INITIAL_TIMEOUT, lambda: self._give_up(hs)
+        )
+        return hs
+
+    # --- streams --------------------------------------------------------------------------
+
+    def _free_slot(self) -> int:
+        for i, hs in enumerate(self._slots):
+            if hs is None:
+                return i
+        self._slots.append(None)
+        return len(self._slots) - 1
+
+    def _on_first_packet(self, hs: _Pending, sock: UDXSocket, host: str, port: int) -> bool:
+        """The stream's firewall: the client's first UDX packet connects the stream to it."""
+        if not 0 < port < 65536:
+            return True
+        if hs.raw is not None and hs.keys is not None:
+            self.dht.connection_paths["server:first-packet"] += 1
+        self._on_socket(hs, sock, host, port)
+        return False
+
+    def _on_socket(self, hs: _Pending, sock: UDXSocket, host: str, port: int) -> None:
+        raw, keys = hs.raw, hs.keys
+        if raw is None or keys is None:
+            return
+        hs.raw = None
+        if hs.timeout is not None:
+            hs.timeout.cancel()
+            hs.timeout = None
+        self._clear_later(hs)
+        raw.connect(hs.remote_udx_id, port, host, socket=sock)
+        self._deliver(connection_stream(raw, keys))
+
+    def _give_up(self, hs: _Pending) -> None:
+        hs.timeout = None
+        self._drop(hs)
+        self._clear_later(hs)
+
+    def _drop(self, hs: _Pending) -> None:
+        if hs.timeout is not None:
+            hs.timeout.cancel()
+            hs.timeout = None
+        raw, hs.raw = hs.raw, None
+        if raw is not None:
+            raw.destroy()
+
+    def _clear_later(self, hs: _Pending) -> None:
+        if hs.clearing is None:
+            hs.clearing = self.dht.timers.call_later(
+                self.handshake_clear_wait, lambda: self._clear(hs)
+            )
+
+    def _clear(self, hs: _Pending) -> None:
+        if hs.id < len(self._slots) and self._slots[hs.id] is hs:
+            self._slots[hs.id] = None
+            while self._slots and self._slots[-1] is None:
+                self._slots.pop()
+        if self._connects.get(hs.noise) is hs:
+            del self._connects[hs.noise]
+
+    def _deliver(self, stream: SecretStream) -> None:
+        self.connections += 1
+        if self.on_connection is not None:
+            self.dht.nursery.start_soon(_serve, self.on_connection, stream)
+            return
+        try:
+            self._queue_send.send_nowait(stream)
+        except (trio.WouldBlock, trio.ClosedResourceError):
+            self.dht.nursery.start_soon(stream.aclose)  # nobody takes it
+
+
+async def _serve(handler: ConnectionHandler, stream: SecretStream) -> None:
+    """One connection's task: the handler inside the stream's block; a connection the peer
+    breaks ends here (the node goes on)."""
+    try:
+        async with stream:
+            await handler(stream)
+    except (SecretStreamError, trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
