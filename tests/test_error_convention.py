@@ -27,6 +27,7 @@ ROOTS = {
     "hyperswarm.udx.errors": "UDXError",
     "hyperswarm.dht_rpc.errors": "DHTError",
     "hyperswarm.hyperdht.errors": "HyperDHTError",
+    "hyperswarm.swarm.errors": "SwarmError",
 }
 
 

@@ -387,6 +387,10 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self._linger_until: float | None = None
         self._keepalive: float | None = None
         self._msg_send, self._msg_recv = trio.open_memory_channel[bytes](MAX_QUEUED_DATAGRAMS)
+        #: Ordered bytes that arrived from the peer / that were handed to the stream to send
+        #: (JS ``rawBytesRead``/``rawBytesWritten`` of the secret-stream above).
+        self.bytes_read = 0
+        self.bytes_written = 0
 
     @property
     def connected(self) -> bool:
@@ -571,6 +575,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         for ev in conn.events():
             if isinstance(ev, Data):
                 self._buffer += ev.data
+                self.bytes_read += len(ev.data)
                 self._readable.set()
             elif isinstance(ev, End):
                 self._eof = True
@@ -662,6 +667,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
                 raise trio.BrokenResourceError("the stream is broken") from self._error
             if data:
                 conn.write(bytes(data))
+                self.bytes_written += len(data)
                 self._wake.set()
             await self._wait_writable(conn)
 
