@@ -53,7 +53,10 @@ class Peer:
                 del self.open[remote]
 
     def greeted_by(self, other: Peer) -> bool:
-        return b"hello " + other.key.hex().encode() in self.heard.get(other.key, [])
+        return self.greeted_by_key(other.key)
+
+    def greeted_by_key(self, key: bytes) -> bool:
+        return b"hello " + key.hex().encode() in self.heard.get(key, [])
 
 
 async def until(cond: Callable[[], bool], timeout: float = 20.0, step: float = 0.02) -> None:

@@ -80,6 +80,10 @@ module.exports = {
     get(h).swarm.joinPeer(publicKey)
     return true
   },
+  'swarm.listen': async (h) => {
+    await get(h).swarm.listen()
+    return true
+  },
   'swarm.flush': async (h) => get(h).swarm.flush(),
   'swarm.state': async (h) => {
     const r = get(h)
