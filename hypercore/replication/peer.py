@@ -312,6 +312,10 @@ class Peer(Source):
         self.want_queue.clear()
         if was_open:
             self.replicator.remove_peer(self)
+        else:
+            # Rejected (the remote did not have the core then) or closed before it opened:
+            # the core may be attached to this mux again when the remote opens it later.
+            self.replicator.muxes.discard(self.mux)
 
     def _on_drain(self, channel: Channel) -> None:
         self._serve_queued()

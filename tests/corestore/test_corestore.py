@@ -379,3 +379,28 @@ async def test_a_store_entered_again_inside_its_own_block() -> None:
             assert store.opened
         assert store.closed  # leaving the inner block closes the store, as aclose() would
     assert store.closed
+
+
+async def test_a_core_the_remote_rejected_is_replicated_once_the_remote_opens_it() -> None:
+    """A's core is offered on the stream first and rejected (B does not know it yet); when B
+    later opens it by key, it replicates over the same stream (the tutorial's getKey flow)."""
+    from tests.hypercore.replication_helpers import secret_pair
+
+    async with (
+        Corestore(MemoryStorage()) as a,
+        Corestore(MemoryStorage()) as b,
+        secret_pair() as (sa, sb),
+    ):
+        local = a.get("local")
+        await local.append([b"first"])
+        a.replicate(sa)
+        b.replicate(sb)
+        await trio.sleep(0.2)  # A's open reaches B and is rejected
+        assert local.key is not None
+        mirror = b.get(key=local.key)
+        with trio.fail_after(10):
+            assert await mirror.get(0) == b"first"
+            await local.append([b"second"])
+            while mirror.length < 2:  # upgraded eagerly, no update() call
+                await mirror.wait_for_append()
+        assert await mirror.get(1) == b"second"
