@@ -48,6 +48,10 @@ class Shared(Requests, Protocol):
     def remove_peer(self, peer: Peer) -> None:
         """The channel closed: its requests go back to the others."""
 
+    def detach(self, peer: Peer) -> None:
+        """The channel closed before it opened (the remote rejected it): the core may be
+        attached to that mux again when the remote opens it later."""
+
     def update_peer(self, peer: Peer) -> None:
         """Ask ``peer`` for what we want of it."""
 
@@ -313,9 +317,7 @@ class Peer(Source):
         if was_open:
             self.replicator.remove_peer(self)
         else:
-            # Rejected (the remote did not have the core then) or closed before it opened:
-            # the core may be attached to this mux again when the remote opens it later.
-            self.replicator.muxes.discard(self.mux)
+            self.replicator.detach(self)
 
     def _on_drain(self, channel: Channel) -> None:
         self._serve_queued()

@@ -161,6 +161,9 @@ class Replicator:
         self.notify()
         self.update_all()
 
+    def detach(self, peer: Peer) -> None:
+        self.muxes.discard(peer.mux)
+
     def close(self) -> None:
         for peer in list(self.peers):
             peer.close()
