@@ -4,7 +4,8 @@
 
 Without TOPIC it creates a room and prints its topic; with one it joins that room. Every
 line typed is sent to the peers in the room; ``/nick NAME`` changes your nickname,
-``/peers`` lists the peers, ``/quit`` (or end of input) leaves.
+``/peers`` lists the peers connected, ``/known`` the peers known (by core key, with their
+latest nickname), ``/quit`` (or end of input) leaves.
 
 The data model is the tutorial's, so this program chats with the JS app: each peer keeps its
 nickname in its own core (``local``, JSON blocks ``{"nickname": ...}``; a new nickname is a
@@ -20,9 +21,10 @@ nickname and the peers you knew. Without it the store is a temporary directory.
 ``--bootstrap`` joins a local testnet (``python -m hyperswarm.testnet``) instead of the
 public DHT; with only loopback bootstrap nodes the peer binds to 127.0.0.1 as well.
 
-Output lines (one event per line): ``topic: HEX``, ``you are NICK``, ``<NICK> message``,
-``* NICK joined`` / ``* NICK left``, ``* OLD is now NEW``, ``* peers: N``, and ``! ...`` for
-problems (bad input, a peer that sent something wrong), which never stop the chat.
+Output lines (one event per line): ``topic: HEX``, ``core key: HEX``, ``you are NICK``,
+``<NICK> message``, ``* KEY joined`` / ``* NICK left``, ``* KEY is NICK``, ``* OLD is now NEW``,
+``* known peer: NICK``, ``* peers: N``, and ``! ...`` for problems (bad input, a peer that sent
+something wrong), which never stop the chat.
 """
 
 from __future__ import annotations
@@ -245,7 +247,13 @@ class Chat:
                 names = sorted(self.name_of(k) for k in self.connected)
                 self.out(f"* peers: {len(names)}" + (f" ({', '.join(names)})" if names else ""))
                 return True
-            self.out(f"! unknown command /{command} (try /nick NAME, /peers, /quit)")
+            if command == "known":
+                known = sorted(
+                    f"{short(key)} ({peer.nickname or '?'})" for key, peer in self.known.items()
+                )
+                self.out("* known: " + (", ".join(known) if known else "nobody"))
+                return True
+            self.out(f"! unknown command /{command} (try /nick NAME, /peers, /known, /quit)")
             return True
         self.out(f"<{self.nickname}> {line}")
         await self.send(line)
@@ -314,6 +322,7 @@ async def run(argv: Sequence[str] | None = None) -> None:
                 chat.swarm = swarm
                 topic = bytes.fromhex(args.topic) if args.topic else os.urandom(32)
                 out(f"topic: {topic.hex()}")
+                out(f"core key: {(chat.local.key or b'').hex()}")
                 out(f"you are {chat.nickname}")
                 swarm.join(topic)
                 await _read_input(chat)
