@@ -50,6 +50,7 @@ from .packet import (
     Packet,
     decode,
     encode,
+    encode_plain,
 )
 
 __all__ = [
@@ -340,6 +341,8 @@ class Connection:
         sacks: list[tuple[int, int]] | None = None,
         padding: int = 0,
     ) -> bytes:
+        if not sacks and not padding:
+            return encode_plain(type_, self.remote_id, self.rwnd(), seq, self.ack, payload)
         return encode(
             Packet(type_, self.remote_id, self.rwnd(), seq, self.ack, sacks or [], payload, padding)
         )

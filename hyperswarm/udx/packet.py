@@ -36,6 +36,7 @@ __all__ = [
     "Packet",
     "decode",
     "encode",
+    "encode_plain",
     "stream_id_of",
 ]
 
@@ -105,6 +106,14 @@ def encode(packet: Packet) -> bytes:
         MAGIC, VERSION, packet.type, offset, packet.stream_id, packet.rwnd, packet.seq, packet.ack
     )
     return header + extra + packet.payload
+
+
+def encode_plain(
+    type_: int, stream_id: int, rwnd: int, seq: int, ack: int, payload: bytes
+) -> bytes:
+    """:func:`encode` of a packet without selective acks or padding, for the send path: the
+    values are the caller's own, already in range (``rwnd`` is capped to 32 bits)."""
+    return _HEADER.pack(MAGIC, VERSION, type_, 0, stream_id, min(rwnd, _U32), seq, ack) + payload
 
 
 def decode(datagram: bytes | bytearray | memoryview) -> Packet:

@@ -16,6 +16,7 @@ from hyperswarm.udx.packet import (
     Packet,
     decode,
     encode,
+    encode_plain,
     stream_id_of,
 )
 
@@ -107,3 +108,19 @@ def test_bad_values_refused() -> None:
         with pytest.raises(UDXDecodeError):
             decode(raw)
     assert stream_id_of(b"\x03" + bytes(30)) is None  # a dht-rpc message is not for a stream
+
+
+@given(
+    st.integers(0, 0xFF),
+    u32,
+    u32,
+    u32,
+    u32,
+    st.binary(max_size=64),
+)
+def test_the_plain_encoder_is_the_encoder(
+    type_: int, stream_id: int, rwnd: int, seq: int, ack: int, payload: bytes
+) -> None:
+    assert encode_plain(type_, stream_id, rwnd, seq, ack, payload) == encode(
+        Packet(type_, stream_id, rwnd, seq, ack, [], payload, 0)
+    )
