@@ -3,6 +3,7 @@ JS app (tests/interop/js/chat.js) take the same command line and print the same 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -121,3 +122,37 @@ class ChatProcess:
     def kill(self) -> None:
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
+
+
+class LocalTestnet:
+    """``python -m hyperswarm.testnet`` as the README's recipe runs it (on a free port)."""
+
+    def __init__(self, size: int = 5) -> None:
+        self.cmd = [sys.executable, "-m", "hyperswarm.testnet", "--size", str(size), "--port", "0"]
+        self.bootstrap: list[str] = []
+        self._proc: trio.Process | None = None
+
+    async def start(self) -> list[str]:
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        self._proc = await trio.lowlevel.open_process(
+            self.cmd, stdout=subprocess.PIPE, cwd=str(ROOT), env=env
+        )
+        assert self._proc.stdout is not None
+        data = b""
+        with trio.fail_after(30):
+            while b"\n" not in data:
+                chunk = await self._proc.stdout.receive_some()
+                if not chunk:
+                    raise AssertionError("the testnet ended before printing its bootstrap list")
+                data += chunk
+        self.bootstrap = [str(b) for b in json.loads(data.split(b"\n", 1)[0])]
+        return self.bootstrap
+
+    async def stop(self) -> None:
+        if self._proc is not None and self._proc.returncode is None:
+            self._proc.terminate()
+            with trio.move_on_after(10):
+                await self._proc.wait()
+            if self._proc.returncode is None:
+                self._proc.kill()
+                await self._proc.wait()

@@ -14,14 +14,23 @@ import trio
 from hyperswarm import Hyperswarm, PeerInfo, SecretStream, testnet
 from protomux.rpc import RPC
 
-from .chatproc import ChatProcess
+from .chatproc import ChatProcess, LocalTestnet
 
 LOCAL = "127.0.0.1"
 
 
 async def test_two_chats_talk(tmp_path: Path) -> None:
-    async with testnet.Testnet(5) as net, trio.open_nursery() as nursery:
-        boot = net.bootstrap_strings()
+    """The README's recipe: a testnet from the command line and two chats joined to it."""
+    net = LocalTestnet(5)
+    boot = await net.start()
+    try:
+        await _two_chats(tmp_path, boot)
+    finally:
+        await net.stop()
+
+
+async def _two_chats(tmp_path: Path, boot: list[str]) -> None:
+    async with trio.open_nursery() as nursery:
         alice = ChatProcess("python", tmp_path / "alice", boot, nick="alice")
         await alice.start(nursery)
         await alice.expect(r"topic: [0-9a-f]{64}")
