@@ -12,19 +12,15 @@ Usage: ``python -m benchmarks.connect [--connections N] [--megabytes N] [--repea
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import trio
 
-from tests.interop.jsenv import ensure_installed, require_node
+from tests.interop.jsenv import ensure_installed
 
-from .report import alternate, median_of, table
+from .report import JS_DIR, alternate, median_of, run_js, table
 
-JS_DIR = Path(__file__).parent / "js"
 CHUNK = 64 * 1024
 
 
@@ -86,16 +82,7 @@ async def _python(connections: int, megabytes: int) -> dict[str, float]:
 
 
 def _js(connections: int, megabytes: int) -> dict[str, float]:
-    node, _ = require_node()
-    out = subprocess.run(
-        [node, str(JS_DIR / "connect.js"), str(connections), str(megabytes)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return run_js("connect.js", connections, megabytes)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -15,21 +15,16 @@ Usage: ``python -m benchmarks.dht [--lookups N] [--announces N] [--repeat N] [--
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
-import subprocess
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import trio
 
-from tests.interop.jsenv import ensure_installed, require_node
+from tests.interop.jsenv import ensure_installed
 
-from .report import alternate, median_of, table
-
-JS_DIR = Path(__file__).parent / "js"
+from .report import JS_DIR, alternate, median_of, run_js, table
 
 
 async def _python(lookups: int, announces: int) -> dict[str, float]:
@@ -61,16 +56,7 @@ async def _python(lookups: int, announces: int) -> dict[str, float]:
 
 
 def _js(lookups: int, announces: int) -> dict[str, float]:
-    node, _ = require_node()
-    out = subprocess.run(
-        [node, str(JS_DIR / "dht.js"), str(lookups), str(announces)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
-    return result
+    return run_js("dht.js", lookups, announces)
 
 
 def _simulator(nodes: int, lookups: int) -> float:

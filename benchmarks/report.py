@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import statistics
+import subprocess
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-__all__ = ["alternate", "median_of", "table"]
+from tests.interop.jsenv import require_node
+
+__all__ = ["JS_DIR", "alternate", "median_of", "run_js", "table"]
+
+#: The pinned JS side of the benchmarks.
+JS_DIR = Path(__file__).parent / "js"
 
 Run = dict[str, float]
 
@@ -39,3 +47,18 @@ def alternate(
 def median_of(runs: Sequence[Run], key: str) -> float:
     """The median of one figure over several runs."""
     return statistics.median(r[key] for r in runs)
+
+
+def run_js(script: str, *args: object, timeout: float = 600) -> Run:
+    """Run ``benchmarks/js/<script>`` with ``args``; its last output line is a JSON object of
+    figures."""
+    node, _ = require_node()
+    out = subprocess.run(
+        [node, str(JS_DIR / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=timeout,
+    )
+    result: Run = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
