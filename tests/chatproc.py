@@ -120,6 +120,7 @@ class ChatProcess:
             await self._proc.wait()
 
     def kill(self) -> None:
+        """SIGKILL: no goodbye to peers, no unannounce, storage left as it is."""
         if self._proc is not None and self._proc.returncode is None:
             self._proc.kill()
 

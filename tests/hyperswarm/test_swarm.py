@@ -180,6 +180,25 @@ async def test_suspend_and_resume(net: testnet.Testnet) -> None:
         await wait_linked(a, b)
 
 
+async def test_max_parallel_bounds_the_dials_in_flight(net: testnet.Testnet) -> None:
+    topic = os.urandom(32)
+    servers = [Peer(net.bootstrap_strings()) for _ in range(4)]
+    client = Peer(net.bootstrap_strings(), max_parallel=1)
+    seen: list[int] = []
+    async with servers[0].swarm, servers[1].swarm, servers[2].swarm, servers[3].swarm:
+        for s in servers:
+            await s.swarm.join(topic, client=False).flushed()
+        async with client.swarm:
+            discovery = client.swarm.join(topic, server=False)
+            assert client.swarm.status(topic) is discovery.discovery
+            with trio.fail_after(20):
+                while len(client.open) < 4:
+                    seen.append(client.swarm.connecting)
+                    await trio.sleep(0.001)
+            assert max(seen) == 1
+            assert client.swarm.stats.client.attempted == 4
+
+
 async def test_a_swarm_never_dials_itself(net: testnet.Testnet) -> None:
     topic = os.urandom(32)
     a = Peer(net.bootstrap_strings())

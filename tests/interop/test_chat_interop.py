@@ -1,6 +1,7 @@
 """examples/chat.py and the headless JS tutorial app (tests/interop/js/chat.js: same data
 model and RPC as the tutorial's app.js) in one room on a JS testnet: messages and /nick
-changes both ways, restarts that keep core keys and known peers, and the tutorial's
+changes both ways, restarts that keep core keys and known peers (one peer quits, the other is
+killed with SIGKILL; each kind of peer is killed in one of the two runs), and the tutorial's
 verifiable relay: C met B once; later B changes its nickname while connected only to A and
 goes offline; C, connected only to A, shows B's new nickname, fetched from A and verified
 against B's key. The relay runs with C in Python (A, B in JS) and with A in Python relaying
@@ -48,13 +49,20 @@ async def restart(
     storage: Path,
     boot: list[str],
     topic: str,
+    *,
+    kill: bool = False,
 ) -> ChatProcess:
-    """Quit ``peer`` and start it again on its storage: it keeps its core key, its nickname
-    and the peers it knew (listed from storage before any getKey)."""
+    """Quit (or kill) ``peer`` and start it again on its storage: it keeps its core key, its
+    nickname and the peers it knew (listed from storage before any getKey), and the other
+    side connects to it again (a killed peer's old connection is replaced as JS does)."""
     key = peer.value("core key: ")
-    await peer.quit()
-    await other.expect(rf"\* {nick} left")
     mark = len(other.lines)
+    if kill:
+        peer.kill()
+    else:
+        await peer.quit()
+        await other.expect(rf"\* {nick} left")
+        mark = len(other.lines)
     again = chat(peer.kind, storage, boot, topic=topic)
     await again.start(nursery)
     await again.expect(rf"you are {nick}")
@@ -96,7 +104,9 @@ async def test_python_and_js_chat_in_one_room(
 
         # each side restarts with its storage: same core key, nickname and known peer
         b = await restart(nursery, b, a, "benjamin", "annie", tmp_path / "b", bootstrap, topic)
-        a = await restart(nursery, a, b, "annie", "benjamin", tmp_path / "a", bootstrap, topic)
+        a = await restart(
+            nursery, a, b, "annie", "benjamin", tmp_path / "a", bootstrap, topic, kill=True
+        )
         await a.quit()
         await b.quit()
 
