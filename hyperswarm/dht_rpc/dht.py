@@ -26,7 +26,7 @@ from protomux.encoding import Address
 from ..udx import UDX, UDXSocket
 from ..udx.errors import UDXError
 from .core import DHTCore
-from .errors import DHTError, NodeDestroyedError
+from .errors import DHTError, NodeDestroyedError, RequestDestroyedError
 from .io import CLIENT, SERVER, IncomingRequest, OutgoingRequest, Peer, Reply, Session
 from .query import Commit, Query
 from .timers import TimerQueue
@@ -65,13 +65,14 @@ def _is_ipv4(host: str) -> bool:
 
 
 class _SocketTransport:
-    """Sends the core's datagrams on the node's two sockets (drops what cannot be sent)."""
+    """Sends the core's datagrams on the node's sockets (drops what cannot be sent): its two
+    own, numbered :data:`SERVER` and :data:`CLIENT`, and any it opened later."""
 
     def __init__(self) -> None:
         self.sockets: list[UDXSocket | None] = [None, None]
 
     def send(self, socket: int, data: bytes, host: str, port: int, ttl: int) -> None:
-        sock = self.sockets[socket]
+        sock = self.sockets[socket] if socket < len(self.sockets) else None
         if sock is None or sock.closed:
             return
         try:
@@ -188,6 +189,7 @@ class DHT(AsyncResource):
         self._server: UDXSocket | None = None
         self._client: UDXSocket | None = None
         self._request_handler: Callable[[IncomingRequest], bool] | None = None
+        self._extra_closed: dict[int, trio.Event] = {}
         self.closed = False
 
     @classmethod
@@ -300,10 +302,89 @@ class DHT(AsyncResource):
         self.closed = True
         if self._core is not None:
             self._core.destroy()
-        for sock in (self._server, self._client):
+        for sock in list(self._transport.sockets):
             if sock is not None:
                 await sock.aclose()
         await trio.lowlevel.checkpoint()
+
+    # --- more sockets -----------------------------------------------------------------------
+
+    async def open_socket(
+        self, on_small: Callable[[bytes, Address], None] | None = None
+    ) -> tuple[int, UDXSocket]:
+        """Another UDP socket of the node, bound to the node's host on any port and sharing
+        its stream table: RPC datagrams that reach it go to the node as arriving on socket
+        number ``n`` (requests with ``socket=`` it leave from it, and replies to what came
+        in on it go out through it); one-byte datagrams (hole punches) go to
+        ``on_small(data, address)``. Returns ``(n, socket)``; :meth:`close_socket` ends it
+        (the node's close ends it too)."""
+        sockets = self._transport.sockets
+        number = next((i for i in range(2, len(sockets)) if sockets[i] is None), len(sockets))
+
+        def on_datagram(data: bytes, addr: tuple[str, int]) -> None:
+            if len(data) > 1:
+                self._on_datagram(number, data, addr)
+            elif on_small is not None:
+                on_small(data, Address(addr[0], addr[1]))
+
+        sock = UDXSocket(udx=self.udx, on_datagram=on_datagram)
+        closed = trio.Event()
+        if number == len(sockets):  # the number is taken now (others may open meanwhile)
+            sockets.append(sock)
+        else:
+            sockets[number] = sock
+        try:
+            await self._background_nursery_or_raise().start(self._hold_until, sock, closed)
+            await sock.bind(0, self._host if self._host != "::" else "0.0.0.0")
+        except BaseException:
+            closed.set()
+            if sockets[number] is sock:
+                sockets[number] = None
+            await sock.aclose()
+            raise
+        self._extra_closed[id(sock)] = closed
+        return number, sock
+
+    async def close_socket(self, number: int) -> None:
+        """Close a socket :meth:`open_socket` opened (and the streams on it)."""
+        sockets = self._transport.sockets
+        if number < 2 or number >= len(sockets) or sockets[number] is None:
+            await trio.lowlevel.checkpoint()
+            return
+        sock = sockets[number]
+        assert sock is not None
+        sockets[number] = None
+        while len(sockets) > 2 and sockets[-1] is None:
+            sockets.pop()
+        closed = self._extra_closed.pop(id(sock), None)
+        await sock.aclose()
+        if closed is not None:
+            closed.set()
+
+    @property
+    def open_sockets(self) -> int:
+        """The sockets :meth:`open_socket` opened that are open now."""
+        return sum(1 for s in self._transport.sockets[2:] if s is not None)
+
+    def socket_number(self, socket: UDXSocket) -> int:
+        """The number the node knows ``socket`` by (see :meth:`open_socket`)."""
+        for i, s in enumerate(self._transport.sockets):
+            if s is socket:
+                return i
+        raise ValueError("not a socket of this node")
+
+    def _background_nursery_or_raise(self) -> trio.Nursery:
+        nursery = self._background.nursery
+        if nursery is None or self.closed:
+            raise NodeDestroyedError("the node is not open (use it as an async context manager)")
+        return nursery
+
+    async def _hold_until(
+        self, sock: UDXSocket, closed: trio.Event, task_status: trio.TaskStatus[None]
+    ) -> None:
+        async with sock:
+            task_status.started()
+            await closed.wait()
 
     # --- state ------------------------------------------------------------------------------
 
@@ -454,7 +535,10 @@ class DHT(AsyncResource):
 
         which = None
         if socket is not None:
-            which = SERVER if socket is self._server else CLIENT
+            try:
+                which = self.socket_number(socket)
+            except ValueError:
+                raise RequestDestroyedError("the socket to send from is closed") from None
         req = self.core.request(
             command=command,
             to=to,

@@ -1,5 +1,4 @@
-"""Connecting to a server by its public key (JS hyperdht ``lib/connect.js``, without hole
-punching).
+"""Connecting to a server by its public key (JS hyperdht ``lib/connect.js``).
 
 The client finds the nodes holding the server's record (a FIND_PEER query for
 ``H(publicKey)``, after any relay addresses it was given or remembers), and sends the first
@@ -14,14 +13,29 @@ is; the client then connects its own stream:
 * on the same host or LAN (the relay saw both at the same IP), to the server's LAN address
   that best matches its own, once that address answers a ping.
 
-Anything else needs hole punching, which this module does not do yet: the connection fails
-with :class:`~hyperswarm.hyperdht.errors.CannotHolepunchError`. Failures use JS's codes:
-``PEER_NOT_FOUND`` (nobody holds the record), ``PEER_CONNECTION_FAILED`` (nobody relayed an
-answer: the server refused or is gone), ``SERVER_ERROR``/``SERVER_INCOMPATIBLE`` (the server
-answered with an error), ``HOLEPUNCH_ABORTED`` (the direct path did not open).
+Anything else needs hole punching (:mod:`.holepuncher`), raced by the LAN try when both
+sit behind one NAT. The client opens a punch socket, samples its NAT, and runs a *probe
+round* with the server through one of the server's relays (PEER_HOLEPUNCH, sealed with the
+handshake's holepunch secret): each side learns the other's NAT kind and addresses, and the
+server proves the address the relay saw it at with a token. A *punch round* through the
+relay the handshake went through then tells the server to punch, echoing its token, and both
+sides start sending punches. The first punch that reaches the client connects its stream.
+
+Failures use JS's codes: ``PEER_NOT_FOUND`` (nobody holds the record),
+``PEER_CONNECTION_FAILED`` (nobody relayed an answer: the server refused or is gone),
+``SERVER_ERROR``/``SERVER_INCOMPATIBLE`` (the server answered with an error),
+``CANNOT_HOLEPUNCH`` (the server is not reachable and gave no relays to punch through),
+``HOLEPUNCH_PROBE_TIMEOUT`` (a side has no NAT verdict), ``HOLEPUNCH_DOUBLE_RANDOMIZED_NATS``
+(both behind random NATs), ``REMOTE_ABORTED``/``REMOTE_NOT_HOLEPUNCHING``/
+``REMOTE_NOT_HOLEPUNCHABLE`` (the server stopped or cannot punch), ``HOLEPUNCH_INVALID``/
+``BAD_HOLEPUNCH_REPLY`` (a reply that does not decrypt or comes from elsewhere) and
+``HOLEPUNCH_ABORTED`` (no path opened in time, a veto, or a random punch too soon after the
+last one: one per 20 s per node, as JS).
 """
 
 from __future__ import annotations
+
+from typing import NoReturn
 
 import trio
 
@@ -37,20 +51,29 @@ from .addresses import is_bogon, is_reserved, local_addresses, match_address
 from .constants import COMMANDS, ERROR, FIREWALL
 from .errors import (
     BadHandshakeReplyError,
+    BadHolepunchReplyError,
     CannotHolepunchError,
     HandshakeInvalidError,
     HolepunchAbortedError,
+    HolepunchDoubleRandomizedNatsError,
+    HolepunchInvalidError,
+    HolepunchProbeTimeoutError,
     HyperDHTDecodeError,
     HyperDHTError,
     PeerConnectionFailedError,
     PeerNotFoundError,
+    RemoteAbortedError,
+    RemoteNotHolepunchableError,
+    RemoteNotHolepunchingError,
     ServerErrorError,
     ServerIncompatibleError,
 )
+from .holepuncher import Holepuncher, Sleeper
 from .host import ConnectionHost
 from .noise_wrap import ConnectionKeys, NoiseWrap
 from .router import FROM_CLIENT, REPLY
-from .server import connection_stream
+from .secure_payload import SecurePayload
+from .server import HolepunchVeto, connection_stream
 
 __all__ = ["connect"]
 
@@ -85,8 +108,25 @@ class _Answer:
 
 
 class _Connector:
-    def __init__(self, dht: ConnectionHost, public_key: bytes, key_pair: KeyPair) -> None:
+    def __init__(
+        self,
+        dht: ConnectionHost,
+        public_key: bytes,
+        key_pair: KeyPair,
+        *,
+        holepunch: HolepunchVeto | None = None,
+        fast_open: bool = True,
+        local_connection: bool = True,
+    ) -> None:
         self.dht = dht
+        self.holepunch: HolepunchVeto = holepunch or (lambda *_: True)
+        self.fast_open = fast_open
+        self.lan = local_connection
+        self.puncher: Holepuncher | None = None
+        self.secure: SecurePayload | None = None
+        self.relay_token: bytes | None = None  # (the blind relay is not offered yet)
+        self.sleeper = Sleeper()
+        self.round = 0
         self.public_key = public_key
         self.target = crypto.hash(public_key)
         self.wrap = NoiseWrap(key_pair, public_key)
@@ -121,6 +161,20 @@ class _Connector:
             return
         self.raw.connect(answer.payload.udx.id, port, host, socket=sock)
         self.connected.set()
+        self.sleeper.resume()
+        p = self.puncher
+        if p is not None:  # (the socket a stream runs on stays open with it)
+            p.on_abort = None
+            p.destroy()
+
+    def _on_punched(self, sock: UDXSocket, host: str, port: int) -> None:
+        if not self.connected.is_set():
+            self.dht.connection_paths["client:punched"] += 1
+        self._on_socket(sock, host, port)
+
+    def next_round(self) -> int:
+        self.round += 1
+        return self.round - 1
 
     # --- finding the server -----------------------------------------------------------------
 
@@ -236,16 +290,32 @@ async def connect(
     *,
     key_pair: KeyPair | None = None,
     relay_addresses: list[Address] | None = None,
+    holepunch: HolepunchVeto | None = None,
+    fast_open: bool = True,
+    local_connection: bool = True,
 ) -> SecretStream:
     """A connection to the server listening on ``public_key``: a secret-stream over a UDX
-    stream whose header exchange is done (see the module docstring)."""
-    c = _Connector(dht, public_key, key_pair or dht.default_key_pair)
+    stream whose header exchange is done (see the module docstring). ``holepunch(remote
+    firewall, our firewall, remote addresses, our addresses)`` may veto a punch; JS's
+    ``fastOpen`` and ``localConnection`` options are ``fast_open`` and ``local_connection``."""
+    c = _Connector(
+        dht,
+        public_key,
+        key_pair or dht.default_key_pair,
+        holepunch=holepunch,
+        fast_open=fast_open,
+        local_connection=local_connection,
+    )
     try:
         return await _connect(c, relay_addresses)
     except BaseException:
         c.raw.destroy()
+        if c.puncher is not None:
+            c.puncher.on_abort = None
+            c.puncher.destroy()
         raise
     finally:
+        c.sleeper.resume()
         c.session.destroy()
 
 
@@ -275,7 +345,8 @@ async def _connect(c: _Connector, relay_addresses: list[Address] | None) -> Secr
 
 
 async def _open_direct(c: _Connector, answer: _Answer) -> None:
-    """Connect the stream without hole punching, or fail."""
+    """Connect the stream: straight to a reachable server, by waiting for the server when we
+    are reachable, over the LAN when both sit behind one NAT, or by hole punching."""
     dht = c.dht
     payload = answer.payload
     holepunchable = payload.holepunch is not None and bool(payload.holepunch.relays)
@@ -292,16 +363,262 @@ async def _open_direct(c: _Connector, answer: _Answer) -> None:
         if not c.connected.is_set():
             raise HolepunchAbortedError("the server did not connect")
         return
-    if answer.relayed and answer.client_address.host == answer.server_address.host:
-        lan = [a for a in payload.addresses4 if not is_reserved(a.host)]
-        if lan:
-            mine = local_addresses(dht.server_socket.address())
-            addr = match_address(mine, lan) or lan[0]
-            try:
-                await dht.ping(addr)
-            except DHTError:
-                raise HolepunchAbortedError("the server's LAN address does not answer") from None
-            dht.connection_paths["client:lan"] += 1
-            c._on_socket(dht.server_socket, addr.host, addr.port)
-            return
-    raise CannotHolepunchError("the server is only reachable by hole punching (not supported yet)")
+    lan = _lan_candidate(c, answer) if c.lan else None
+    if not holepunchable:
+        if lan is None:
+            raise CannotHolepunchError("the server cannot be reached and does not punch")
+        await _try_lan(c, lan, raise_on_failure=True)  # the LAN is the only way
+        return
+    error: BaseException | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_when_set, c.connected, nursery.cancel_scope)
+        if lan is not None:  # raced with the punch, which it does not hold up
+            nursery.start_soon(_try_lan, c, lan)
+        try:
+            await _holepunch(c, answer)
+            await _wait_for_punch(c)
+        except (HyperDHTError, DHTError) as e:
+            error = e  # (moot if another path connected meanwhile)
+        nursery.cancel_scope.cancel()
+    if c.connected.is_set():
+        return
+    raise error or HolepunchAbortedError("no punch got through")
+
+
+def _lan_candidate(c: _Connector, answer: _Answer) -> Address | None:
+    """The server's LAN address to try when the relay saw us both at one host."""
+    if not answer.relayed or answer.client_address.host != answer.server_address.host:
+        return None
+    lan = [a for a in answer.payload.addresses4 if not is_reserved(a.host)]
+    if not lan:
+        return None
+    mine = local_addresses(c.dht.server_socket.address())
+    return match_address(mine, lan) or lan[0]
+
+
+async def _try_lan(c: _Connector, addr: Address, *, raise_on_failure: bool = False) -> None:
+    try:
+        await c.dht.ping(addr)
+    except DHTError:
+        if raise_on_failure:
+            raise HolepunchAbortedError("the server's LAN address does not answer") from None
+        return
+    if not c.connected.is_set():
+        c.dht.connection_paths["client:lan"] += 1
+        c._on_socket(c.dht.server_socket, addr.host, addr.port)
+
+
+async def _wait_for_punch(c: _Connector) -> None:
+    """Until a punch got through (the stream is connected) or the puncher gave up."""
+    p = c.puncher
+    assert p is not None
+    while not c.connected.is_set() and not p.destroyed:
+        with trio.move_on_after(0.05):
+            await c.connected.wait()
+
+
+# --- hole punching ------------------------------------------------------------------------
+
+
+class _HolepunchAnswer:
+    __slots__ = ("from_", "payload", "peer_address", "to", "try_later")
+
+    def __init__(
+        self,
+        payload: m.HolepunchPayload,
+        peer_address: Address,
+        from_: Address,
+        to: Address | None,
+        try_later: bool,
+    ) -> None:
+        self.payload = payload
+        self.peer_address = peer_address
+        self.from_ = from_
+        self.to = to
+        self.try_later = try_later
+
+
+def _pick_server_relay(relays: tuple[m.RelayInfo, ...], client_relay: Address) -> m.RelayInfo:
+    """The server's relay that our handshake went through, if it is one; else its first."""
+    for r in relays:
+        if r.relay_address == client_relay:
+            return r
+    return relays[0]
+
+
+async def _holepunch(c: _Connector, answer: _Answer) -> None:
+    """Probe and punch rounds with the server through DHT relays (JS ``connect.js``); the
+    punching itself then runs in the background (see :mod:`.holepuncher`)."""
+    payload = answer.payload
+    assert payload.holepunch is not None
+    c.secure = SecurePayload(answer.keys.holepunch_secret)
+    p = await Holepuncher.open(c.dht, c.session, True, payload.firewall)
+    c.puncher = p
+    p.on_connect = c._on_punched
+    server_relay = _pick_server_relay(payload.holepunch.relays, answer.node)
+    server_address = answer.server_address
+    try:
+        probe = await _probe_round(
+            c, server_address if c.fast_open else None, server_relay, retry=True
+        )
+        token, peer_address = probe
+        # the server may have moved to another socket: the relay we share with it knows
+        if server_relay.relay_address == answer.node and server_address != peer_address:
+            server_address = peer_address
+            await p.open_session(server_address)
+        remote = [a.address for a in p.remote_addresses]
+        if not c.holepunch(p.remote_firewall, p.nat.firewall, remote, p.nat.addresses):
+            await _abort(c, server_relay, HolepunchAbortedError("Client aborted holepunch"))
+        await _round_punch(c, server_address, token, answer.node, server_relay)
+    except BaseException:
+        p.destroy()
+        raise
+
+
+async def _update_holepunch(
+    c: _Connector, peer_address: Address, relay: Address, payload: m.HolepunchPayload
+) -> _HolepunchAnswer:
+    """One PEER_HOLEPUNCH round trip through ``relay`` to the server at ``peer_address``,
+    from the punch socket."""
+    p, sealed = c.puncher, c.secure
+    assert p is not None and sealed is not None and c.answer is not None
+    hp_info = c.answer.payload.holepunch
+    assert hp_info is not None
+    value = m.HOLEPUNCH.encode(
+        m.Holepunch(FROM_CLIENT, hp_info.id, sealed.encrypt(payload), peer_address)
+    )
+    reply = await c.dht.request(
+        command=COMMANDS.PEER_HOLEPUNCH,
+        to=relay,
+        target=c.target,
+        value=value,
+        session=c.session,
+        socket=p.socket,
+    )
+    try:
+        hp = m.HOLEPUNCH.decode(reply.value or b"")
+    except HyperDHTDecodeError:
+        raise BadHolepunchReplyError("the relay's holepunch reply does not decode") from None
+    if hp.mode != REPLY or reply.from_.address != relay:
+        raise BadHolepunchReplyError("the holepunch reply is not from the relay asked")
+    remote = sealed.decrypt(hp.payload)
+    if remote is None:
+        raise HolepunchInvalidError("the server's holepunch payload does not decrypt")
+    peer = hp.peer_address or relay
+    if remote.error == ERROR.TRY_LATER and c.relay_token is not None and payload.punching:
+        return _HolepunchAnswer(remote, peer, reply.from_.address, reply.to, True)
+    if remote.error != ERROR.NONE:
+        raise RemoteAbortedError(f"Remote aborted with error code {remote.error}")
+    echoed = remote.remote_token is not None and remote.remote_token == payload.token
+    p.update_remote(
+        punching=remote.punching,
+        firewall=remote.firewall,
+        addresses=remote.addresses,
+        verified=peer.host if echoed else None,
+    )
+    return _HolepunchAnswer(remote, peer, reply.from_.address, reply.to, False)
+
+
+async def _probe_round(
+    c: _Connector, server_address: Address | None, server_relay: m.RelayInfo, *, retry: bool
+) -> tuple[bytes | None, Address]:
+    p = c.puncher
+    assert p is not None
+    if server_address is not None:  # a short-lived session towards where we think it is
+        await p.open_session(server_address)
+    reply = await _update_holepunch(
+        c,
+        server_relay.peer_address,
+        server_relay.relay_address,
+        m.HolepunchPayload(
+            error=ERROR.NONE,
+            firewall=p.nat.firewall,
+            round=c.next_round(),
+            addresses=tuple(p.nat.addresses) if p.nat.addresses is not None else None,
+            remote_address=server_address,
+        ),
+    )
+    token = reply.payload.token
+    if reply.to is not None:
+        p.nat.add(reply.to, reply.from_)
+    if p.remote_firewall == FIREWALL.UNKNOWN:
+        await c.sleeper.pause(1000)  # the server is still sampling: give it a moment
+    stable = await p.analyze(False)
+    if not stable:
+        stable = await p.analyze(True)
+        if stable:
+            return await _probe_round(c, server_address, server_relay, retry=False)
+    if (p.remote_firewall == FIREWALL.UNKNOWN or token is None) and retry:
+        return await _probe_round(c, server_address, server_relay, retry=False)
+    if p.remote_firewall == FIREWALL.UNKNOWN or p.nat.firewall == FIREWALL.UNKNOWN:
+        await _abort(c, server_relay, HolepunchProbeTimeoutError("no NAT verdict in time"))
+    if p.remote_firewall >= FIREWALL.RANDOM and p.nat.firewall >= FIREWALL.RANDOM:
+        await _abort(
+            c, server_relay, HolepunchDoubleRandomizedNatsError("both sides are behind random NATs")
+        )
+    return token, reply.peer_address
+
+
+async def _round_punch(
+    c: _Connector,
+    server_address: Address,
+    remote_token: bytes | None,
+    client_relay: Address,
+    server_relay: m.RelayInfo,
+) -> None:
+    p, sealed, dht = c.puncher, c.secure, c.dht
+    assert p is not None and sealed is not None
+    p.nat.freeze()  # what we tell the server now must stay true
+    is_random = p.remote_firewall >= FIREWALL.RANDOM or p.nat.firewall >= FIREWALL.RANDOM
+    if is_random:
+        now = trio.current_time() * 1000
+        if (
+            dht.random_punches >= dht.random_punch_limit
+            or now - dht.last_random_punch < dht.random_punch_interval
+        ):
+            # JS waits and asks again when it can fall back to a relay; without one it stops
+            raise HolepunchAbortedError("a random punch ran too recently")
+        dht.random_punches += 1
+    try:
+        reply = await _update_holepunch(
+            c,
+            server_address,
+            client_relay,
+            m.HolepunchPayload(
+                error=ERROR.NONE,
+                firewall=p.nat.firewall,
+                round=c.next_round(),
+                punching=True,
+                addresses=tuple(p.nat.addresses) if p.nat.addresses is not None else None,
+                token=sealed.token(server_address),
+                remote_token=remote_token,
+            ),
+        )
+    finally:
+        if is_random:
+            dht.random_punches -= 1
+    if reply.try_later:
+        raise HolepunchAbortedError("the server asks to try later")
+    if not p.remote_holepunching:
+        raise RemoteNotHolepunchingError("the server does not punch")
+    if not await p.punch():
+        raise RemoteNotHolepunchableError("the pair of NATs cannot be punched")
+
+
+async def _abort(c: _Connector, relay: m.RelayInfo, error: HyperDHTError) -> NoReturn:
+    """Tell the server we stop (best effort), stop punching, and fail with ``error``."""
+    p = c.puncher
+    assert p is not None
+    try:
+        await _update_holepunch(
+            c,
+            relay.peer_address,
+            relay.relay_address,
+            m.HolepunchPayload(
+                error=ERROR.ABORTED, firewall=FIREWALL.UNKNOWN, round=c.next_round()
+            ),
+        )
+    except (DHTError, HyperDHTError):
+        pass
+    p.destroy()
+    raise error

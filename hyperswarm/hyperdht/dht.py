@@ -40,7 +40,7 @@ from .persistent import (
     verify_mutable,
 )
 from .router import Router
-from .server import ConnectionHandler, Server
+from .server import ConnectionHandler, HolepunchVeto, Server
 from .server import Firewall as ServerFirewall
 
 __all__ = [
@@ -57,6 +57,8 @@ GC_INTERVAL = 5000.0
 MAX_LOOKUP_PEERS = 20
 #: Servers whose relay addresses are remembered for reconnecting.
 RELAY_ADDRESSES_CACHE = 512
+#: Milliseconds between two punches against random NATs (JS ``randomPunchInterval``).
+RANDOM_PUNCH_INTERVAL = 20_000.0
 
 Done = Callable[[BaseException | None], None]
 
@@ -186,6 +188,7 @@ class HyperDHT(DHT):
         seed: bytes | None = None,
         max_size: int | None = None,
         max_age: float | None = None,
+        random_punch_interval: float = RANDOM_PUNCH_INTERVAL,
         **opts: Any,
     ) -> None:
         opts.setdefault("filter_node", _filter_node)
@@ -197,7 +200,11 @@ class HyperDHT(DHT):
         )
         self.default_key_pair = key_pair if key_pair is not None else crypto.key_pair(seed)
         self.limits = PersistentLimits.from_options(max_size, max_age)
-        self.router = Router(max_size=self.limits.max_size, max_age=self.limits.max_age)
+        self.router = Router(
+            max_size=self.limits.max_size,
+            max_age=self.limits.max_age,
+            spawn=lambda fn: self.nursery.start_soon(fn),
+        )
         self.persistent: Persistent | None = None
         self.listening: set[Server] = set()
         #: Relay addresses servers gave in their handshakes, by public key (hex), for the
@@ -206,6 +213,19 @@ class HyperDHT(DHT):
         #: How connections were made, by side and path ("client:lan", "server:direct"...):
         #: see :mod:`~hyperswarm.hyperdht.connect` and :mod:`~hyperswarm.hyperdht.server`.
         self.connection_paths: collections.Counter[str] = collections.Counter()
+        #: Punches started by strategy ("consistent", "random"), and those refused
+        #: ("try_later": a random punch too soon; "too_many": a server punching for too many
+        #: clients at once), as JS ``stats.punches``.
+        self.punches: collections.Counter[str] = collections.Counter()
+        #: Punches against a random NAT under way, and when the last one connected (ms): at
+        #: most :attr:`random_punch_limit` at once, :attr:`random_punch_interval` ms apart.
+        self.random_punches = 0
+        self.last_random_punch = -float("inf")
+        self.random_punch_limit = 1
+        self.random_punch_interval = random_punch_interval
+        #: Punch sockets released while a stream still runs on them (closed when it ends).
+        self._lingering: set[int] = set()
+        self.udx.on_remove = self._on_stream_removed
         self.on_request(self._on_hyperdht_request)
 
     @staticmethod
@@ -288,6 +308,33 @@ class HyperDHT(DHT):
         may carry it; ``firewall`` binds it when its first packet arrives)."""
         return self.udx.create_stream(None, firewall=firewall)
 
+    def nodes_from_latest(self) -> list[Address]:
+        """The routing table's nodes, newest first (the NAT sampler's order)."""
+        nodes = self.core.nodes
+        return [Address(n.host, n.port) for n in nodes.from_latest(len(nodes))]
+
+    def release_socket(self, number: int) -> None:
+        """A punch socket is no longer needed: it closes now, or when the last stream on it
+        ends."""
+        sockets = self._transport.sockets
+        sock = sockets[number] if 2 <= number < len(sockets) else None
+        if sock is None:
+            return
+        if self.udx.busy(sock):
+            self._lingering.add(number)
+            return
+        self._lingering.discard(number)
+        if not self.closed:
+            self.nursery.start_soon(self.close_socket, number)
+
+    def _on_stream_removed(self, stream: UDXStream) -> None:
+        sock = stream.socket
+        if sock is None or not self._lingering:
+            return
+        for number in list(self._lingering):
+            if self._transport.sockets[number] is sock and not self.udx.busy(sock):
+                self.release_socket(number)
+
     def remember_relay_addresses(self, public_key: bytes, addresses: Sequence[Address]) -> None:
         cache = self.relay_addresses_cache
         cache.pop(public_key.hex(), None)
@@ -301,8 +348,11 @@ class HyperDHT(DHT):
         firewall: ServerFirewall | None = None,
         on_connection: ConnectionHandler | None = None,
         share_local_address: bool = True,
+        holepunch: HolepunchVeto | bool = True,
     ) -> Server:
-        """A server for :meth:`Server.listen` (JS ``dht.createServer``)."""
+        """A server for :meth:`Server.listen` (JS ``dht.createServer``). ``holepunch``: False
+        never punches; a function ``(remote_firewall, local_firewall, remote_addresses,
+        local_addresses) -> bool`` may veto each punch."""
         if self.closed:
             raise NodeDestroyedError("the node is destroyed")
         return Server(
@@ -310,6 +360,7 @@ class HyperDHT(DHT):
             firewall=firewall,
             on_connection=on_connection,
             share_local_address=share_local_address,
+            holepunch=holepunch,
         )
 
     async def connect(
@@ -318,11 +369,22 @@ class HyperDHT(DHT):
         *,
         key_pair: KeyPair | None = None,
         relay_addresses: Sequence[Address | tuple[str, int]] | None = None,
+        holepunch: HolepunchVeto | None = None,
+        fast_open: bool = True,
+        local_connection: bool = True,
     ) -> SecretStream:
         """A secret-stream to the server listening on ``public_key`` (JS ``dht.connect``);
-        see :mod:`~hyperswarm.hyperdht.connect` for the paths and the errors."""
+        see :mod:`~hyperswarm.hyperdht.connect` for the paths, the options and the errors."""
         relays = [Address(a[0], a[1]) for a in relay_addresses] if relay_addresses else None
-        return await connect(self, public_key, key_pair=key_pair, relay_addresses=relays)
+        return await connect(
+            self,
+            public_key,
+            key_pair=key_pair,
+            relay_addresses=relays,
+            holepunch=holepunch,
+            fast_open=fast_open,
+            local_connection=local_connection,
+        )
 
     # --- records ----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ without an import circle.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import trio
@@ -18,7 +19,7 @@ from ..dht_rpc.dht import QueryIterator
 from ..dht_rpc.io import Peer, Reply, Session
 from ..dht_rpc.query import Commit
 from ..dht_rpc.timers import TimerQueue
-from ..udx import UDXSocket, UDXStream
+from ..udx import UDX, UDXSocket, UDXStream
 from ..udx.socket import Firewall
 from .persistent import Persistent
 from .router import Router
@@ -36,7 +37,13 @@ class ConnectionHost(Protocol):
     default_key_pair: KeyPair
     listening: set[Any]  # the servers listening on the node
     connection_paths: collections.Counter[str]
+    punches: collections.Counter[str]
     relay_addresses_cache: dict[str, list[Address]]  # public key (hex) -> relays that knew it
+    udx: UDX
+    random_punches: int
+    last_random_punch: float
+    random_punch_limit: int
+    random_punch_interval: float
 
     @property
     def nursery(self) -> trio.Nursery: ...
@@ -64,6 +71,16 @@ class ConnectionHost(Protocol):
     def create_raw_stream(self, *, firewall: Firewall | None = None) -> UDXStream: ...
 
     def remember_relay_addresses(self, public_key: bytes, addresses: Any) -> None: ...
+
+    def nodes_from_latest(self) -> list[Address]: ...
+
+    async def open_socket(
+        self, on_small: Callable[[bytes, Address], None] | None = None
+    ) -> tuple[int, UDXSocket]: ...
+
+    def release_socket(self, number: int) -> None: ...
+
+    def socket_number(self, socket: UDXSocket) -> int: ...
 
     def session(self) -> Session: ...
 

@@ -13,7 +13,8 @@ routes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from protomux.encoding import Address
@@ -56,9 +57,18 @@ class HolepunchReply:
     socket: int | None = None
 
 
-#: ``on_handshake(noise, peer_address, req)``: a server's hook; None means silence.
-HandshakeHook = Callable[[bytes, Address | None, IncomingRequest], HandshakeReply | None]
-HolepunchHook = Callable[[int, bytes, Address, IncomingRequest], HolepunchReply | None]
+#: ``on_handshake(noise, peer_address, req)``: a server's hook; None means silence. A hook
+#: that must wait (for a punch socket, a NAT verdict) returns an awaitable of its answer.
+HandshakeHook = Callable[
+    [bytes, Address | None, IncomingRequest],
+    HandshakeReply | Awaitable[HandshakeReply | None] | None,
+]
+HolepunchHook = Callable[
+    [int, bytes, Address, IncomingRequest],
+    HolepunchReply | Awaitable[HolepunchReply | None] | None,
+]
+#: Runs an answer that must wait in a task of the node.
+Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
 
 @dataclass(slots=True)
@@ -75,9 +85,16 @@ class Router:
     """The relay entries of one node, bounded as JS (``max_size`` entries, ``max_age`` ms);
     a local server's entry is retained while it listens."""
 
-    def __init__(self, *, max_size: int = 65536, max_age: float = 20 * 60 * 1000) -> None:
+    def __init__(
+        self,
+        *,
+        max_size: int = 65536,
+        max_age: float = 20 * 60 * 1000,
+        spawn: Spawn | None = None,
+    ) -> None:
         self.forwards: Cache[bytes, RouterEntry] = Cache(max_size=max_size, max_age=max_age)
         self.relayed = 0  # PEER_HANDSHAKE/PEER_HOLEPUNCH messages forwarded for others
+        self.spawn = spawn
 
     def set(self, target: bytes, entry: RouterEntry) -> None:
         if entry.on_handshake is not None:
@@ -144,7 +161,21 @@ class Router:
     def _serve_handshake(self, req: IncomingRequest, hs: m.Handshake, hook: HandshakeHook) -> None:
         if not hs.noise:
             return
-        reply = hook(hs.noise, hs.peer_address, req)
+        answer = hook(hs.noise, hs.peer_address, req)
+        if inspect.isawaitable(answer):
+            pending = answer
+
+            async def later() -> None:
+                self._answer_handshake(req, hs, await pending)
+
+            if self.spawn is not None:
+                self.spawn(later)
+            return
+        self._answer_handshake(req, hs, answer)
+
+    def _answer_handshake(
+        self, req: IncomingRequest, hs: m.Handshake, reply: HandshakeReply | None
+    ) -> None:
         if reply is None or not reply.noise:
             return
         if hs.mode == FROM_CLIENT:
@@ -195,15 +226,17 @@ class Router:
         elif hp.mode == FROM_RELAY:
             if entry is None or entry.on_holepunch is None or hp.peer_address is None:
                 return
-            reply = entry.on_holepunch(hp.id, hp.payload, hp.peer_address, req)
-            if reply is None:
+            answer = entry.on_holepunch(hp.id, hp.payload, hp.peer_address, req)
+            if inspect.isawaitable(answer):
+                pending = answer
+
+                async def later() -> None:
+                    self._answer_holepunch(req, hp, await pending)
+
+                if self.spawn is not None:
+                    self.spawn(later)
                 return
-            self.relayed += 1
-            req.relay(
-                m.HOLEPUNCH.encode(m.Holepunch(FROM_SERVER, 0, reply.payload, hp.peer_address)),
-                frm,
-                socket=reply.socket,
-            )
+            self._answer_holepunch(req, hp, answer)
         elif hp.mode == FROM_SERVER:
             if hp.peer_address is None:
                 return
@@ -214,3 +247,15 @@ class Router:
                 token=False,
                 closer_nodes=False,
             )
+
+    def _answer_holepunch(
+        self, req: IncomingRequest, hp: m.Holepunch, reply: HolepunchReply | None
+    ) -> None:
+        if reply is None or hp.peer_address is None:
+            return
+        self.relayed += 1
+        req.relay(
+            m.HOLEPUNCH.encode(m.Holepunch(FROM_SERVER, 0, reply.payload, hp.peer_address)),
+            req.from_.address,
+            socket=reply.socket,
+        )

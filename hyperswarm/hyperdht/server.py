@@ -13,8 +13,14 @@ that reach this node for ``H(publicKey)`` here. For each client handshake the se
    punch could go through;
 4. connects that stream to the client at once when the client is reachable (it said OPEN) or
    the handshake came straight to this node; otherwise it waits up to 10 s for the client's
-   first UDX packet (the client connects from the same host or LAN, or to an address this
-   server said it is reachable on) and connects back to where it came from.
+   first UDX packet and connects back to where it came from. When this server is not
+   reachable itself, it opens a punch socket (:mod:`.holepuncher`), answers the handshake
+   from it, and takes part in the client's PEER_HOLEPUNCH rounds: each round it says its NAT
+   kind and addresses (once its NAT is sampled), proves the address the relay saw the client
+   at with a token, and starts punching when the client says it punches. Punches against a
+   random NAT are limited to one at a time and one per 20 s; a client that could fall back to
+   a relay is told to TRY_LATER, any other is refused. A client behind the same NAT (the relay
+   saw both at one host) gets a puncher too, while it tries the LAN address.
 
 The connection is a :class:`~hyperswarm.secret_stream.SecretStream` started from the
 handshake's keys. ``on_connection(stream)`` runs in a task of the node for each one, inside the
@@ -23,13 +29,13 @@ stream's ``async with`` block; without a handler, connections queue for :meth:`S
 A retransmitted first message (the same bytes, through the same or another relay) gets the
 same answer and yields one connection. Pending handshakes are bounded (:data:`MAX_PENDING`
 per server; more are ignored) and forgotten :data:`HANDSHAKE_CLEAR_WAIT` ms after they ended.
-Hole punching (PEER_HOLEPUNCH) is not answered yet: a client behind a NAT that needs it does
-not get through.
+Holepunch messages for a session that is unknown, finished or not punching, or that do not
+decrypt, get no answer or an ABORTED one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import trio
@@ -38,12 +44,13 @@ from hypercore import crypto
 from hypercore.crypto import KeyPair
 from protomux.encoding import Address
 
+from ..dht_rpc.errors import DHTError
 from ..dht_rpc.io import CLIENT, IncomingRequest
 from ..dht_rpc.timers import Timer
 from ..secret_stream import FinishedHandshake, SecretStream, SecretStreamError
 from ..udx import UDXSocket, UDXStream
 from . import messages as m
-from .addresses import local_addresses
+from .addresses import is_private, local_addresses, match_address
 from .announcer import Announcer
 from .constants import ERROR, FIREWALL
 from .errors import (
@@ -52,9 +59,11 @@ from .errors import (
     KeypairAlreadyUsedError,
     NodeDestroyedError,
 )
+from .holepuncher import Holepuncher
 from .host import ConnectionHost
 from .noise_wrap import ConnectionKeys, NoiseWrap
 from .router import HandshakeReply, HolepunchReply, RouterEntry
+from .secure_payload import SecurePayload
 
 __all__ = [
     "HANDSHAKE_CLEAR_WAIT",
@@ -73,6 +82,9 @@ HANDSHAKE_CLEAR_WAIT = 10_000.0
 HANDSHAKE_INITIAL_TIMEOUT = 10_000.0
 #: Handshakes one server remembers at once; more are ignored until some are forgotten.
 MAX_PENDING = 1024
+#: Handshakes of one server punching at once (each holds a socket, 256 for the birthday
+#: strategy); more are answered without punching.
+MAX_PUNCHING = 32
 #: Seconds between keep-alive messages of a connection (JS ``connectionKeepAlive``).
 CONNECTION_KEEP_ALIVE = 5.0
 
@@ -80,6 +92,9 @@ CONNECTION_KEEP_ALIVE = 5.0
 Firewall = Callable[[bytes, m.NoisePayload, Address], bool]
 #: ``await on_connection(stream)`` for each connection.
 ConnectionHandler = Callable[[SecretStream], Awaitable[None]]
+#: ``holepunch(remote_firewall, local_firewall, remote_addresses, local_addresses) -> bool``:
+#: False vetoes a punch (JS's ``holepunch`` option).
+HolepunchVeto = Callable[[int, int, Sequence[object], Sequence[Address] | None], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +125,22 @@ def connection_stream(raw: UDXStream, keys: ConnectionKeys) -> SecretStream:
 class _Pending:
     """One client handshake: its answer, and the stream waiting for the client."""
 
-    __slots__ = ("clearing", "id", "keys", "noise", "raw", "remote_udx_id", "reply", "timeout")
+    __slots__ = (
+        "clearing",
+        "id",
+        "keys",
+        "noise",
+        "payload",
+        "puncher",
+        "puncher_ready",
+        "raw",
+        "remote_firewall",
+        "remote_udx_id",
+        "reply",
+        "reply_from_puncher",
+        "round",
+        "timeout",
+    )
 
     def __init__(self, slot: int, noise: bytes) -> None:
         self.id = slot
@@ -119,8 +149,15 @@ class _Pending:
         self.keys: ConnectionKeys | None = None
         self.raw: UDXStream | None = None
         self.remote_udx_id = 0
+        self.remote_firewall = FIREWALL.UNKNOWN
         self.timeout: Timer | None = None
         self.clearing: Timer | None = None
+        # hole punching: the sealed payloads, the puncher (set once its socket is open)
+        self.payload: SecurePayload | None = None
+        self.puncher: Holepuncher | None = None
+        self.puncher_ready: trio.Event | None = None
+        self.reply_from_puncher = False
+        self.round = 0
 
 
 class Server:
@@ -134,9 +171,14 @@ class Server:
         on_connection: ConnectionHandler | None = None,
         share_local_address: bool = True,
         handshake_clear_wait: float = HANDSHAKE_CLEAR_WAIT,
+        holepunch: HolepunchVeto | bool = True,
     ) -> None:
         self.dht = dht
         self.firewall = firewall
+        self._never_punch = holepunch is False
+        self.holepunch: HolepunchVeto = (
+            holepunch if callable(holepunch) else (lambda *_: bool(holepunch))
+        )
         self.on_connection = on_connection
         self.handshake_clear_wait = handshake_clear_wait
         self._share_local_address = share_local_address
@@ -259,7 +301,7 @@ class Server:
 
     def _on_handshake(
         self, noise: bytes, peer_address: Address | None, req: IncomingRequest
-    ) -> HandshakeReply | None:
+    ) -> HandshakeReply | Awaitable[HandshakeReply | None] | None:
         if self._closing or self._key_pair is None:
             return None
         if noise in self._connects:
@@ -274,16 +316,184 @@ class Server:
                 self.dht.timers.call_later(self.handshake_clear_wait, lambda: self._forget(noise))
         if hs is None or hs.reply is None:
             return None
+        if hs.puncher_ready is not None and not hs.puncher_ready.is_set():
+            return self._reply_when_ready(hs)
+        return self._handshake_reply(hs)
+
+    def _handshake_reply(self, hs: _Pending) -> HandshakeReply | None:
+        if hs.reply is None or self._closing:
+            return None
+        p = hs.puncher
+        if hs.reply_from_puncher and p is not None and not p.destroyed:
+            return HandshakeReply(hs.reply, p.socket_number)
         return HandshakeReply(hs.reply, None)
+
+    async def _reply_when_ready(self, hs: _Pending) -> HandshakeReply | None:
+        assert hs.puncher_ready is not None
+        await hs.puncher_ready.wait()
+        return self._handshake_reply(hs)
 
     def _forget(self, noise: bytes) -> None:
         if noise in self._connects and self._connects[noise] is None:
             del self._connects[noise]
 
+    # --- hole punching ---------------------------------------------------------------------
+
+    def _punching(self) -> int:
+        """Handshakes whose puncher is opening or running."""
+        n = 0
+        for hs in self._slots:
+            if hs is None or hs.puncher_ready is None or hs.raw is None:
+                continue
+            if hs.puncher is not None:
+                n += not hs.puncher.destroyed
+            else:
+                n += not hs.puncher_ready.is_set()
+        return n
+
+    def _start_puncher(self, hs: _Pending, *, reply_from_puncher: bool) -> None:
+        """Open the handshake's puncher in the background (its reply waits for it when it
+        is to be sent from the punch socket)."""
+        assert hs.keys is not None
+        if self._punching() >= MAX_PUNCHING:
+            self.dht.punches["too_many"] += 1
+            return
+        hs.payload = SecurePayload(hs.keys.holepunch_secret)
+        hs.reply_from_puncher = reply_from_puncher
+        hs.puncher_ready = trio.Event()
+        self.dht.nursery.start_soon(self._open_puncher, hs)
+
+    async def _open_puncher(self, hs: _Pending) -> None:
+        assert hs.puncher_ready is not None
+        try:
+            p = await Holepuncher.open(self.dht, self.dht.session(), False, hs.remote_firewall)
+        except (OSError, DHTError):  # out of sockets, or the node is closing
+            hs.puncher_ready.set()
+            self._give_up(hs)
+            return
+        if hs.raw is None or self._closing:  # the handshake ended while the socket opened
+            p.destroy()
+        else:
+            p.on_abort = lambda: self._give_up(hs)
+            hs.puncher = p
+        hs.puncher_ready.set()
+
     def _on_holepunch(
-        self, _id: int, _payload: bytes, _peer: Address, _req: IncomingRequest
+        self, slot: int, payload: bytes, peer: Address, req: IncomingRequest
+    ) -> HolepunchReply | Awaitable[HolepunchReply | None] | None:
+        hs = self._slots[slot] if 0 <= slot < len(self._slots) else None
+        if hs is None or self._closing:
+            return None
+        if hs.payload is None:
+            return self._abort(hs)  # no punching for this one
+        remote = hs.payload.decrypt(payload)
+        if remote is None:
+            return None
+        return self._holepunch_round(hs, remote, peer, req)
+
+    async def _holepunch_round(
+        self, hs: _Pending, remote: m.HolepunchPayload, peer: Address, req: IncomingRequest
     ) -> HolepunchReply | None:
-        return None  # hole punching is not served yet: the client times out and gives up
+        if hs.puncher_ready is not None:
+            await hs.puncher_ready.wait()
+        p, sealed = hs.puncher, hs.payload
+        if p is None or p.destroyed or sealed is None or p.socket is None:
+            return self._abort(hs)
+        announcer = self._announcer
+        is_server_relay = announcer is not None and announcer.is_relay(req.from_.address)
+        if remote.error != ERROR.NONE:
+            hs.round = max(hs.round, remote.round)
+            return self._abort(hs)
+        token = sealed.token(peer)
+        echoed = (
+            is_server_relay and remote.remote_token is not None and remote.remote_token == token
+        )
+        if req.socket == p.socket_number and req.to is not None:
+            p.nat.add(req.to, req.from_.address)
+        if remote.round >= hs.round:
+            hs.round = remote.round
+            p.update_remote(
+                punching=remote.punching,
+                firewall=remote.firewall,
+                addresses=remote.addresses,
+                verified=peer.host if echoed else None,
+            )
+        stable = await p.analyze(False)
+        if p.destroyed:
+            return None
+        if not p.remote_holepunching and not stable:
+            stable = await p.analyze(True)
+            if p.destroyed:
+                return None
+            if not stable:
+                return self._abort(hs)
+        # fast open: the client opened a session to our address, so punch back at once
+        nat_addresses = p.nat.addresses or []
+        if (
+            p.nat.firewall in (FIREWALL.OPEN, FIREWALL.CONSISTENT)
+            and remote.remote_address is not None
+            and remote.remote_address in nat_addresses
+        ):
+            await p.ping(peer)
+            if p.destroyed:
+                return None
+        if p.remote_holepunching:
+            remote_addresses = [a.address for a in p.remote_addresses]
+            if not self.holepunch(
+                p.remote_firewall, p.nat.firewall, remote_addresses, nat_addresses
+            ):
+                return None if p.destroyed else self._abort(hs)
+            if hs.timeout is not None:
+                hs.timeout.cancel()
+                hs.timeout = None
+            if p.remote_firewall >= FIREWALL.RANDOM or p.nat.firewall >= FIREWALL.RANDOM:
+                dht = self.dht
+                now = trio.current_time() * 1000
+                if (
+                    dht.random_punches >= dht.random_punch_limit
+                    or now - dht.last_random_punch < dht.random_punch_interval
+                ):
+                    dht.punches["try_later"] += 1
+                    # (a client with a relay to fall back on would be told to try later;
+                    # relaying is not offered by this server, so it is refused)
+                    return self._abort(hs, ERROR.TRY_LATER)
+            punching = await p.punch()
+            if p.destroyed:
+                return None
+            if not punching:
+                return self._abort(hs)
+        if p.nat.firewall != FIREWALL.UNKNOWN:
+            p.nat.freeze()
+        return HolepunchReply(
+            sealed.encrypt(
+                m.HolepunchPayload(
+                    error=ERROR.NONE,
+                    firewall=p.nat.firewall,
+                    round=hs.round,
+                    connected=p.connected,
+                    punching=p.punching,
+                    addresses=tuple(p.nat.addresses) if p.nat.addresses is not None else None,
+                    remote_address=None,
+                    token=token if is_server_relay else None,
+                    remote_token=remote.token,
+                )
+            ),
+            p.socket_number,
+        )
+
+    def _abort(self, hs: _Pending, error: int = ERROR.ABORTED) -> HolepunchReply | None:
+        """Tell the client this punch is off (nothing, for a session that never punched)."""
+        p = hs.puncher
+        if hs.payload is None:
+            if p is not None:
+                p.destroy()
+            return None
+        sealed = hs.payload.encrypt(
+            m.HolepunchPayload(error=error, firewall=FIREWALL.UNKNOWN, round=hs.round)
+        )
+        if p is not None:
+            p.destroy()
+        return HolepunchReply(sealed, None)
 
     def _add_handshake(
         self, noise: bytes, client: Address, req: IncomingRequest, *, direct: bool
@@ -339,6 +549,7 @@ class Server:
             self._clear_later(hs)
             return hs
         hs.remote_udx_id = remote.udx.id
+        hs.remote_firewall = remote.firewall
         if remote.firewall == FIREWALL.OPEN or direct:
             path = "server:direct" if direct else "server:client-open"
             self.dht.connection_paths[path] += 1
@@ -348,6 +559,18 @@ class Server:
         hs.timeout = self.dht.timers.call_later(
             HANDSHAKE_INITIAL_TIMEOUT, lambda: self._give_up(hs)
         )
+        server_address = req.to
+        if server_address is not None and client.host == server_address.host:
+            # behind the same NAT: the client tries our LAN address; a puncher stands by
+            private = [a for a in remote.addresses4 if is_private(a.host)]
+            if private and self._share_local_address:
+                mine = local_addresses(self.dht.server_socket.address())
+                if match_address(mine, private) is not None:
+                    self._start_puncher(hs, reply_from_puncher=False)
+                    return hs
+        if ours is not None or self._never_punch:
+            return hs
+        self._start_puncher(hs, reply_from_puncher=True)
         return hs
 
     # --- streams --------------------------------------------------------------------------
@@ -378,6 +601,12 @@ class Server:
             hs.timeout = None
         self._clear_later(hs)
         raw.connect(hs.remote_udx_id, port, host, socket=sock)
+        p, hs.puncher = hs.puncher, None
+        if p is not None:
+            if p.socket is sock:
+                self.dht.connection_paths["server:punched"] += 1
+            p.on_abort = None
+            p.destroy()
         self._deliver(connection_stream(raw, keys))
 
     def _give_up(self, hs: _Pending) -> None:
@@ -389,6 +618,10 @@ class Server:
         if hs.timeout is not None:
             hs.timeout.cancel()
             hs.timeout = None
+        p, hs.puncher = hs.puncher, None
+        if p is not None:
+            p.on_abort = None
+            p.destroy()
         raw, hs.raw = hs.raw, None
         if raw is not None:
             raw.destroy()

@@ -115,6 +115,9 @@ class UDX:
     def __init__(self, *, rng: random.Random | None = None) -> None:
         self._streams: dict[int, UDXStream] = {}
         self._rng = rng if rng is not None else random.Random(os.urandom(16))
+        #: Called with each stream that leaves the table (ended, destroyed or its socket
+        #: closed): the owner of extra sockets closes one once no stream runs on it.
+        self.on_remove: Callable[[UDXStream], None] | None = None
 
     @property
     def streams(self) -> list[UDXStream]:
@@ -159,6 +162,12 @@ class UDX:
     def _remove(self, stream: UDXStream) -> None:
         if self._streams.get(stream.local_id) is stream:
             del self._streams[stream.local_id]
+            if self.on_remove is not None:
+                self.on_remove(stream)
+
+    def busy(self, socket: UDXSocket) -> bool:
+        """Whether a stream of the table runs on ``socket``."""
+        return any(s.socket is socket for s in self._streams.values())
 
 
 class UDXSocket(AsyncResource):

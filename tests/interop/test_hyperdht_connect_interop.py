@@ -215,3 +215,42 @@ async def test_a_python_firewall_refuses_a_js_client(js: JSHelper, bootstrap: li
             assert echo.seen == [] and server.connections == 0
     finally:
         await call(js, "dhtnet.destroy", client)
+
+
+async def test_punching_both_ways_with_js_on_loopback(js: JSHelper) -> None:
+    """With the LAN shortcut off, a Python client and a JS server (and the other way round)
+    punch: on 127.0.0.1 every node sees a socket at one address, so both samplers say
+    CONSISTENT and the probe and punch rounds run through the JS testnet's relays."""
+    info = await call(js, "dhtnet.testnet", 5)
+    bootstrap = [f"{b['host']}:{b['port']}" for b in info["bootstrap"]]
+    js_node = await call(js, "dhtnet.node", bootstrap, {})
+    echo = Echo()
+    try:
+        listening = await call(js, "dhtnet.listen", js_node, SERVER_SEED, {})
+        async with py_node(bootstrap, CLIENT_SEED, firewalled=True, quick_firewall=False) as node:
+            await node.fully_bootstrapped()
+            for i in range(5):
+                with trio.fail_after(30):
+                    stream = await node.connect(listening["publicKey"], local_connection=False)
+                await echo_once(stream, b"punched python to js %d" % i)
+            assert node.connection_paths["client:punched"] == 5, node.connection_paths
+            server = node.create_server(on_connection=echo)
+            await server.listen()
+            for i in range(5):
+                data = b"punched js to python %d" % i
+                got = await call(
+                    js,
+                    "dhtnet.connectEcho",
+                    js_node,
+                    node.default_key_pair.public_key,
+                    data,
+                    {"localConnection": False},
+                )
+                assert got["echoed"] == data
+                assert got["handshakeHash"] == echo.seen[-1][1]
+            assert node.connection_paths["server:punched"] == 5, node.connection_paths
+            await server.close()
+        await call(js, "dhtnet.closeServer", listening["handle"])
+    finally:
+        await call(js, "dhtnet.destroy", js_node)
+        await call(js, "dhtnet.testnetDestroy", info["handle"])

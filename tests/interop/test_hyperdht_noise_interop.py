@@ -12,6 +12,7 @@ from hyperswarm.hyperdht import messages as m
 from hyperswarm.hyperdht.constants import FIREWALL
 from hyperswarm.hyperdht.errors import HandshakeInvalidError, HandshakeUnfinishedError
 from hyperswarm.hyperdht.noise_wrap import ConnectionKeys, NoiseWrap
+from hyperswarm.hyperdht.secure_payload import SecurePayload
 from protomux.encoding import Address
 
 from .jsenv import JSHelper
@@ -97,3 +98,37 @@ def test_a_message_for_another_key_or_damaged_fails(js: JSHelper) -> None:
     for damaged in (good[:-1], good[:40], good[:-5] + bytes(5), b""):
         with pytest.raises(HandshakeInvalidError):
             NoiseWrap(key_pair(SERVER_SEED)).recv(damaged)
+
+
+HOLEPUNCH_PAYLOADS = [
+    m.HolepunchPayload(),
+    m.HolepunchPayload(
+        error=0,
+        firewall=FIREWALL.CONSISTENT,
+        round=3,
+        punching=True,
+        addresses=(Address("23.0.0.11", 40000), Address("23.0.0.11", 40001)),
+        remote_address=Address("23.0.0.12", 5000),
+        token=bytes(range(32)),
+        remote_token=bytes(32),
+    ),
+    m.HolepunchPayload(error=1, firewall=FIREWALL.RANDOM, round=7, connected=True),
+]
+
+
+@pytest.mark.parametrize("payload", HOLEPUNCH_PAYLOADS)
+def test_sealed_holepunch_payloads_open_on_the_other_side(
+    js: JSHelper, payload: m.HolepunchPayload
+) -> None:
+    secret = bytes([9]) * 32
+    ours = SecurePayload(secret)
+    opened = js("hyperdhtNoise.open", secret, ours.encrypt(payload))
+    assert opened is not None and m.HOLEPUNCH_PAYLOAD.decode(opened) == payload
+    sealed = js("hyperdhtNoise.seal", secret, m.HOLEPUNCH_PAYLOAD.encode(payload))
+    assert ours.decrypt(sealed) == payload
+    # under another secret, or damaged, neither side opens it
+    assert SecurePayload(bytes(32)).decrypt(sealed) is None
+    damaged = sealed[:30] + bytes([sealed[30] ^ 1]) + sealed[31:]
+    assert ours.decrypt(damaged) is None
+    assert js("hyperdhtNoise.open", secret, damaged) is None
+    assert js("hyperdhtNoise.open", bytes(32), ours.encrypt(payload)) is None

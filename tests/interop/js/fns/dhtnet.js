@@ -225,9 +225,10 @@ module.exports = {
     await node(h).close()
     handles.delete(h)
   },
-  // Connects `h` to `publicKey`, sends `data` and waits for the echo.
-  'dhtnet.connectEcho': async (h, publicKey, data) => {
-    const socket = node(h).connect(publicKey)
+  // Connects `h` to `publicKey` (opts: connect options, e.g. { localConnection: false }),
+  // sends `data` and waits for the echo.
+  'dhtnet.connectEcho': async (h, publicKey, data, opts) => {
+    const socket = node(h).connect(publicKey, opts || {})
     socket.on('error', () => {})
     const received = []
     let got = 0
@@ -245,6 +246,7 @@ module.exports = {
       'connect and echo'
     )
     const out = {
+      punches: { ...node(h).stats.punches },
       echoed: b4a.concat(received),
       handshakeHash: socket.handshakeHash,
       remotePublicKey: socket.remotePublicKey

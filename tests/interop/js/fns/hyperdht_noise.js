@@ -3,6 +3,8 @@
 //   hyperdhtNoise.clientStart(handle, seed, serverPublicKey, payload) -> msg1
 //   hyperdhtNoise.clientFinish(handle, msg2) -> { payload, keys }
 //   hyperdhtNoise.serverReply(seed, msg1, payload) -> { msg2, payload, keys }
+//   hyperdhtNoise.seal(secret, payload) -> sealed holepunch payload (lib/secure-payload.js)
+//   hyperdhtNoise.open(secret, sealed) -> holepunchPayload bytes, or null
 // keys: { publicKey, remotePublicKey, hash, tx, rx, holepunchSecret }.
 'use strict'
 
@@ -10,6 +12,7 @@ const c = require('compact-encoding')
 const crypto = require('hypercore-crypto')
 const NoiseWrap = require('hyperdht/lib/noise-wrap.js')
 const m = require('hyperdht/lib/messages.js')
+const SecurePayload = require('hyperdht/lib/secure-payload.js')
 
 const clients = new Map()
 
@@ -41,5 +44,11 @@ module.exports = {
     const remote = wrap.recv(msg1)
     const msg2 = wrap.send(c.decode(m.noisePayload, payload))
     return { msg2, payload: c.encode(m.noisePayload, remote), keys: keys(wrap.final()) }
+  },
+  'hyperdhtNoise.seal': (secret, payload) =>
+    new SecurePayload(secret).encrypt(c.decode(m.holepunchPayload, payload)),
+  'hyperdhtNoise.open': (secret, sealed) => {
+    const out = new SecurePayload(secret).decrypt(sealed)
+    return out === null ? null : c.encode(m.holepunchPayload, out)
   }
 }
