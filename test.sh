@@ -13,6 +13,13 @@ for tool in python3 node npm; do
   fi
 done
 
+# The NAT lab tests (hyperswarm.natlab) build network namespaces with nftables NAT routers.
+if ! command -v nft >/dev/null 2>&1 && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  apt-get install -y -qq nftables >/dev/null 2>&1 ||
+    (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq nftables >/dev/null 2>&1) ||
+    echo "test.sh: could not install nftables; the NAT lab tests will say why they skip" >&2
+fi
+
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
