@@ -1,0 +1,225 @@
+"""Hole punching across real Linux NATs (hyperswarm.natlab), Python and JS (hyperdht 6.34.0)
+peers both ways.
+
+One lab per module: a Python testnet of 5 nodes on the public segment (23.0.0.1), and for
+each test fresh routers and hosts. Servers run with a 10 ms random-punch interval (both
+implementations take the option) so that random NATs can be punched back to back; clients
+are new processes each run. Every pair of implementations runs at the same time, each on
+its own pair of NATs, and each makes its runs one after the other.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hyperswarm.hyperdht.constants import FIREWALL
+from hyperswarm.natlab import Host, Lab, available
+
+from .jsenv import INTEROP_JS, ensure_installed
+
+ROOT = Path(__file__).resolve().parents[2]
+PEERS = {
+    "python": [sys.executable, str(ROOT / "tests" / "natpeer.py")],
+    "js": ["node", str(INTEROP_JS / "natpeer.js")],
+}
+PAIRS = [("python", "python"), ("python", "js"), ("js", "python"), ("js", "js")]
+RUNS = 5
+_seeds = iter(range(1, 256))
+
+
+class World:
+    def __init__(self, lab: Lab, bootstrap: str) -> None:
+        self.lab = lab
+        self.bootstrap = bootstrap
+        self._n = 0
+
+    def place(self, kind: str) -> Host:
+        """A new host: on the public segment ("open") or behind a new router of that kind."""
+        self._n += 1
+        name = f"h{self._n}"
+        if kind == "open":
+            return self.lab.public_host(name)
+        return self.lab.host(name, behind=self.lab.router(f"r{self._n}", kind))
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    reason = available()
+    if reason is not None:
+        pytest.skip(f"the NAT lab cannot be built here: {reason}")
+    ensure_installed(INTEROP_JS)
+    with Lab() as lab:
+        testnet = lab.public.spawn(
+            [sys.executable, "-m", "hyperswarm.testnet", "--size", "5", "--host", "23.0.0.1"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert testnet.stdout is not None
+        bootstrap = ",".join(json.loads(testnet.stdout.readline()))
+        yield World(lab, bootstrap)
+
+
+class Server:
+    def __init__(self, host: Host, impl: str, bootstrap: str, *extra: str) -> None:
+        self.proc = host.spawn(
+            [*PEERS[impl], "server", bootstrap, bytes([next(_seeds)]).hex() * 32, "--fast", *extra],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            cwd=str(INTEROP_JS),
+        )
+        self.public_key = self.next()["listening"]
+
+    def next(self, timeout: float = 30) -> dict[str, Any]:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        ready, _, _ = select.select([stdout], [], [], timeout)
+        assert ready, "the server said nothing in time"
+        line = stdout.readline()
+        assert line, "the server ended"
+        out: dict[str, Any] = json.loads(line)
+        return out
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def run_client(host: Host, impl: str, bootstrap: str, key: str, *extra: str) -> dict[str, Any]:
+    out = host.run(
+        [*PEERS[impl], "client", bootstrap, key, *extra],
+        timeout=90,
+        check=False,
+        cwd=str(INTEROP_JS),
+    )
+    assert out.stdout.strip(), out.stderr[-2000:]
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def punch_runs(
+    world: World, server_host: Host, client_host: Host, impls: tuple[str, str]
+) -> list[Any]:
+    """RUNS connections from a client on ``client_host`` to a server on ``server_host``;
+    each checked by data echoed and by both ends' handshake hash."""
+    server_impl, client_impl = impls
+    server = Server(server_host, server_impl, world.bootstrap)
+    results = []
+    try:
+        for _ in range(RUNS):
+            got = run_client(client_host, client_impl, world.bootstrap, server.public_key)
+            if got.get("connected"):
+                seen = server.next()
+                assert seen["hash"] == got["hash"], (impls, got, seen)
+            results.append(got)
+    finally:
+        server.stop()
+    return results
+
+
+def all_pairs(world: World, server_nat: str, client_nat: str) -> dict[tuple[str, str], Any]:
+    # the lab is built from this thread; the runs go on in parallel
+    hosts = {impls: (world.place(server_nat), world.place(client_nat)) for impls in PAIRS}
+    with ThreadPoolExecutor(len(PAIRS)) as pool:
+        futures = {impls: pool.submit(punch_runs, world, *hosts[impls], impls) for impls in PAIRS}
+        return {impls: f.result() for impls, f in futures.items()}
+
+
+@pytest.mark.parametrize(
+    ("server_nat", "client_nat", "limit_ms"),
+    [
+        ("consistent", "consistent", 15_000),
+        ("consistent", "random", 40_000),  # the birthday case: the client opens 256 sockets
+        ("random", "consistent", 40_000),  # the server opens them
+        ("open", "consistent", 15_000),
+        ("open", "random", 15_000),
+        ("consistent", "open", 15_000),
+        ("random", "open", 15_000),
+    ],
+)
+def test_peers_punch_through_nats(
+    world: World, server_nat: str, client_nat: str, limit_ms: int
+) -> None:
+    for impls, results in all_pairs(world, server_nat, client_nat).items():
+        for got in results:
+            assert got.get("connected") is True, (impls, got)
+            assert got["ms"] < limit_ms, (impls, got)
+        if impls[1] == "python" and "open" not in (server_nat, client_nat):
+            assert all(r["paths"].get("client:punched") == 1 for r in results), results
+
+
+def test_double_random_nats_are_refused(world: World) -> None:
+    for impls, results in all_pairs(world, "random", "random").items():
+        for got in results[:1]:
+            # JS's client reports the puncher's abort, which fires before its own
+            # HOLEPUNCH_DOUBLE_RANDOMIZED_NATS; the Python client reports the cause
+            want = (
+                "HOLEPUNCH_DOUBLE_RANDOMIZED_NATS" if impls[1] == "python" else "HOLEPUNCH_ABORTED"
+            )
+            assert got.get("error") == want, (impls, got)
+
+
+def test_the_nat_samplers_agree(world: World) -> None:
+    for kind, want in (("consistent", FIREWALL.CONSISTENT), ("random", FIREWALL.RANDOM)):
+        host = world.place(kind)
+        verdicts = {}
+        for impl in ("python", "js"):
+            out = host.run([*PEERS[impl], "nat", world.bootstrap], timeout=90, cwd=str(INTEROP_JS))
+            verdicts[impl] = json.loads(out.stdout.strip().splitlines()[-1])
+        assert verdicts["python"]["firewall"] == verdicts["js"]["firewall"] == want, verdicts
+        router = host.router
+        assert router is not None
+        for v in verdicts.values():
+            if want == FIREWALL.RANDOM:
+                assert v["addresses"] == [f"{router.wan}:0"], verdicts
+            else:
+                assert [a.split(":")[0] for a in v["addresses"]] == [router.wan], verdicts
+
+
+def test_peers_behind_one_nat_connect_over_the_lan(world: World) -> None:
+    router = world.lab.router("same", "consistent")
+    for impls in PAIRS:
+        a = world.lab.host(f"lan-s-{impls[0]}-{impls[1]}", behind=router)
+        b = world.lab.host(f"lan-c-{impls[0]}-{impls[1]}", behind=router)
+        server = Server(a, impls[0], world.bootstrap)
+        try:
+            got = run_client(b, impls[1], world.bootstrap, server.public_key)
+            assert got.get("connected") is True, (impls, got)
+            assert server.next()["hash"] == got["hash"]
+            if impls[1] == "python":
+                assert got["paths"] == {"client:lan": 1}, got
+        finally:
+            server.stop()
+
+
+def test_a_hundred_connections_leak_nothing(world: World) -> None:
+    server_host, client_host = world.place("consistent"), world.place("consistent")
+    server = Server(server_host, "python", world.bootstrap)
+    try:
+        out = client_host.run(
+            [*PEERS["python"], "clients", world.bootstrap, server.public_key, "100"],
+            timeout=300,
+            cwd=str(INTEROP_JS),
+        )
+        got = json.loads(out.stdout.strip().splitlines()[-1])
+        assert got["done"] == 100, got
+        assert got["sockets"] == 0, got
+        assert got["fds_after"] <= got["fds_before"] + 2, got
+    finally:
+        server.stop()

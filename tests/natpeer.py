@@ -1,0 +1,148 @@
+"""A Python HyperDHT peer for the NAT lab tests, run inside a lab host. It prints one JSON
+line per event on stdout and ends when its stdin closes (servers) or when done (clients).
+
+    natpeer.py server BOOTSTRAP SEED_HEX [--no-punch] [--fast]
+        {"listening": PUBLIC_KEY_HEX}, then {"connection": REMOTE_KEY_HEX, "hash": HEX}
+        for each connection (it echoes what it receives); --fast allows a random punch every
+        10 ms instead of every 20 s, so that tests can punch random NATs back to back
+    natpeer.py client BOOTSTRAP PUBLIC_KEY_HEX [--no-lan]
+        {"connected": true, "ms": ..., "paths": {...}, "punches": {...}, "hash": HEX} once
+        data went both ways, or {"error": CODE}
+    natpeer.py nat BOOTSTRAP
+        {"firewall": N, "addresses": ["host:port", ...]}: the NAT verdict of a punch socket
+    natpeer.py clients BOOTSTRAP PUBLIC_KEY_HEX COUNT
+        COUNT connections one after the other, then {"done": COUNT, "fds_before": N,
+        "fds_after": N, "sockets": N} (the punch sockets still open)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import trio
+
+from hyperswarm.hyperdht import HyperDHT
+from hyperswarm.hyperdht.errors import HyperDHTError
+from hyperswarm.hyperdht.nat import Nat
+from hyperswarm.secret_stream import SecretStream
+
+TIMEOUT = 60
+
+
+def say(**event: Any) -> None:
+    print(json.dumps(event), flush=True)
+
+
+def node(bootstrap: str, **opts: Any) -> HyperDHT:
+    return HyperDHT(bootstrap=bootstrap.split(","), host="0.0.0.0", port=0, **opts)
+
+
+async def until_stdin_closes() -> None:
+    stdin = trio.lowlevel.FdStream(os.dup(0))
+    async with stdin:
+        while await stdin.receive_some(1024):
+            pass
+
+
+async def serve(bootstrap: str, seed: bytes, punch: bool, fast: bool) -> None:
+    async def echo(stream: SecretStream) -> None:
+        say(connection=stream.remote_public_key.hex(), hash=stream.handshake_hash.hex())
+        with trio.move_on_after(TIMEOUT):
+            async for message in stream:
+                await stream.send(message)
+
+    async with node(bootstrap, **({"random_punch_interval": 10.0} if fast else {})) as dht:
+        await dht.fully_bootstrapped()
+        server = dht.create_server(on_connection=echo, holepunch=punch)
+        await server.listen(HyperDHT.key_pair(seed))
+        say(listening=server.public_key.hex() if server.public_key else None)
+        await until_stdin_closes()
+        say(paths=dict(dht.connection_paths), punches=dict(dht.punches))
+
+
+async def connect_once(dht: HyperDHT, key: bytes, lan: bool) -> dict[str, Any]:
+    start = trio.current_time()
+    try:
+        with trio.fail_after(TIMEOUT):
+            stream = await dht.connect(key, local_connection=lan)
+            async with stream:
+                await stream.send(b"hello through the NAT")
+                echoed = await stream.receive()
+    except HyperDHTError as e:
+        return {"error": e.code if hasattr(e, "code") else type(e).__name__}
+    except trio.TooSlowError:
+        return {"error": "TIMEOUT"}
+    return {
+        "connected": echoed == b"hello through the NAT",
+        "ms": round((trio.current_time() - start) * 1000),
+        "hash": stream.handshake_hash.hex(),
+    }
+
+
+async def client(bootstrap: str, key: bytes, lan: bool) -> None:
+    async with node(bootstrap) as dht:
+        await dht.fully_bootstrapped()
+        out = await connect_once(dht, key, lan)
+        say(**out, paths=dict(dht.connection_paths), punches=dict(dht.punches))
+
+
+async def clients(bootstrap: str, key: bytes, count: int) -> None:
+    async with node(bootstrap) as dht:
+        await dht.fully_bootstrapped()
+        fds = len(os.listdir("/proc/self/fd"))
+        ok = 0
+        for _ in range(count):
+            out = await connect_once(dht, key, True)
+            if out.get("connected"):
+                ok += 1
+            else:
+                say(failed=out)
+        with trio.move_on_after(10):
+            while dht.open_sockets:
+                await trio.sleep(0.05)
+        say(
+            done=ok,
+            fds_before=fds,
+            fds_after=len(os.listdir("/proc/self/fd")),
+            sockets=dht.open_sockets,
+            paths=dict(dht.connection_paths),
+        )
+
+
+async def nat(bootstrap: str) -> None:
+    async with node(bootstrap) as dht:
+        await dht.fully_bootstrapped()
+        number, sock = await dht.open_socket()
+        session = dht.session()
+        sampler = Nat(dht, session, sock)
+        sampler.auto_sample()
+        with trio.move_on_after(TIMEOUT):
+            await sampler.analyzing.wait()
+        say(
+            firewall=sampler.firewall,
+            addresses=[f"{a.host}:{a.port}" for a in sampler.addresses or []],
+        )
+        session.destroy()
+        await dht.close_socket(number)
+
+
+def main(argv: list[str]) -> None:
+    cmd, bootstrap = argv[0], argv[1]
+    if cmd == "server":
+        punch, fast = "--no-punch" not in argv, "--fast" in argv
+        trio.run(serve, bootstrap, bytes.fromhex(argv[2]), punch, fast)
+    elif cmd == "client":
+        trio.run(client, bootstrap, bytes.fromhex(argv[2]), "--no-lan" not in argv)
+    elif cmd == "clients":
+        trio.run(clients, bootstrap, bytes.fromhex(argv[2]), int(argv[3]))
+    elif cmd == "nat":
+        trio.run(nat, bootstrap)
+    else:
+        raise SystemExit(f"unknown command {cmd}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
