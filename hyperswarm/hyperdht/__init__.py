@@ -1,7 +1,7 @@
 """HyperDHT for Trio (JS ``hyperdht`` 6): a dht-rpc node that stores signed announce records
 and mutable/immutable values for others, finds them, relays other peers' PEER_HANDSHAKE/
 PEER_HOLEPUNCH messages, and connects peers by public key (servers that listen on a key pair,
-clients that connect to one; the paths that need no hole punching).
+clients that connect to one, through NATs by hole punching).
 
 >>> async with HyperDHT(bootstrap=["127.0.0.1:49737"]) as dht:  # doctest: +SKIP
 ...     await dht.announce(topic, HyperDHT.key_pair()).finished()

@@ -1,4 +1,4 @@
-"""Servers reached by public key (JS hyperdht ``lib/server.js``, without hole punching).
+"""Servers reached by public key (JS hyperdht ``lib/server.js``, without the blind relay).
 
 ``server = dht.create_server(on_connection=handler)``; ``await server.listen(key_pair)``
 announces the key pair (see :mod:`~hyperswarm.hyperdht.announcer`) and routes the handshakes
