@@ -334,7 +334,7 @@ class DHT(AsyncResource):
         else:
             sockets[number] = sock
         try:
-            await self._background_nursery_or_raise().start(self._hold_until, sock, closed)
+            await self.nursery.start(self._hold_until, sock, closed)
             await sock.bind(0, self._host if self._host != "::" else "0.0.0.0")
         except BaseException:
             closed.set()
@@ -373,7 +373,9 @@ class DHT(AsyncResource):
                 return i
         raise ValueError("not a socket of this node")
 
-    def _background_nursery_or_raise(self) -> trio.Nursery:
+    @property
+    def nursery(self) -> trio.Nursery:
+        """The node's nursery (its sockets', servers' and connections' tasks run there)."""
         nursery = self._background.nursery
         if nursery is None or self.closed:
             raise NodeDestroyedError("the node is not open (use it as an async context manager)")

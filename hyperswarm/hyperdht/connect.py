@@ -35,6 +35,7 @@ last one: one per 20 s per node, as JS).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NoReturn
 
 import trio
@@ -124,7 +125,6 @@ class _Connector:
         self.lan = local_connection
         self.puncher: Holepuncher | None = None
         self.secure: SecurePayload | None = None
-        self.relay_token: bytes | None = None  # (the blind relay is not offered yet)
         self.sleeper = Sleeper()
         self.round = 0
         self.public_key = public_key
@@ -376,7 +376,8 @@ async def _open_direct(c: _Connector, answer: _Answer) -> None:
             nursery.start_soon(_try_lan, c, lan)
         try:
             await _holepunch(c, answer)
-            await _wait_for_punch(c)
+            assert c.puncher is not None
+            await c.puncher.ended.wait()  # (a connection by any path ends the puncher)
         except (HyperDHTError, DHTError) as e:
             error = e  # (moot if another path connected meanwhile)
         nursery.cancel_scope.cancel()
@@ -408,34 +409,17 @@ async def _try_lan(c: _Connector, addr: Address, *, raise_on_failure: bool = Fal
         c._on_socket(c.dht.server_socket, addr.host, addr.port)
 
 
-async def _wait_for_punch(c: _Connector) -> None:
-    """Until a punch got through (the stream is connected) or the puncher gave up."""
-    p = c.puncher
-    assert p is not None
-    while not c.connected.is_set() and not p.destroyed:
-        with trio.move_on_after(0.05):
-            await c.connected.wait()
-
-
 # --- hole punching ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
 class _HolepunchAnswer:
-    __slots__ = ("from_", "payload", "peer_address", "to", "try_later")
+    """The server's sealed answer to a PEER_HOLEPUNCH round, and how the relay routed it."""
 
-    def __init__(
-        self,
-        payload: m.HolepunchPayload,
-        peer_address: Address,
-        from_: Address,
-        to: Address | None,
-        try_later: bool,
-    ) -> None:
-        self.payload = payload
-        self.peer_address = peer_address
-        self.from_ = from_
-        self.to = to
-        self.try_later = try_later
+    payload: m.HolepunchPayload
+    peer_address: Address  # the server, as the relay saw it
+    from_: Address  # the relay
+    to: Address | None  # us, as the relay saw us
 
 
 def _pick_server_relay(relays: tuple[m.RelayInfo, ...], client_relay: Address) -> m.RelayInfo:
@@ -505,9 +489,7 @@ async def _update_holepunch(
     if remote is None:
         raise HolepunchInvalidError("the server's holepunch payload does not decrypt")
     peer = hp.peer_address or relay
-    if remote.error == ERROR.TRY_LATER and c.relay_token is not None and payload.punching:
-        return _HolepunchAnswer(remote, peer, reply.from_.address, reply.to, True)
-    if remote.error != ERROR.NONE:
+    if remote.error != ERROR.NONE:  # TRY_LATER too: without a relay to fall back on, JS stops
         raise RemoteAbortedError(f"Remote aborted with error code {remote.error}")
     echoed = remote.remote_token is not None and remote.remote_token == payload.token
     p.update_remote(
@@ -516,7 +498,7 @@ async def _update_holepunch(
         addresses=remote.addresses,
         verified=peer.host if echoed else None,
     )
-    return _HolepunchAnswer(remote, peer, reply.from_.address, reply.to, False)
+    return _HolepunchAnswer(remote, peer, reply.from_.address, reply.to)
 
 
 async def _probe_round(
@@ -580,7 +562,7 @@ async def _round_punch(
             raise HolepunchAbortedError("a random punch ran too recently")
         dht.random_punches += 1
     try:
-        reply = await _update_holepunch(
+        await _update_holepunch(
             c,
             server_address,
             client_relay,
@@ -597,8 +579,6 @@ async def _round_punch(
     finally:
         if is_random:
             dht.random_punches -= 1
-    if reply.try_later:
-        raise HolepunchAbortedError("the server asks to try later")
     if not p.remote_holepunching:
         raise RemoteNotHolepunchingError("the server does not punch")
     if not await p.punch():

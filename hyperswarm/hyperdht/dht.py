@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import trio
-
 from hypercore import crypto
 from hypercore.crypto import KeyPair
 from protomux.encoding import Address
@@ -258,14 +256,6 @@ class HyperDHT(DHT):
         if not core.ephemeral:
             on_persistent()
         self.timers.call_later(GC_INTERVAL, self._gc)
-
-    @property
-    def nursery(self) -> trio.Nursery:
-        """The node's nursery (servers' and connections' tasks run there)."""
-        nursery = self._background.nursery
-        if nursery is None or self.closed:
-            raise NodeDestroyedError("the node is not open (use it as an async context manager)")
-        return nursery
 
     async def aclose(self) -> None:
         for server in list(self.listening):

@@ -166,6 +166,8 @@ class Holepuncher:
         self.punching = False
         self.connected = False
         self.destroyed = False
+        #: Set once it connected or gave up.
+        self.ended = trio.Event()
         self.randomized = False
         self.remote_firewall = remote_firewall
         self.remote_addresses: list[_RemoteAddress] = []
@@ -257,6 +259,7 @@ class Holepuncher:
             return
         self.connected = True
         self.punching = False
+        self.ended.set()
         self._sleeper.resume()
         for r in self._holders:
             if r is not ref:
@@ -444,6 +447,7 @@ class Holepuncher:
             return
         self.destroyed = True
         self.punching = False
+        self.ended.set()
         self._sleeper.resume()
         for ref in self._holders:
             ref.release()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from protomux.encoding import Address
 
@@ -67,6 +68,8 @@ HolepunchHook = Callable[
     [int, bytes, Address, IncomingRequest],
     HolepunchReply | Awaitable[HolepunchReply | None] | None,
 ]
+T = TypeVar("T")
+
 #: Runs an answer that must wait in a task of the node.
 Spawn = Callable[[Callable[[], Awaitable[None]]], None]
 
@@ -162,16 +165,20 @@ class Router:
         if not hs.noise:
             return
         answer = hook(hs.noise, hs.peer_address, req)
-        if inspect.isawaitable(answer):
-            pending = answer
+        self._when_ready(answer, lambda reply: self._answer_handshake(req, hs, reply))
 
-            async def later() -> None:
-                self._answer_handshake(req, hs, await pending)
-
-            if self.spawn is not None:
-                self.spawn(later)
+    def _when_ready(self, answer: T | Awaitable[T], send: Callable[[T], None]) -> None:
+        """``send(answer)`` now, or once it is ready if the hook must wait for it."""
+        if not inspect.isawaitable(answer):
+            send(answer)
             return
-        self._answer_handshake(req, hs, answer)
+        pending = answer
+
+        async def later() -> None:
+            send(await pending)
+
+        if self.spawn is not None:
+            self.spawn(later)
 
     def _answer_handshake(
         self, req: IncomingRequest, hs: m.Handshake, reply: HandshakeReply | None
@@ -227,16 +234,7 @@ class Router:
             if entry is None or entry.on_holepunch is None or hp.peer_address is None:
                 return
             answer = entry.on_holepunch(hp.id, hp.payload, hp.peer_address, req)
-            if inspect.isawaitable(answer):
-                pending = answer
-
-                async def later() -> None:
-                    self._answer_holepunch(req, hp, await pending)
-
-                if self.spawn is not None:
-                    self.spawn(later)
-                return
-            self._answer_holepunch(req, hp, answer)
+            self._when_ready(answer, lambda reply: self._answer_holepunch(req, hp, reply))
         elif hp.mode == FROM_SERVER:
             if hp.peer_address is None:
                 return
