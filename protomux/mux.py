@@ -3,6 +3,7 @@ stream of whole messages (a ``trio.abc.Channel[bytes]`` such as a secret-stream)
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -57,6 +58,11 @@ class MessageStream(Protocol):
     async def send(self, value: bytes, /) -> None: ...
     async def receive(self) -> bytes: ...
     async def aclose(self) -> None: ...
+
+
+# The mux of each stream made by Protomux.of: weak on the stream (whose class we do not own,
+# so no attribute is set on it), so that an entry lives exactly as long as its stream.
+_BY_STREAM: weakref.WeakKeyDictionary[Any, Protomux] = weakref.WeakKeyDictionary()
 
 
 class Protomux(AsyncResource):
@@ -155,6 +161,22 @@ class Protomux(AsyncResource):
         else:
             self.destroy()
             await self._close_stream()
+
+    @classmethod
+    def of(cls, stream: MessageStream, nursery: trio.Nursery | None) -> Protomux:
+        """The one Protomux of ``stream`` (JS ``Protomux.from(stream)``): the one already
+        made for it by an earlier call and still open, or a new one run in ``nursery``
+        (None: raise RuntimeError rather than make one). Every protocol that shares a
+        connection (replication, RPC, a blind relay) gets its channels on this one mux."""
+        mux = _BY_STREAM.get(stream)
+        if mux is not None and not mux.closed:
+            return mux
+        if nursery is None:
+            raise RuntimeError("the stream has no Protomux yet: pass a nursery to run one in")
+        mux = cls(stream)
+        _BY_STREAM[stream] = mux
+        nursery.start_soon(mux.run)
+        return mux
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Run the mux until it closes: ``await nursery.start(mux.run)``."""

@@ -7,8 +7,7 @@ gives it Trio's clock and runs :meth:`Peer.tick` once a second.
 
 from __future__ import annotations
 
-import weakref
-from typing import Any, Protocol
+from typing import Protocol
 
 import trio
 
@@ -72,31 +71,20 @@ async def _watchdog(peer: Peer) -> None:
         peer.tick(peer.replicator.now())
 
 
-# The Protomux of each stream we replicate over, so that every core replicated over one
-# stream shares one mux (as JS ``Protomux.from(stream)``, which keeps it on the stream as
-# ``stream.userData``). The streams here (any ReplicationStream) have no slot for it, and
-# we do not set attributes on objects we do not own: so a map, weak on the stream, so that
-# an entry lives exactly as long as its stream, as the JS property does.
-_MUXES: weakref.WeakKeyDictionary[Any, Protomux] = weakref.WeakKeyDictionary()
-
-
 def mux_for_stream(stream: ReplicationStream | Protomux, nursery: trio.Nursery | None) -> Protomux:
     """The Protomux that replication uses on ``stream``: the one given, the one already made
     for this stream, or a new one started in ``nursery``."""
     if isinstance(stream, Protomux):
         return stream
-    mux = _MUXES.get(stream)
-    if mux is not None and not mux.closed:
-        return mux
     if nursery is None:
-        raise RuntimeError(
-            "replicate() needs a nursery to run the stream's Protomux: use `async with` on "
-            "the core (or store), or pass nursery="
-        )
+        try:
+            return Protomux.of(stream, None)
+        except RuntimeError:
+            raise RuntimeError(
+                "replicate() needs a nursery to run the stream's Protomux: use `async with` "
+                "on the core (or store), or pass nursery="
+            ) from None
     set_keep_alive = getattr(stream, "set_keep_alive", None)
     if set_keep_alive is not None and not getattr(stream, "keep_alive", None):
         set_keep_alive(5.0)  # as JS does for a replication stream without keep-alive
-    mux = Protomux(stream)
-    _MUXES[stream] = mux
-    nursery.start_soon(mux.run)
-    return mux
+    return Protomux.of(stream, nursery)

@@ -164,6 +164,9 @@ class UDX:
             del self._streams[stream.local_id]
             if self.on_remove is not None:
                 self.on_remove(stream)
+            on_close, stream.on_close = stream.on_close, None
+            if on_close is not None:
+                on_close()
 
     def busy(self, socket: UDXSocket) -> bool:
         """Whether a stream of the table runs on ``socket``."""
@@ -400,10 +403,43 @@ class UDXStream(trio.abc.HalfCloseableStream):
         #: (JS ``rawBytesRead``/``rawBytesWritten`` of the secret-stream above).
         self.bytes_read = 0
         self.bytes_written = 0
+        #: Called once when the stream leaves its table (ended, destroyed, socket closed).
+        self.on_close: Callable[[], None] | None = None
+        # relaying (see relay_to): where this stream's packets go, and who relays here
+        self._relay_to: UDXStream | None = None
+        self._relayed_from: list[UDXStream] = []
+        #: Set for good by :meth:`relay_to`.
+        self.relayed = False
+        #: Packets and bytes a relaying stream passed on.
+        self.relayed_packets = 0
+        self.relayed_bytes = 0
 
     @property
     def connected(self) -> bool:
+        if self.relayed:
+            return self.remote_address is not None
         return self._conn is not None
+
+    def relay_to(self, destination: UDXStream) -> None:
+        """Make this stream a blind relay (udx-native's ``relayTo``): every packet its peer
+        sends it is passed on unread to ``destination``'s peer, with the stream id rewritten
+        to ``destination``'s remote id, through ``destination``'s socket (dropped while
+        ``destination`` is not connected). A relaying stream keeps no connection state and
+        sends nothing of its own: it only checks that packets come from its peer (once
+        connected, usually by its firewall hook on the first packet). A DESTROY passing
+        through ends it, and a stream that ends ends the streams relaying into it, so a pair
+        relaying to each other ends together. Call it before :meth:`connect`."""
+        if self._closed:
+            return
+        if self._conn is not None:
+            raise UDXError("relay_to must come before the stream is connected")
+        if self.relayed:
+            raise UDXError("the stream already relays")
+        if destination._closed:
+            raise UDXError("the destination stream is closed")
+        self.relayed = True
+        self._relay_to = destination
+        destination._relayed_from.append(self)
 
     def connect(
         self, remote_id: int, port: int, host: str, *, socket: UDXSocket | None = None
@@ -411,7 +447,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         """Start talking to stream ``remote_id`` at ``host:port`` through ``socket`` (a
         socket of the stream's :class:`UDX`; by default the one the stream was made on), at
         once, as in JS."""
-        if self._conn is not None:
+        if self._conn is not None or (self.relayed and self.remote_address is not None):
             raise UDXError("the stream is already connected")
         _check_address(host, port)
         sock = self._socket_for(socket)
@@ -419,6 +455,8 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self.socket = sock
         self.remote_id = remote_id
         self._set_remote(host, port)
+        if self.relayed:
+            return  # (a relay only passes packets on: no connection state, no driver)
         self._conn = Connection(
             self.local_id,
             remote_id,
@@ -521,6 +559,9 @@ class UDXStream(trio.abc.HalfCloseableStream):
     # --- driving -------------------------------------------------------------------------
 
     def _on_datagram(self, data: bytes, addr: tuple[str, int], socket: UDXSocket) -> None:
+        if self.relayed:
+            self._relay(data, addr, socket)
+            return
         conn = self._conn
         if conn is None or socket is not self.socket:
             if self._previous is not None and self._from_previous(data, addr, socket):
@@ -539,6 +580,48 @@ class UDXStream(trio.abc.HalfCloseableStream):
         conn.receive(data, trio.current_time())
         self._take_events()
         self._wake.set()
+
+    def _relay(self, data: bytes, addr: tuple[str, int], socket: UDXSocket) -> None:
+        """A packet for a relaying stream: from its peer (the firewall hook connects the
+        stream to whoever sends first), on to the destination's peer, id rewritten."""
+        if self._closed:
+            return
+        if self.remote_address is None or socket is not self.socket:
+            if self._firewall is None or self._firewall(socket, addr[0], addr[1]):
+                return
+            if self.remote_address is None or socket is not self.socket:
+                return
+        elif not self._from_remote(addr):
+            return  # only the peer this end of the relay is connected to
+        if len(data) < 20:
+            return
+        dest = self._relay_to
+        if dest is not None and dest.socket is not None and dest.remote_address is not None:
+            assert dest.remote_id is not None
+            out = bytearray(data)
+            out[4:8] = dest.remote_id.to_bytes(4, "little")
+            dest.socket._sendto([bytes(out)], dest.remote_address)
+            self.relayed_packets += 1
+            self.relayed_bytes += len(data)
+        if data[2] & DESTROY:
+            self._end_relay()
+
+    def _end_relay(self) -> None:
+        """End the streams relaying into this one and, for a relaying stream, the stream
+        itself (libudx ``close_stream``; a relaying stream sends no DESTROY of its own)."""
+        sources, self._relayed_from = self._relayed_from, []
+        for source in sources:
+            source._relay_to = None
+            source.destroy()
+        if not self.relayed or self.udx._streams.get(self.local_id) is not self:
+            return
+        self._closed = True
+        dest, self._relay_to = self._relay_to, None
+        if dest is not None and self in dest._relayed_from:
+            dest._relayed_from.remove(self)
+        self._readable.set()
+        self._writable.set()
+        self.udx._remove(self)
 
     def _from_previous(self, data: bytes, addr: tuple[str, int], socket: UDXSocket) -> bool:
         """Whether a packet is the peer's data (DATA or END: never a DESTROY) over the path
@@ -650,6 +733,8 @@ class UDXStream(trio.abc.HalfCloseableStream):
             self.udx._remove(self)
 
     def _shutdown(self, error: UDXError) -> None:
+        if self.relayed or self._relayed_from:
+            self._end_relay()
         if self._error is None and not (self._conn is not None and self._conn.closed):
             self._error = error
         self._readable.set()
@@ -733,6 +818,8 @@ class UDXStream(trio.abc.HalfCloseableStream):
         """Close at once for this side. What was written still goes out, then the end (the
         peer reads it all, then EOF); once that is acknowledged, or after
         :data:`LINGER` seconds, a stream the peer has not ended is destroyed."""
+        if self.relayed:
+            self.destroy()
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
@@ -750,6 +837,11 @@ class UDXStream(trio.abc.HalfCloseableStream):
         """Close at once, without waiting (udx-native ``destroy()``): a connected stream
         tells the peer with a DESTROY packet and drops what is unsent; a stream not connected
         yet leaves the stream table, so packets for its id reach it no more."""
+        if self.relayed or self._relayed_from:
+            self._end_relay()
+            if self.relayed:
+                self._closed = True
+                return
         if self._closed and (self._conn is None or self._conn.closed):
             return
         self._closed = True
