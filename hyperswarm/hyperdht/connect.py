@@ -35,6 +35,7 @@ last one: one per 20 s per node, as JS).
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import NoReturn
 
@@ -63,6 +64,7 @@ from .errors import (
     HyperDHTError,
     PeerConnectionFailedError,
     PeerNotFoundError,
+    RelayAbortedError,
     RemoteAbortedError,
     RemoteNotHolepunchableError,
     RemoteNotHolepunchingError,
@@ -72,6 +74,13 @@ from .errors import (
 from .holepuncher import Holepuncher, Sleeper
 from .host import ConnectionHost
 from .noise_wrap import ConnectionKeys, NoiseWrap
+from .relay_connection import (
+    RELAY_KEEP_ALIVE,
+    RelayLink,
+    RelayThrough,
+    relay_token,
+    select_relay,
+)
 from .router import FROM_CLIENT, REPLY
 from .secure_payload import SecurePayload
 from .server import HolepunchVeto, connection_stream
@@ -118,6 +127,8 @@ class _Connector:
         holepunch: HolepunchVeto | None = None,
         fast_open: bool = True,
         local_connection: bool = True,
+        relay_through: RelayThrough = None,
+        relay_keep_alive: float = RELAY_KEEP_ALIVE,
     ) -> None:
         self.dht = dht
         self.holepunch: HolepunchVeto = holepunch or (lambda *_: True)
@@ -141,6 +152,11 @@ class _Connector:
         self.answered = trio.Event()
         # a packet from the server that came before its answer: (socket, host, port)
         self._early: tuple[UDXSocket, str, int] | None = None
+        # the blind relay we offer (if any), the pairing at whichever relay is used
+        self.relay_through = select_relay(relay_through)
+        self.relay_token = relay_token() if self.relay_through is not None else None
+        self.relay_keep_alive = relay_keep_alive
+        self.relay: RelayLink | None = None
 
     # --- the stream -----------------------------------------------------------------------
 
@@ -167,6 +183,42 @@ class _Connector:
             p.on_abort = None
             p.destroy()
 
+    def start_relay(self, answer: _Answer) -> None:
+        """Pair our stream at the relay one side offered (the server's offer first, as
+        JS): the side that offered it is the initiator."""
+        offered = answer.payload.relay_through
+        if offered is not None:
+            public_key, token, initiator = offered.public_key, offered.token, False
+        else:
+            assert self.relay_through is not None and self.relay_token is not None
+            public_key, token, initiator = self.relay_through, self.relay_token, True
+        self.relay_token = token
+        self.relay = RelayLink(
+            self.dht,
+            public_key,
+            is_initiator=initiator,
+            token=token,
+            raw=self.raw,
+            on_paired=self._on_relayed,
+            on_abort=self.sleeper.resume,
+            keep_alive=self.relay_keep_alive,
+        )
+        self.relay.start()
+
+    def _on_relayed(self, remote_id: int, relay_stream: UDXStream) -> bool:
+        if self.connected.is_set() or relay_stream.remote_address is None:
+            return False
+        host, port = relay_stream.remote_address
+        self.raw.connect(remote_id, port, host, socket=relay_stream.socket)
+        self.dht.connection_paths["client:relayed"] += 1
+        self.connected.set()
+        self.sleeper.resume()
+        p = self.puncher
+        if p is not None:
+            p.on_abort = None
+            p.destroy()
+        return True
+
     def _on_punched(self, sock: UDXSocket, host: str, port: int) -> None:
         if not self.connected.is_set():
             self.dht.connection_paths["client:punched"] += 1
@@ -183,12 +235,16 @@ class _Connector:
         addresses = [ours] if ours is not None else []
         addresses.extend(local_addresses(self.dht.server_socket.address()))
         self.firewall = FIREWALL.OPEN if ours is not None else FIREWALL.UNKNOWN
+        relay = None
+        if self.relay_through is not None and self.relay_token is not None:
+            relay = m.RelayThroughInfo(public_key=self.relay_through, token=self.relay_token)
         return m.NoisePayload(
             error=ERROR.NONE,
             firewall=self.firewall,
             addresses4=tuple(addresses),
             udx=m.UdxInfo(id=self.raw.local_id, seq=0),
             secret_stream=m.SecretStreamInfo(),
+            relay_through=relay,
         )
 
     async def through(self, node: Address, socket: UDXSocket | None = None) -> None:
@@ -293,11 +349,15 @@ async def connect(
     holepunch: HolepunchVeto | None = None,
     fast_open: bool = True,
     local_connection: bool = True,
+    relay_through: RelayThrough = None,
+    relay_keep_alive: float = RELAY_KEEP_ALIVE,
 ) -> SecretStream:
     """A connection to the server listening on ``public_key``: a secret-stream over a UDX
     stream whose header exchange is done (see the module docstring). ``holepunch(remote
     firewall, our firewall, remote addresses, our addresses)`` may veto a punch; JS's
-    ``fastOpen`` and ``localConnection`` options are ``fast_open`` and ``local_connection``."""
+    ``fastOpen`` and ``localConnection`` options are ``fast_open`` and ``local_connection``.
+    ``relay_through``: a blind relay's public key (or a list, or a function, see
+    :data:`~hyperswarm.hyperdht.relay_connection.RelayThrough`) to fall back on."""
     c = _Connector(
         dht,
         public_key,
@@ -305,10 +365,14 @@ async def connect(
         holepunch=holepunch,
         fast_open=fast_open,
         local_connection=local_connection,
+        relay_through=relay_through,
+        relay_keep_alive=relay_keep_alive,
     )
     try:
         return await _connect(c, relay_addresses)
     except BaseException:
+        if c.relay is not None:
+            c.relay.close()
         c.raw.destroy()
         if c.puncher is not None:
             c.puncher.on_abort = None
@@ -338,7 +402,11 @@ async def _connect(c: _Connector, relay_addresses: list[Address] | None) -> Secr
     if answer.payload.relay_addresses:
         dht.remember_relay_addresses(c.public_key, answer.payload.relay_addresses)
     if not c.connected.is_set():
-        await _open_direct(c, answer)
+        if answer.payload.relay_through is not None or c.relay_through is not None:
+            c.start_relay(answer)
+            await _open_direct_or_relayed(c, answer)
+        else:
+            await _open_direct(c, answer)
     stream = connection_stream(c.raw, answer.keys)
     await stream.do_handshake()  # our header goes out; the server's comes with its first data
     return stream
@@ -386,6 +454,24 @@ async def _open_direct(c: _Connector, answer: _Answer) -> None:
     raise error or HolepunchAbortedError("no punch got through")
 
 
+async def _open_direct_or_relayed(c: _Connector, answer: _Answer) -> None:
+    """The direct paths raced with the relay pairing: the first to connect wins; a direct
+    path that fails leaves the relay to finish (or time out)."""
+    relay = c.relay
+    assert relay is not None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_cancel_when_set, c.connected, nursery.cancel_scope)
+        nursery.start_soon(_cancel_when_set, relay.ended, nursery.cancel_scope)
+        try:
+            await _open_direct(c, answer)
+        except (HyperDHTError, DHTError):
+            pass
+        if c.connected.is_set():
+            nursery.cancel_scope.cancel()
+    if not c.connected.is_set():
+        raise RelayAbortedError("neither a direct path nor the relay connected")
+
+
 def _lan_candidate(c: _Connector, answer: _Answer) -> Address | None:
     """The server's LAN address to try when the relay saw us both at one host."""
     if not answer.relayed or answer.client_address.host != answer.server_address.host:
@@ -420,6 +506,7 @@ class _HolepunchAnswer:
     peer_address: Address  # the server, as the relay saw it
     from_: Address  # the relay
     to: Address | None  # us, as the relay saw us
+    try_later: bool = False  # the server cannot punch a random NAT now: ask again later
 
 
 def _pick_server_relay(relays: tuple[m.RelayInfo, ...], client_relay: Address) -> m.RelayInfo:
@@ -489,7 +576,9 @@ async def _update_holepunch(
     if remote is None:
         raise HolepunchInvalidError("the server's holepunch payload does not decrypt")
     peer = hp.peer_address or relay
-    if remote.error != ERROR.NONE:  # TRY_LATER too: without a relay to fall back on, JS stops
+    if remote.error == ERROR.TRY_LATER and c.relay_token is not None and payload.punching:
+        return _HolepunchAnswer(remote, peer, reply.from_.address, reply.to, try_later=True)
+    if remote.error != ERROR.NONE:  # TRY_LATER too, without a relay to fall back on
         raise RemoteAbortedError(f"Remote aborted with error code {remote.error}")
     echoed = remote.remote_token is not None and remote.remote_token == payload.token
     p.update_remote(
@@ -547,42 +636,86 @@ async def _round_punch(
     remote_token: bytes | None,
     client_relay: Address,
     server_relay: m.RelayInfo,
+    *,
+    delayed: bool = False,
 ) -> None:
     p, sealed, dht = c.puncher, c.secure, c.dht
     assert p is not None and sealed is not None
     p.nat.freeze()  # what we tell the server now must stay true
     is_random = p.remote_firewall >= FIREWALL.RANDOM or p.nat.firewall >= FIREWALL.RANDOM
     if is_random:
-        now = trio.current_time() * 1000
-        if (
+        # one random punch at a time per node, one per interval: with a relay to fall back
+        # on, wait for a turn (the relay may connect meanwhile); without one, stop
+        while (
             dht.random_punches >= dht.random_punch_limit
-            or now - dht.last_random_punch < dht.random_punch_interval
+            or trio.current_time() * 1000 - dht.last_random_punch < dht.random_punch_interval
         ):
-            # JS waits and asks again when it can fall back to a relay; without one it stops
-            raise HolepunchAbortedError("a random punch ran too recently")
+            if c.relay_token is None:
+                raise HolepunchAbortedError("a random punch ran too recently")
+            if not delayed:
+                delayed = True
+                await _update_holepunch(
+                    c,
+                    server_address,
+                    client_relay,
+                    _punch_payload(
+                        c,
+                        punching=False,
+                        token=sealed.token(server_address),
+                        remote_token=remote_token,
+                    ),
+                )
+            await _try_later(c)
         dht.random_punches += 1
     try:
-        await _update_holepunch(
+        # once delayed, through the server's own relay (whose address it proved)
+        reply = await _update_holepunch(
             c,
-            server_address,
-            client_relay,
-            m.HolepunchPayload(
-                error=ERROR.NONE,
-                firewall=p.nat.firewall,
-                round=c.next_round(),
+            server_relay.peer_address if delayed else server_address,
+            server_relay.relay_address if delayed else client_relay,
+            _punch_payload(
+                c,
                 punching=True,
-                addresses=tuple(p.nat.addresses) if p.nat.addresses is not None else None,
-                token=sealed.token(server_address),
+                token=None if delayed else sealed.token(server_address),
                 remote_token=remote_token,
             ),
         )
     finally:
         if is_random:
             dht.random_punches -= 1
+    if reply.try_later:
+        await _try_later(c)
+        await _round_punch(
+            c, server_address, remote_token, client_relay, server_relay, delayed=True
+        )
+        return
     if not p.remote_holepunching:
         raise RemoteNotHolepunchingError("the server does not punch")
     if not await p.punch():
         raise RemoteNotHolepunchableError("the pair of NATs cannot be punched")
+
+
+def _punch_payload(
+    c: _Connector, *, punching: bool, token: bytes | None, remote_token: bytes | None
+) -> m.HolepunchPayload:
+    p = c.puncher
+    assert p is not None
+    return m.HolepunchPayload(
+        error=ERROR.NONE,
+        firewall=p.nat.firewall,
+        round=c.next_round(),
+        punching=punching,
+        addresses=tuple(p.nat.addresses) if p.nat.addresses is not None else None,
+        token=token,
+        remote_token=remote_token,
+    )
+
+
+async def _try_later(c: _Connector) -> None:
+    """Wait 10 to 20 s before asking to punch again (only with a relay to fall back on)."""
+    if c.relay_token is None:
+        raise HolepunchAbortedError("the server cannot punch now and there is no relay")
+    await c.sleeper.pause(10_000 + random.randint(0, 10_000))
 
 
 async def _abort(c: _Connector, relay: m.RelayInfo, error: HyperDHTError) -> NoReturn:

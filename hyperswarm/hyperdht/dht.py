@@ -37,6 +37,7 @@ from .persistent import (
     sign_unannounce,
     verify_mutable,
 )
+from .relay_connection import RelayThrough
 from .router import Router
 from .server import ConnectionHandler, HolepunchVeto, Server
 from .server import Firewall as ServerFirewall
@@ -339,6 +340,7 @@ class HyperDHT(DHT):
         on_connection: ConnectionHandler | None = None,
         share_local_address: bool = True,
         holepunch: HolepunchVeto | bool = True,
+        relay_through: RelayThrough = None,
     ) -> Server:
         """A server for :meth:`Server.listen` (JS ``dht.createServer``). ``holepunch``: False
         never punches; a function ``(remote_firewall, local_firewall, remote_addresses,
@@ -351,6 +353,7 @@ class HyperDHT(DHT):
             on_connection=on_connection,
             share_local_address=share_local_address,
             holepunch=holepunch,
+            relay_through=relay_through,
         )
 
     async def connect(
@@ -362,6 +365,7 @@ class HyperDHT(DHT):
         holepunch: HolepunchVeto | None = None,
         fast_open: bool = True,
         local_connection: bool = True,
+        relay_through: RelayThrough = None,
     ) -> SecretStream:
         """A secret-stream to the server listening on ``public_key`` (JS ``dht.connect``);
         see :mod:`~hyperswarm.hyperdht.connect` for the paths, the options and the errors."""
@@ -374,6 +378,7 @@ class HyperDHT(DHT):
             holepunch=holepunch,
             fast_open=fast_open,
             local_connection=local_connection,
+            relay_through=relay_through,
         )
 
     # --- records ----------------------------------------------------------------------------

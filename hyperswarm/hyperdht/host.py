@@ -19,6 +19,7 @@ from ..dht_rpc.dht import QueryIterator
 from ..dht_rpc.io import Peer, Reply, Session
 from ..dht_rpc.query import Commit
 from ..dht_rpc.timers import TimerQueue
+from ..secret_stream import SecretStream
 from ..udx import UDX, UDXSocket, UDXStream
 from ..udx.socket import Firewall
 from .persistent import Persistent
@@ -111,4 +112,5 @@ class ConnectionHost(Protocol):
         socket: UDXSocket | None = None,
     ) -> Reply: ...
 
+    async def connect(self, public_key: bytes) -> SecretStream: ...
     async def ping(self, to: Address | tuple[str, int], *, retry: bool = True) -> Reply: ...

@@ -62,6 +62,13 @@ from .errors import (
 from .holepuncher import Holepuncher
 from .host import ConnectionHost
 from .noise_wrap import ConnectionKeys, NoiseWrap
+from .relay_connection import (
+    RELAY_KEEP_ALIVE,
+    RelayLink,
+    RelayThrough,
+    relay_token,
+    select_relay,
+)
 from .router import HandshakeReply, HolepunchReply, RouterEntry
 from .secure_payload import SecurePayload
 
@@ -126,6 +133,7 @@ class _Pending:
     """One client handshake: its answer, and the stream waiting for the client."""
 
     __slots__ = (
+        "aborted",
         "clearing",
         "id",
         "keys",
@@ -134,6 +142,8 @@ class _Pending:
         "puncher",
         "puncher_ready",
         "raw",
+        "relay",
+        "relay_token",
         "remote_firewall",
         "remote_udx_id",
         "reply",
@@ -158,6 +168,11 @@ class _Pending:
         self.puncher_ready: trio.Event | None = None
         self.reply_from_puncher = False
         self.round = 0
+        # the blind relay (if one side offered one) and its token; whether the direct
+        # paths gave up while the relay still pairs
+        self.relay: RelayLink | None = None
+        self.relay_token: bytes | None = None
+        self.aborted = False
 
 
 class Server:
@@ -172,8 +187,14 @@ class Server:
         share_local_address: bool = True,
         handshake_clear_wait: float = HANDSHAKE_CLEAR_WAIT,
         holepunch: HolepunchVeto | bool = True,
+        relay_through: RelayThrough = None,
+        relay_keep_alive: float = RELAY_KEEP_ALIVE,
     ) -> None:
         self.dht = dht
+        #: The blind relay offered to clients (JS ``relayThrough``): a public key, a list,
+        #: or a function giving one (see :func:`~.relay_connection.select_relay`).
+        self.relay_through = relay_through
+        self.relay_keep_alive = relay_keep_alive
         self.firewall = firewall
         self._never_punch = holepunch is False
         self.holepunch: HolepunchVeto = (
@@ -454,9 +475,26 @@ class Server:
                     or now - dht.last_random_punch < dht.random_punch_interval
                 ):
                     dht.punches["try_later"] += 1
-                    # (a client with a relay to fall back on would be told to try later;
-                    # relaying is not offered by this server, so it is refused)
-                    return self._abort(hs, ERROR.TRY_LATER)
+                    if hs.relay_token is None:
+                        return self._abort(hs, ERROR.TRY_LATER)
+                    # a relay is in play: the client asks again later, meanwhile it pairs
+                    return HolepunchReply(
+                        sealed.encrypt(
+                            m.HolepunchPayload(
+                                error=ERROR.TRY_LATER,
+                                firewall=p.nat.firewall,
+                                round=hs.round,
+                                connected=p.connected,
+                                punching=p.punching,
+                                addresses=tuple(p.nat.addresses)
+                                if p.nat.addresses is not None
+                                else None,
+                                token=token if is_server_relay else None,
+                                remote_token=remote.token,
+                            )
+                        ),
+                        p.socket_number,
+                    )
             punching = await p.punch()
             if p.destroyed:
                 return None
@@ -531,6 +569,9 @@ class Server:
                 firewall=lambda sock, host, port: self._on_first_packet(hs, sock, host, port)
             )
         relays = self._announcer.relay_addresses
+        relay_through = select_relay(self.relay_through) if error == ERROR.NONE else None
+        if relay_through is not None:
+            hs.relay_token = relay_token()
         payload = m.NoisePayload(
             error=error,
             firewall=FIREWALL.OPEN if ours is not None else FIREWALL.UNKNOWN,
@@ -540,6 +581,9 @@ class Server:
             addresses4=tuple(addresses),
             udx=m.UdxInfo(id=hs.raw.local_id if hs.raw is not None else 0, seq=0),
             secret_stream=m.SecretStreamInfo(),
+            relay_through=m.RelayThroughInfo(public_key=relay_through, token=hs.relay_token)
+            if relay_through is not None and hs.relay_token is not None
+            else None,
             relay_addresses=tuple(relays) if relays else None,
         )
         hs.reply = wrap.send(payload)
@@ -556,6 +600,8 @@ class Server:
             sock = self.dht.client_socket if direct and req.socket == CLIENT else None
             self._on_socket(hs, sock or self.dht.socket, client.host, client.port)
             return hs
+        if relay_through is not None or remote.relay_through is not None:
+            self._relay_connection(hs, relay_through, remote.relay_through)
         hs.timeout = self.dht.timers.call_later(
             HANDSHAKE_INITIAL_TIMEOUT, lambda: self._give_up(hs)
         )
@@ -611,10 +657,75 @@ class Server:
 
     def _give_up(self, hs: _Pending) -> None:
         hs.timeout = None
+        if hs.relay is not None and not hs.relay.ended.is_set() and hs.raw is not None:
+            hs.aborted = True  # the direct paths are done; the relay may still pair
+            p, hs.puncher = hs.puncher, None
+            if p is not None:
+                p.on_abort = None
+                p.destroy()
+            return
         self._drop(hs)
         self._clear_later(hs)
 
+    # --- the blind relay -----------------------------------------------------------------
+
+    def _relay_connection(
+        self, hs: _Pending, ours: bytes | None, theirs: m.RelayThroughInfo | None
+    ) -> None:
+        """Pair the handshake's stream at the relay we offered (as the initiator) or else
+        at the one the client offered."""
+        assert hs.raw is not None
+        if ours is not None:
+            assert hs.relay_token is not None
+            public_key, token, initiator = ours, hs.relay_token, True
+        else:
+            assert theirs is not None
+            public_key, token, initiator = theirs.public_key, theirs.token, False
+        hs.relay_token = token
+        self.dht.punches["relay_attempts"] += 1
+        hs.relay = RelayLink(
+            self.dht,
+            public_key,
+            is_initiator=initiator,
+            token=token,
+            raw=hs.raw,
+            on_paired=lambda remote_id, stream: self._on_relayed(hs, remote_id, stream),
+            on_abort=lambda: self._on_relay_abort(hs),
+            keep_alive=self.relay_keep_alive,
+        )
+        hs.relay.start()
+
+    def _on_relayed(self, hs: _Pending, remote_id: int, relay_stream: UDXStream) -> bool:
+        raw, keys = hs.raw, hs.keys
+        if raw is None or keys is None or relay_stream.remote_address is None:
+            return False
+        hs.raw = None
+        if hs.timeout is not None:
+            hs.timeout.cancel()
+            hs.timeout = None
+        self._clear_later(hs)
+        host, port = relay_stream.remote_address
+        raw.connect(remote_id, port, host, socket=relay_stream.socket)
+        self.dht.connection_paths["server:relayed"] += 1
+        p, hs.puncher = hs.puncher, None
+        if p is not None:
+            p.on_abort = None
+            p.destroy()
+        self._deliver(connection_stream(raw, keys))
+        return True
+
+    def _on_relay_abort(self, hs: _Pending) -> None:
+        if hs.raw is None:
+            return  # connected by another path, or already dropped
+        self.dht.punches["relay_aborts"] += 1
+        if hs.aborted or self._closing:
+            self._drop(hs)
+            self._clear_later(hs)
+
     def _drop(self, hs: _Pending) -> None:
+        relay = hs.relay
+        if relay is not None and not relay.paired:
+            relay.close()
         if hs.timeout is not None:
             hs.timeout.cancel()
             hs.timeout = None
