@@ -6,6 +6,8 @@
 const HyperDHT = require('hyperdht')
 const createTestnet = require('hyperdht/testnet')
 const b4a = require('b4a')
+// (blind-relay is hyperdht's own dependency, at the version the lock file pins)
+const BlindRelay = require('blind-relay')
 
 const handles = new Map()
 let next = 1
@@ -186,11 +188,16 @@ module.exports = {
   // A server on `h` that echoes what it receives; returns its public key.
   // Each connection is recorded ({remotePublicKey, handshakeHash}: dhtnet.serverSeen); with
   // opts.refuse the firewall refuses every client.
+  // opts.holepunch === false never punches; opts.relayThrough offers that blind relay.
   'dhtnet.listen': async (h, seed, opts) => {
     const dht = node(h)
     const seen = []
     const refuse = !!(opts && opts.refuse)
-    const server = dht.createServer({ firewall: () => refuse }, (socket) => {
+    const serverOpts = { firewall: () => refuse }
+    if (opts && opts.holepunch === false) serverOpts.holepunch = false
+    if (opts && opts.shareLocalAddress === false) serverOpts.shareLocalAddress = false
+    if (opts && opts.relayThrough) serverOpts.relayThrough = opts.relayThrough
+    const server = dht.createServer(serverOpts, (socket) => {
       seen.push({ remotePublicKey: socket.remotePublicKey, handshakeHash: socket.handshakeHash })
       socket.on('error', () => {})
       socket.on('data', (d) => socket.write(d))
@@ -227,8 +234,11 @@ module.exports = {
   },
   // Connects `h` to `publicKey` (opts: connect options, e.g. { localConnection: false }),
   // sends `data` and waits for the echo.
+  // opts.holepunch === false vetoes every punch.
   'dhtnet.connectEcho': async (h, publicKey, data, opts) => {
-    const socket = node(h).connect(publicKey, opts || {})
+    const connectOpts = { ...(opts || {}) }
+    if (connectOpts.holepunch === false) connectOpts.holepunch = () => false
+    const socket = node(h).connect(publicKey, connectOpts)
     socket.on('error', () => {})
     const received = []
     let got = 0
@@ -247,11 +257,38 @@ module.exports = {
     )
     const out = {
       punches: { ...node(h).stats.punches },
+      relaying: { ...node(h).stats.relaying },
       echoed: b4a.concat(received),
       handshakeHash: socket.handshakeHash,
       remotePublicKey: socket.remotePublicKey
     }
     socket.destroy()
     return out
+  },
+  // A blind relay on `h` (blind-relay's Server over the node's raw streams), listening on the
+  // key pair of `seed`; returns its public key.
+  'dhtnet.relay': async (h, seed) => {
+    const dht = node(h)
+    const relay = new BlindRelay.Server({
+      createStream (opts) {
+        return dht.createRawStream({ ...opts, framed: true })
+      }
+    })
+    const server = dht.createServer((socket) => {
+      socket.on('error', () => {})
+      const session = relay.accept(socket, { id: socket.remotePublicKey })
+      session.on('error', () => {})
+    })
+    server.relay = relay
+    const kp = keyPair(seed)
+    await withTimeout(server.listen(kp), 30000, 'listen')
+    return { handle: keep(server), publicKey: kp.publicKey }
+  },
+  'dhtnet.relayStats': async (h) => {
+    const stats = node(h).relay.stats
+    return {
+      pairings: { ...stats.pairings },
+      streams: { opened: stats.streams.opened, closed: stats.streams.closed }
+    }
   }
 }
