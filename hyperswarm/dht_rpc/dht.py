@@ -448,6 +448,12 @@ class DHT(AsyncResource):
         return self.core.host
 
     @property
+    def randomized(self) -> bool:
+        """Whether this node sits behind a random NAT (its samples agree on the host but
+        not on the port: JS ``randomized``)."""
+        return self.core.randomized
+
+    @property
     def port(self) -> int:
         return self.core.port
 

@@ -41,6 +41,7 @@ from protomux.encoding import Address
 
 from ..hyperdht import HyperDHT, HyperDHTError
 from ..hyperdht.messages import NoisePayload, Peer
+from ..hyperdht.relay_connection import select_relay
 from ..hyperdht.server import Server
 from ..secret_stream import SecretStream, SecretStreamError
 from ..udx import UDXStream
@@ -126,6 +127,34 @@ class _Flush:
         self.event.set()
 
 
+#: ``relay_through=`` of a swarm: a relay's public key (or a list to pick from, or a
+#: function giving either), used when needed; or ``relay_through(force, swarm)`` deciding.
+SwarmRelayThrough = bytes | Sequence[bytes] | Callable[..., Any] | None
+#: Connect errors after which a peer is dialled through the relay (JS shouldForceRelaying).
+_FORCE_RELAYING = frozenset(
+    {
+        "HOLEPUNCH_ABORTED",
+        "HOLEPUNCH_DOUBLE_RANDOMIZED_NATS",
+        "CANNOT_HOLEPUNCH",
+        "REMOTE_NOT_HOLEPUNCHABLE",
+    }
+)
+
+
+def _relay_function(relay_through: SwarmRelayThrough) -> Callable[[bool, Any], bytes | None]:
+    """JS ``toRelayFunction``: a function is used as it is; a key (or keys) is used when
+    forced or when the swarm's node is behind a random NAT."""
+    if callable(relay_through):
+        return relay_through
+
+    def relay(force: bool, swarm: Any) -> bytes | None:
+        if force or swarm.dht.randomized:
+            return select_relay(relay_through)
+        return None
+
+    return relay
+
+
 class Hyperswarm:
     """A swarm: one key pair, one DHT server listening on it, topics joined, connections.
 
@@ -151,6 +180,7 @@ class Hyperswarm:
         backoffs: Sequence[float] | None = None,
         jitter: float | None = None,
         rng: random.Random | None = None,
+        relay_through: SwarmRelayThrough = None,
     ) -> None:
         self.key_pair = key_pair if key_pair is not None else HyperDHT.key_pair(seed)
         self.rng = rng or random.Random()
@@ -167,6 +197,12 @@ class Hyperswarm:
         self.max_server_connections = max_server_connections
         self.on_connection = on_connection
         self._firewall = firewall
+        #: ``relay_through(force, swarm)`` -> the blind relay's public key, or None (JS's
+        #: ``relayThrough``): a key given as such is used when forced (after a punch that
+        #: cannot work) or while this node is behind a random NAT.
+        self.relay_through: Callable[[bool, Hyperswarm], bytes | None] | None = (
+            _relay_function(relay_through) if relay_through is not None else None
+        )
         self.destroyed = False
         self.suspended = False
         #: dials in progress
@@ -219,6 +255,7 @@ class Hyperswarm:
             self._server = self.dht.create_server(
                 firewall=lambda key, payload, _address: self._handle_firewall(key, payload),
                 on_connection=self._on_server_connection,
+                relay_through=lambda: self._maybe_relay(False),
             )
             self._start_timer()
         except BaseException as exc:
@@ -358,6 +395,7 @@ class Hyperswarm:
         self._server = self.dht.create_server(
             firewall=lambda key, payload, _address: self._handle_firewall(key, payload),
             on_connection=self._on_server_connection,
+            relay_through=lambda: self._maybe_relay(False),
         )
         self._listening = None
         self.suspended = False
@@ -587,8 +625,14 @@ class Hyperswarm:
                         info.public_key,
                         key_pair=self.key_pair,
                         relay_addresses=info.relay_addresses,
+                        relay_through=self._maybe_relay(info.force_relaying),
                     )
-                except (HyperDHTError, SecretStreamError, trio.BrokenResourceError, OSError):
+                except HyperDHTError as e:
+                    if self.relay_through is not None and e.code in _FORCE_RELAYING:
+                        info.force_relaying = True  # punching cannot work: relay next time
+                        info.attempts = 0  # (and soon)
+                    return
+                except (SecretStreamError, trio.BrokenResourceError, OSError):
                     return
                 conn.stream = stream
                 try:
@@ -640,6 +684,12 @@ class Hyperswarm:
             pass
 
     # --- accepting --------------------------------------------------------------------------
+
+    def _maybe_relay(self, force: bool) -> bytes | None:
+        """The relay for this connection, if any (JS ``_maybeRelayConnection``)."""
+        if self.relay_through is None:
+            return None
+        return self.relay_through(force, self)
 
     def _handle_firewall(self, remote_public_key: bytes, payload: NoisePayload | None) -> bool:
         if remote_public_key == self.key_pair.public_key:

@@ -28,7 +28,7 @@ from .jsenv import INTEROP_JS, ensure_installed
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = {
-    "python": [sys.executable, str(ROOT / "tests" / "natpeer.py")],
+    "python": [sys.executable, str(ROOT / "tests" / "interop" / "natpeer.py")],
     "js": ["node", str(INTEROP_JS / "natpeer.js")],
 }
 PAIRS = [("python", "python"), ("python", "js"), ("js", "python"), ("js", "js")]
@@ -69,25 +69,26 @@ def world() -> Iterator[World]:
         yield World(lab, bootstrap)
 
 
-class Server:
-    def __init__(self, host: Host, impl: str, bootstrap: str, *extra: str) -> None:
+class _Process:
+    """A natpeer process that prints JSON lines and ends when its stdin closes."""
+
+    def __init__(self, host: Host, argv: list[str]) -> None:
         self.proc = host.spawn(
-            [*PEERS[impl], "server", bootstrap, bytes([next(_seeds)]).hex() * 32, "--fast", *extra],
+            argv,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
             cwd=str(INTEROP_JS),
         )
-        self.public_key = self.next()["listening"]
 
     def next(self, timeout: float = 30) -> dict[str, Any]:
         stdout = self.proc.stdout
         assert stdout is not None
         ready, _, _ = select.select([stdout], [], [], timeout)
-        assert ready, "the server said nothing in time"
+        assert ready, "the peer said nothing in time"
         line = stdout.readline()
-        assert line, "the server ended"
+        assert line, "the peer ended"
         out: dict[str, Any] = json.loads(line)
         return out
 
@@ -99,6 +100,29 @@ class Server:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class Server(_Process):
+    def __init__(self, host: Host, impl: str, bootstrap: str, *extra: str) -> None:
+        seed = bytes([next(_seeds)]).hex() * 32
+        super().__init__(host, [*PEERS[impl], "server", bootstrap, seed, "--fast", *extra])
+        self.public_key = self.next()["listening"]
+
+
+class Relay(_Process):
+    """A blind relay (natpeer ``relay``); :meth:`stop` returns its stats."""
+
+    def __init__(self, host: Host, impl: str, bootstrap: str) -> None:
+        seed = bytes([next(_seeds)]).hex() * 32
+        super().__init__(host, [*PEERS[impl], "relay", bootstrap, seed])
+        self.public_key = self.next()["relay"]
+
+    def stop_with_stats(self) -> dict[str, Any]:
+        self.stop()
+        assert self.proc.stdout is not None
+        lines = self.proc.stdout.read().strip().splitlines()
+        out: dict[str, Any] = json.loads(lines[-1])["stats"]
+        return out
 
 
 def run_client(host: Host, impl: str, bootstrap: str, key: str, *extra: str) -> dict[str, Any]:
@@ -223,3 +247,66 @@ def test_a_hundred_connections_leak_nothing(world: World) -> None:
         assert got["fds_after"] <= got["fds_before"] + 2, got
     finally:
         server.stop()
+
+
+def relayed_runs(
+    world: World,
+    relays: dict[str, str],
+    server_host: Host,
+    client_host: Host,
+    impls: tuple[str, str],
+) -> list[Any]:
+    """One connection per relay and per side offering it, from a client on ``client_host``
+    to a server on ``server_host``."""
+    server_impl, client_impl = impls
+    results = []
+    for relay_impl, key in relays.items():
+        for offered_by in ("server", "client"):
+            extra = ("--relay", key)
+            server = Server(
+                server_host,
+                server_impl,
+                world.bootstrap,
+                *(extra if offered_by == "server" else ()),
+            )
+            try:
+                got = run_client(
+                    client_host,
+                    client_impl,
+                    world.bootstrap,
+                    server.public_key,
+                    *(extra if offered_by == "client" else ()),
+                )
+                if got.get("connected"):
+                    assert server.next()["hash"] == got["hash"], (impls, got)
+                results.append((relay_impl, offered_by, got))
+            finally:
+                server.stop()
+    return results
+
+
+def test_double_random_nats_connect_through_a_blind_relay(world: World) -> None:
+    """Peers that cannot punch (both behind random NATs) connect through a blind relay on the
+    public segment, a Python one and a JS one, offered by the server or by the client, for
+    every pair of implementations."""
+    relay_hosts = {impl: world.lab.public_host(f"relay-{impl}") for impl in ("python", "js")}
+    relays = {impl: Relay(host, impl, world.bootstrap) for impl, host in relay_hosts.items()}
+    try:
+        keys = {impl: r.public_key for impl, r in relays.items()}
+        hosts = {impls: (world.place("random"), world.place("random")) for impls in PAIRS}
+        with ThreadPoolExecutor(len(PAIRS)) as pool:
+            futures = {
+                impls: pool.submit(relayed_runs, world, keys, *hosts[impls], impls)
+                for impls in PAIRS
+            }
+            results = {impls: f.result() for impls, f in futures.items()}
+    finally:
+        stats = {impl: r.stop_with_stats() for impl, r in relays.items()}
+    for impls, runs in results.items():
+        for relay_impl, offered_by, got in runs:
+            assert got.get("connected") is True, (impls, relay_impl, offered_by, got)
+            assert got["ms"] < 20_000, (impls, relay_impl, offered_by, got)
+            if impls[1] == "python":
+                assert got["paths"].get("client:relayed") == 1, got
+    for impl, s in stats.items():
+        assert s["matched"] == 2 * len(PAIRS), (impl, stats)

@@ -1,12 +1,15 @@
 // A JS HyperDHT peer (hyperdht 6.34.0) for the NAT lab tests, run inside a lab host; the
-// same commands and JSON lines as tests/natpeer.py:
-//   node natpeer.js server BOOTSTRAP SEED_HEX [--no-punch] [--fast]
-//   node natpeer.js client BOOTSTRAP PUBLIC_KEY_HEX [--no-lan]
+// same commands and JSON lines as tests/interop/natpeer.py:
+//   node natpeer.js server BOOTSTRAP SEED_HEX [--no-punch] [--fast] [--relay KEY_HEX]
+//   node natpeer.js client BOOTSTRAP PUBLIC_KEY_HEX [--no-lan] [--relay KEY_HEX]
 //   node natpeer.js nat BOOTSTRAP
+//   node natpeer.js relay BOOTSTRAP SEED_HEX
 'use strict'
 
 const HyperDHT = require('hyperdht')
 const Nat = require('hyperdht/lib/nat.js')
+// (blind-relay is hyperdht's own dependency, at the version the lock file pins)
+const BlindRelay = require('blind-relay')
 
 const TIMEOUT = 60000
 
@@ -22,10 +25,11 @@ function stats(dht) {
   return { punches: { ...dht.stats.punches } }
 }
 
-async function server(bootstrap, seed, punch, fast) {
+async function server(bootstrap, seed, punch, fast, relay) {
   const dht = node(bootstrap, fast ? { randomPunchInterval: 10 } : {})
   await dht.fullyBootstrapped()
   const opts = punch ? {} : { holepunch: false }
+  if (relay) opts.relayThrough = relay
   const srv = dht.createServer(opts, (socket) => {
     say({ connection: socket.remotePublicKey.toString('hex'), hash: socket.handshakeHash.toString('hex') })
     socket.on('error', () => {})
@@ -43,11 +47,11 @@ async function server(bootstrap, seed, punch, fast) {
   })
 }
 
-async function client(bootstrap, key, lan) {
+async function client(bootstrap, key, lan, relay) {
   const dht = node(bootstrap)
   await dht.fullyBootstrapped()
   const start = Date.now()
-  const socket = dht.connect(key, { localConnection: lan })
+  const socket = dht.connect(key, { localConnection: lan, relayThrough: relay || null })
   const data = Buffer.from('hello through the NAT')
   const out = await new Promise((resolve) => {
     const timer = setTimeout(() => resolve({ error: 'TIMEOUT' }), TIMEOUT)
@@ -91,12 +95,42 @@ async function nat(bootstrap) {
   process.exit(0)
 }
 
+async function relayServer(bootstrap, seed) {
+  const dht = node(bootstrap)
+  await dht.fullyBootstrapped()
+  const relay = new BlindRelay.Server({
+    createStream(opts) {
+      return dht.createRawStream({ ...opts, framed: true })
+    }
+  })
+  const srv = dht.createServer((socket) => {
+    socket.on('error', () => {})
+    relay.accept(socket, { id: socket.remotePublicKey }).on('error', () => {})
+  })
+  const kp = HyperDHT.keyPair(seed)
+  await srv.listen(kp)
+  say({ relay: kp.publicKey.toString('hex') })
+  process.stdin.resume()
+  process.stdin.on('end', async () => {
+    say({ stats: { matched: relay.stats.pairings.matched } })
+    await dht.destroy({ force: true })
+    process.exit(0)
+  })
+}
+
 const [cmd, bootstrap, arg] = process.argv.slice(2)
 const flags = process.argv.slice(2)
+const relayKey = flags.includes('--relay')
+  ? Buffer.from(flags[flags.indexOf('--relay') + 1], 'hex')
+  : null
 if (cmd === 'server') {
-  server(bootstrap, Buffer.from(arg, 'hex'), !flags.includes('--no-punch'), flags.includes('--fast'))
+  const punch = !flags.includes('--no-punch')
+  server(bootstrap, Buffer.from(arg, 'hex'), punch, flags.includes('--fast'), relayKey)
 }
-else if (cmd === 'client') client(bootstrap, Buffer.from(arg, 'hex'), !flags.includes('--no-lan'))
+else if (cmd === 'client') {
+  client(bootstrap, Buffer.from(arg, 'hex'), !flags.includes('--no-lan'), relayKey)
+}
+else if (cmd === 'relay') relayServer(bootstrap, Buffer.from(arg, 'hex'))
 else if (cmd === 'nat') nat(bootstrap)
 else {
   process.stderr.write('unknown command ' + cmd + '\n')

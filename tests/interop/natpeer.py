@@ -1,13 +1,17 @@
 """A Python HyperDHT peer for the NAT lab tests, run inside a lab host. It prints one JSON
 line per event on stdout and ends when its stdin closes (servers) or when done (clients).
 
-    natpeer.py server BOOTSTRAP SEED_HEX [--no-punch] [--fast]
+    natpeer.py server BOOTSTRAP SEED_HEX [--no-punch] [--fast] [--relay KEY_HEX]
         {"listening": PUBLIC_KEY_HEX}, then {"connection": REMOTE_KEY_HEX, "hash": HEX}
         for each connection (it echoes what it receives); --fast allows a random punch every
-        10 ms instead of every 20 s, so that tests can punch random NATs back to back
-    natpeer.py client BOOTSTRAP PUBLIC_KEY_HEX [--no-lan]
+        10 ms instead of every 20 s, so that tests can punch random NATs back to back;
+        --relay offers that blind relay to clients
+    natpeer.py client BOOTSTRAP PUBLIC_KEY_HEX [--no-lan] [--relay KEY_HEX]
         {"connected": true, "ms": ..., "paths": {...}, "punches": {...}, "hash": HEX} once
-        data went both ways, or {"error": CODE}
+        data went both ways, or {"error": CODE}; --relay falls back on that blind relay
+    natpeer.py relay BOOTSTRAP SEED_HEX
+        {"relay": PUBLIC_KEY_HEX}: a blind relay listening on that key; at the end (stdin
+        closed) {"stats": {...}}
     natpeer.py nat BOOTSTRAP
         {"firewall": N, "addresses": ["host:port", ...]}: the NAT verdict of a punch socket
     natpeer.py clients BOOTSTRAP PUBLIC_KEY_HEX COUNT
@@ -24,6 +28,7 @@ from typing import Any
 
 import trio
 
+from hyperswarm.blind_relay import BlindRelayServer
 from hyperswarm.hyperdht import HyperDHT
 from hyperswarm.hyperdht.errors import HyperDHTError
 from hyperswarm.hyperdht.nat import Nat
@@ -47,7 +52,7 @@ async def until_stdin_closes() -> None:
             pass
 
 
-async def serve(bootstrap: str, seed: bytes, punch: bool, fast: bool) -> None:
+async def serve(bootstrap: str, seed: bytes, punch: bool, fast: bool, relay: bytes | None) -> None:
     async def echo(stream: SecretStream) -> None:
         say(connection=stream.remote_public_key.hex(), hash=stream.handshake_hash.hex())
         with trio.move_on_after(TIMEOUT):
@@ -56,18 +61,20 @@ async def serve(bootstrap: str, seed: bytes, punch: bool, fast: bool) -> None:
 
     async with node(bootstrap, **({"random_punch_interval": 10.0} if fast else {})) as dht:
         await dht.fully_bootstrapped()
-        server = dht.create_server(on_connection=echo, holepunch=punch)
+        server = dht.create_server(on_connection=echo, holepunch=punch, relay_through=relay)
         await server.listen(HyperDHT.key_pair(seed))
         say(listening=server.public_key.hex() if server.public_key else None)
         await until_stdin_closes()
         say(paths=dict(dht.connection_paths), punches=dict(dht.punches))
 
 
-async def connect_once(dht: HyperDHT, key: bytes, lan: bool) -> dict[str, Any]:
+async def connect_once(
+    dht: HyperDHT, key: bytes, lan: bool, relay: bytes | None = None
+) -> dict[str, Any]:
     start = trio.current_time()
     try:
         with trio.fail_after(TIMEOUT):
-            stream = await dht.connect(key, local_connection=lan)
+            stream = await dht.connect(key, local_connection=lan, relay_through=relay)
             async with stream:
                 await stream.send(b"hello through the NAT")
                 echoed = await stream.receive()
@@ -82,10 +89,10 @@ async def connect_once(dht: HyperDHT, key: bytes, lan: bool) -> dict[str, Any]:
     }
 
 
-async def client(bootstrap: str, key: bytes, lan: bool) -> None:
+async def client(bootstrap: str, key: bytes, lan: bool, relay: bytes | None) -> None:
     async with node(bootstrap) as dht:
         await dht.fully_bootstrapped()
-        out = await connect_once(dht, key, lan)
+        out = await connect_once(dht, key, lan, relay)
         say(**out, paths=dict(dht.connection_paths), punches=dict(dht.punches))
 
 
@@ -129,13 +136,31 @@ async def nat(bootstrap: str) -> None:
         await dht.close_socket(number)
 
 
+async def relay(bootstrap: str, seed: bytes) -> None:
+    async with node(bootstrap) as dht, BlindRelayServer(dht.create_raw_stream) as relay:
+        await dht.fully_bootstrapped()
+        server = dht.create_server(on_connection=relay.serve)
+        await server.listen(HyperDHT.key_pair(seed))
+        say(relay=server.public_key.hex() if server.public_key else None)
+        await until_stdin_closes()
+        stats = relay.stats
+        say(stats={"matched": stats.pairings_matched, "relayed_packets": stats.relayed_packets})
+
+
+def _relay_key(argv: list[str]) -> bytes | None:
+    return bytes.fromhex(argv[argv.index("--relay") + 1]) if "--relay" in argv else None
+
+
 def main(argv: list[str]) -> None:
     cmd, bootstrap = argv[0], argv[1]
     if cmd == "server":
         punch, fast = "--no-punch" not in argv, "--fast" in argv
-        trio.run(serve, bootstrap, bytes.fromhex(argv[2]), punch, fast)
+        trio.run(serve, bootstrap, bytes.fromhex(argv[2]), punch, fast, _relay_key(argv))
     elif cmd == "client":
-        trio.run(client, bootstrap, bytes.fromhex(argv[2]), "--no-lan" not in argv)
+        lan = "--no-lan" not in argv
+        trio.run(client, bootstrap, bytes.fromhex(argv[2]), lan, _relay_key(argv))
+    elif cmd == "relay":
+        trio.run(relay, bootstrap, bytes.fromhex(argv[2]))
     elif cmd == "clients":
         trio.run(clients, bootstrap, bytes.fromhex(argv[2]), int(argv[3]))
     elif cmd == "nat":
