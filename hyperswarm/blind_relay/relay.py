@@ -280,6 +280,7 @@ class BlindRelayServer(AsyncResource):
         self._sessions: set[RelaySession] = set()
         self._wake = trio.Event()
         self._nursery: trio.Nursery | None = None
+        self._expiring = trio.CancelScope()
         self.closed = False
 
     def create_stream(self, firewall: StreamFirewall) -> UDXStream:
@@ -296,7 +297,7 @@ class BlindRelayServer(AsyncResource):
 
     async def _open(self, nursery: trio.Nursery) -> None:
         self._nursery = nursery
-        nursery.start_soon(self._expire)
+        nursery.start_soon(self._run_expire)
 
     def accept(self, stream: MessageStream | Protomux, *, id: bytes | None = None) -> RelaySession:
         """Serve one peer's connection (its Protomux is shared with whatever else runs on the
@@ -328,6 +329,10 @@ class BlindRelayServer(AsyncResource):
             if link is not None:
                 link.session._pairing.discard(link.half)
 
+    async def _run_expire(self) -> None:
+        with self._expiring:
+            await self._expire()
+
     async def _expire(self) -> None:
         """End unpaired halves once their time is up (the oldest first: a dict keeps the
         order they came in, which is their deadlines' order)."""
@@ -355,8 +360,7 @@ class BlindRelayServer(AsyncResource):
         for session in list(self._sessions):
             session.close()
         self._pairing.clear()
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
+        self._expiring.cancel()
         await trio.lowlevel.checkpoint()
 
 

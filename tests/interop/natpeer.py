@@ -9,6 +9,10 @@ line per event on stdout and ends when its stdin closes (servers) or when done (
     natpeer.py client BOOTSTRAP PUBLIC_KEY_HEX [--no-lan] [--relay KEY_HEX]
         {"connected": true, "ms": ..., "paths": {...}, "punches": {...}, "hash": HEX} once
         data went both ways, or {"error": CODE}; --relay falls back on that blind relay
+    natpeer.py swarm BOOTSTRAP SEED_HEX TOPIC_HEX [--relay KEY_HEX]
+        a swarm joining the topic (with that blind relay), saying "hello <key hex>" on each
+        connection: {"event": "connection", "remotePublicKey": HEX, "handshakeHash": HEX},
+        {"event": "data", "remotePublicKey": HEX, "data": TEXT}; at the end {"paths": {...}}
     natpeer.py relay BOOTSTRAP SEED_HEX
         {"relay": PUBLIC_KEY_HEX}: a blind relay listening on that key; at the end (stdin
         closed) {"stats": {...}}
@@ -33,6 +37,7 @@ from hyperswarm.hyperdht import HyperDHT
 from hyperswarm.hyperdht.errors import HyperDHTError
 from hyperswarm.hyperdht.nat import Nat
 from hyperswarm.secret_stream import SecretStream
+from hyperswarm.swarm import Hyperswarm, PeerInfo
 
 TIMEOUT = 60
 
@@ -147,6 +152,26 @@ async def relay(bootstrap: str, seed: bytes) -> None:
         say(stats={"matched": stats.pairings_matched, "relayed_packets": stats.relayed_packets})
 
 
+async def swarm(bootstrap: str, seed: bytes, topic: bytes, relay: bytes | None) -> None:
+    async def hello(stream: SecretStream, _info: PeerInfo) -> None:
+        remote = stream.remote_public_key.hex()
+        say(event="connection", remotePublicKey=remote, handshakeHash=stream.handshake_hash.hex())
+        await stream.send(b"hello " + sw.key_pair.public_key.hex().encode())
+        with trio.move_on_after(TIMEOUT):
+            async for message in stream:
+                say(event="data", remotePublicKey=remote, data=message.decode())
+
+    async with (
+        node(bootstrap) as dht,
+        Hyperswarm(dht=dht, seed=seed, on_connection=hello, relay_through=relay) as sw,
+    ):
+        await dht.fully_bootstrapped()
+        sw.join(topic)
+        say(event="ready", publicKey=sw.key_pair.public_key.hex())
+        await until_stdin_closes()
+        say(paths=dict(dht.connection_paths))
+
+
 def _relay_key(argv: list[str]) -> bytes | None:
     return bytes.fromhex(argv[argv.index("--relay") + 1]) if "--relay" in argv else None
 
@@ -159,6 +184,8 @@ def main(argv: list[str]) -> None:
     elif cmd == "client":
         lan = "--no-lan" not in argv
         trio.run(client, bootstrap, bytes.fromhex(argv[2]), lan, _relay_key(argv))
+    elif cmd == "swarm":
+        trio.run(swarm, bootstrap, bytes.fromhex(argv[2]), bytes.fromhex(argv[3]), _relay_key(argv))
     elif cmd == "relay":
         trio.run(relay, bootstrap, bytes.fromhex(argv[2]))
     elif cmd == "clients":

@@ -11,9 +11,10 @@ its own pair of NATs, and each makes its runs one after the other.
 from __future__ import annotations
 
 import json
-import select
+import queue
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -70,7 +71,8 @@ def world() -> Iterator[World]:
 
 
 class _Process:
-    """A natpeer process that prints JSON lines and ends when its stdin closes."""
+    """A natpeer process that prints JSON lines and ends when its stdin closes. A thread
+    reads its lines as they come (a select on the pipe would miss lines already buffered)."""
 
     def __init__(self, host: Host, argv: list[str]) -> None:
         self.proc = host.spawn(
@@ -81,15 +83,29 @@ class _Process:
             text=True,
             cwd=str(INTEROP_JS),
         )
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
 
     def next(self, timeout: float = 30) -> dict[str, Any]:
-        stdout = self.proc.stdout
-        assert stdout is not None
-        ready, _, _ = select.select([stdout], [], [], timeout)
-        assert ready, "the peer said nothing in time"
-        line = stdout.readline()
-        assert line, "the peer ended"
+        try:
+            line = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError("the peer said nothing in time") from None
+        assert line is not None, "the peer ended"
         out: dict[str, Any] = json.loads(line)
+        return out
+
+    def rest(self) -> list[dict[str, Any]]:
+        """Every line still to come, once the process ended."""
+        out = []
+        while (line := self.lines.get(timeout=30)) is not None:
+            out.append(json.loads(line))
         return out
 
     def stop(self) -> None:
@@ -119,9 +135,7 @@ class Relay(_Process):
 
     def stop_with_stats(self) -> dict[str, Any]:
         self.stop()
-        assert self.proc.stdout is not None
-        lines = self.proc.stdout.read().strip().splitlines()
-        out: dict[str, Any] = json.loads(lines[-1])["stats"]
+        out: dict[str, Any] = self.rest()[-1]["stats"]
         return out
 
 
@@ -310,3 +324,61 @@ def test_double_random_nats_connect_through_a_blind_relay(world: World) -> None:
                 assert got["paths"].get("client:relayed") == 1, got
     for impl, s in stats.items():
         assert s["matched"] == 2 * len(PAIRS), (impl, stats)
+
+
+def swarm_argv(impl: str, bootstrap: str, seed: bytes, topic: bytes, relay: str) -> list[str]:
+    if impl == "python":
+        return [*PEERS["python"], "swarm", bootstrap, seed.hex(), topic.hex(), "--relay", relay]
+    opts = {
+        "bootstrap": bootstrap.split(","),
+        "seed": seed.hex(),
+        "topic": topic.hex(),
+        "host": "0.0.0.0",
+        "relayThrough": relay,
+    }
+    return ["node", str(INTEROP_JS / "swarm_peer.js"), json.dumps(opts)]
+
+
+def test_swarms_behind_random_nats_meet_through_their_relay(world: World) -> None:
+    """Two swarms behind random NATs with a relay configured (``relay_through=``, used while
+    the node is behind a random NAT, as JS) find each other on a topic and talk through it:
+    Python with Python, and Python with JS."""
+    relay = Relay(world.lab.public_host("swarm-relay"), "python", world.bootstrap)
+    try:
+        for other in ("python", "js"):
+            topic = bytes([next(_seeds)]) * 32
+            peers = []
+            for impl in ("python", other):
+                host = world.place("random")
+                seed = bytes([next(_seeds)]) * 32
+                peers.append(
+                    (
+                        impl,
+                        _Process(
+                            host, swarm_argv(impl, world.bootstrap, seed, topic, relay.public_key)
+                        ),
+                    )
+                )
+            try:
+                keys = []
+                for _, p in peers:
+                    ready = p.next(60)
+                    assert ready["event"] == "ready", ready
+                    keys.append(ready["publicKey"])
+                for i, (impl, p) in enumerate(peers):
+                    heard = None
+                    for _ in range(20):
+                        event = p.next(60)
+                        if event["event"] == "data":
+                            heard = event
+                            break
+                    assert heard is not None, (impl, other)
+                    assert heard["data"] == "hello " + keys[1 - i], (impl, other, heard)
+            finally:
+                for _, p in peers:
+                    p.stop()
+            paths = peers[0][1].rest()[-1]["paths"]
+            assert paths.get("client:relayed", 0) + paths.get("server:relayed", 0) >= 1, paths
+    finally:
+        stats = relay.stop_with_stats()
+    assert stats["matched"] >= 2, stats

@@ -1,5 +1,6 @@
 // A JS Hyperswarm peer in a process of its own, for tests that kill it and start it again.
 // Usage: node swarm_peer.js '{"bootstrap": ["127.0.0.1:port"], "seed": "<hex>", "topic": "<hex>"}'
+// (optional: "host" to bind, default 127.0.0.1; "relayThrough": a blind relay's key in hex)
 // Joins the topic (refreshing every 2 s, see REFERENCE.md section 13), writes
 // "hello <public key hex>" on each connection, and prints one JSON line per event:
 // {"event": "ready", "publicKey"}, {"event": "connection", "remotePublicKey", "handshakeHash"},
@@ -15,8 +16,9 @@ const print = (o) => process.stdout.write(JSON.stringify(o) + '\n')
 
 async function main () {
   const keyPair = HyperDHT.keyPair(Buffer.from(opts.seed, 'hex'))
-  const dht = new HyperDHT({ bootstrap: opts.bootstrap, host: '127.0.0.1' })
-  const swarm = new Hyperswarm({ keyPair, dht })
+  const dht = new HyperDHT({ bootstrap: opts.bootstrap, host: opts.host || '127.0.0.1' })
+  const relayThrough = opts.relayThrough ? Buffer.from(opts.relayThrough, 'hex') : null
+  const swarm = new Hyperswarm({ keyPair, dht, relayThrough })
   swarm.on('connection', (conn) => {
     const remotePublicKey = hex(conn.remotePublicKey)
     print({ event: 'connection', remotePublicKey, handshakeHash: hex(conn.handshakeHash) })
