@@ -20,7 +20,13 @@ unless conntrack knows it as a reply, so nothing reaches a host behind it unsoli
 drops such packets before conntrack records them (as a home router's firewall does), so an
 unsolicited packet does not take the port a host behind it would be mapped to.
 ``Lab.block_lan(router)`` stops hosts behind one router reaching each other directly (a drop
-rule on the router's LAN bridge, as on a guest network with client isolation).
+rule on the router's LAN bridge, as on a guest network with client isolation). A consistent
+router made with ``hairpin=True`` also takes packets from its LAN to its own public address
+and a port a host is mapped to, and passes them to that host with the router's public address
+as their source (NAT hairpinning, or loopback): hosts behind it reach each other at their
+public addresses, as a client and a server behind one NAT do when they punch. (It learns the
+mappings from what leaves the WAN link; a consistent NAT keeps a socket's port.) Routers are
+plain IP routers: their bridge does not pass LAN frames through the IP firewall.
 
 The public segment uses 23.0.0.0/24 (any prefix given as ``subnet``) and not a private or
 documentation range, as the DHT treats those addresses as LAN or reserved.
@@ -251,10 +257,14 @@ class Router(Host):
     """A namespace with a WAN link on the public segment and a LAN bridge of its own, NATing
     what it forwards from the LAN out of the WAN link."""
 
-    def __init__(self, lab: Lab, name: str, wan: str, *, nat: str, index: int) -> None:
+    def __init__(
+        self, lab: Lab, name: str, wan: str, *, nat: str, index: int, hairpin: bool = False
+    ) -> None:
         super().__init__(lab, name, wan, netns=name)
         self.nat = nat
         """``consistent`` or ``random``."""
+        self.hairpin = hairpin
+        """Whether hosts behind it reach each other at their public addresses."""
         self.wan = wan
         """Its public address."""
         self.index = index
@@ -420,12 +430,15 @@ class Lab:
         self.hosts.append(host)
         return host
 
-    def router(self, name: str, nat: str) -> Router:
+    def router(self, name: str, nat: str, *, hairpin: bool = False) -> Router:
         """A new router: WAN link on the public segment at the next free address, a LAN
         bridge at 192.168.<index>.1/24 (index: 1 for the first router, and so on), NAT of
-        kind ``nat`` (``consistent`` or ``random``) for what it forwards out of the WAN."""
+        kind ``nat`` (``consistent`` or ``random``) for what it forwards out of the WAN, and
+        with ``hairpin`` (consistent only) NAT hairpinning (see the module docstring)."""
         if nat not in NATS:
             raise ValueError(f"nat is one of {', '.join(NATS)}: {nat!r}")
+        if hairpin and nat != "consistent":
+            raise ValueError("hairpinning is for consistent NATs (a random one keeps no port)")
         self._new_name(name)
         index = len(self.routers) + 1
         if index > 254:
@@ -444,6 +457,8 @@ class Lab:
             ip -n {name} addr add 192.168.{index}.1/24 dev lan
             ip -n {name} link set lan up
             ip netns exec {name} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+            ip netns exec {name} sh -c 'f=/proc/sys/net/bridge/bridge-nf-call-iptables;
+                if [ -e $f ]; then echo 0 > $f; fi'
             ip netns exec {name} nft -f - <<'EOF'
             table ip nat {{
                 chain post {{
@@ -466,7 +481,31 @@ class Lab:
             EOF
             """,
         )
-        router = Router(self, name, wan, nat=nat, index=index)
+        if hairpin:
+            self._sh(
+                f"""
+                ip netns exec {name} nft -f - <<'EOF'
+                table ip hairpin {{
+                    map ports {{
+                        type inet_service : ipv4_addr; flags dynamic,timeout; timeout 180s;
+                    }}
+                    chain learn {{
+                        type filter hook forward priority 10; policy accept;
+                        oifname "wan" meta l4proto udp update @ports {{ udp sport : ip saddr }}
+                    }}
+                    chain pre {{
+                        type nat hook prerouting priority -100; policy accept;
+                        iifname "lan" ip daddr {wan} dnat ip to udp dport map @ports
+                    }}
+                    chain post {{
+                        type nat hook postrouting priority 100; policy accept;
+                        oifname "lan" ct status dnat snat ip to {wan}
+                    }}
+                }}
+                EOF
+                """
+            )
+        router = Router(self, name, wan, nat=nat, index=index, hairpin=hairpin)
         self.hosts.append(router)
         self.routers.append(router)
         return router

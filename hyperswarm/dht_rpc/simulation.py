@@ -13,7 +13,19 @@ killed (churn): datagrams to a dead node vanish.
     net.run(60_000)
     result = net.lookup(random_target)
 
-Nothing here opens a socket: the addresses (``10.x.y.z``) exist only inside the simulation.
+Nodes can sit behind NATs (:class:`SimNat`): ``net.add_node(nat=net.nat("consistent"))``.
+A NAT rewrites what its hosts send to its public address and a port: ``consistent`` keeps one
+port per socket whatever the destination (endpoint-independent mapping; the socket's own
+port when it is free, as Linux masquerade), ``random`` takes a new random port for every
+destination. It lets in only what comes from an address and port one of its sockets sent to
+(address-and-port-dependent filtering; ``filtering="address"`` or ``"endpoint"`` loosen it),
+and forgets a flow ``timeout`` ms after its last datagram either way (a socket's mapping goes
+with its last flow). Datagrams sent with a small time to live (at most :data:`LOW_TTL`) open
+their sender's NAT and die before the far side. Hosts may open more sockets
+(:meth:`Network.open_socket`) beside the DHT's two.
+
+Nothing here opens a socket: the addresses (``10.x.y.z``, ``172.16.x.y`` behind NATs,
+``20.x.y.z`` of the NATs) exist only inside the simulation.
 """
 
 from __future__ import annotations
@@ -29,10 +41,142 @@ from .peer import node_id
 from .query import Query
 from .timers import TimerQueue
 
-__all__ = ["LookupResult", "Network", "SimNode"]
+__all__ = ["LOW_TTL", "NAT_KINDS", "LookupResult", "Network", "SimNat", "SimNode", "SimSocket"]
 
 SERVER_PORT = 49737
 CLIENT_PORT = 49738
+#: Datagrams with a time to live this small (but not 0, the default) die past their NAT.
+LOW_TTL = 5
+NAT_KINDS = ("consistent", "random")
+FILTERINGS = ("address-port", "address", "endpoint")
+
+
+class _Mapping:
+    """One socket's public port on a NAT, and the remote endpoints it may hear from (each
+    with the time of its flow's last datagram)."""
+
+    __slots__ = ("flows", "inside", "port")
+
+    def __init__(self, inside: tuple[str, int], port: int) -> None:
+        self.inside = inside
+        self.port = port
+        self.flows: dict[tuple[str, int], float] = {}
+
+
+class SimNat:
+    """A NAT of the simulation (see the module docstring)."""
+
+    def __init__(
+        self,
+        public_host: str,
+        kind: str,
+        *,
+        timeout: float = 30_000.0,
+        filtering: str = "address-port",
+        rng: random.Random,
+    ) -> None:
+        if kind not in NAT_KINDS:
+            raise ValueError(f"kind is one of {NAT_KINDS}: {kind!r}")
+        if filtering not in FILTERINGS:
+            raise ValueError(f"filtering is one of {FILTERINGS}: {filtering!r}")
+        self.public_host = public_host
+        self.kind = kind
+        self.timeout = timeout
+        self.filtering = filtering
+        self.rng = rng
+        self.hosts: list[str] = []
+        self._out: dict[tuple[Any, ...], _Mapping] = {}
+        self._by_port: dict[int, _Mapping] = {}
+        #: Datagrams let out, let in, and dropped at the door.
+        self.sent = 0
+        self.admitted = 0
+        self.filtered = 0
+
+    def _alive(self, mapping: _Mapping, now: float) -> bool:
+        flows = mapping.flows
+        for remote in [r for r, t in flows.items() if now - t > self.timeout]:
+            del flows[remote]
+        if flows:
+            return True
+        self._by_port.pop(mapping.port, None)
+        for key in [k for k, m in self._out.items() if m is mapping]:
+            del self._out[key]
+        return False
+
+    def _free_port(self, wanted: int | None) -> int:
+        if wanted is not None and wanted not in self._by_port:
+            return wanted
+        for _ in range(1000):
+            port = self.rng.randrange(1024, 65536)
+            if port not in self._by_port:
+                return port
+        raise RuntimeError("the NAT is out of ports")
+
+    def outbound(self, host: str, port: int, to_host: str, to_port: int, now: float) -> int:
+        """The public port a datagram from ``host:port`` to ``to_host:to_port`` leaves on."""
+        key: tuple[Any, ...] = (
+            (host, port) if self.kind == "consistent" else (host, port, to_host, to_port)
+        )
+        mapping = self._out.get(key)
+        if mapping is not None and not self._alive(mapping, now):
+            mapping = None
+        if mapping is None:
+            wanted = port if self.kind == "consistent" else None
+            mapping = _Mapping((host, port), self._free_port(wanted))
+            self._out[key] = mapping
+            self._by_port[mapping.port] = mapping
+        mapping.flows[(to_host, to_port)] = now
+        self.sent += 1
+        return mapping.port
+
+    def inbound(
+        self, from_host: str, from_port: int, port: int, now: float
+    ) -> tuple[str, int] | None:
+        """Where a datagram from ``from_host:from_port`` to public ``port`` goes (None: it
+        is dropped: no such mapping, or not from an endpoint the socket talks to)."""
+        mapping = self._by_port.get(port)
+        if mapping is None or not self._alive(mapping, now):
+            self.filtered += 1
+            return None
+        remote = (from_host, from_port)
+        if remote in mapping.flows:
+            mapping.flows[remote] = now  # (a reply keeps the flow alive)
+        elif self.filtering == "address-port" or (
+            self.filtering == "address" and all(h != from_host for h, _ in mapping.flows)
+        ):
+            self.filtered += 1
+            return None
+        self.admitted += 1
+        return mapping.inside
+
+    def mapped_port(self, host: str, port: int, now: float) -> int | None:
+        """The public port of a consistent NAT's socket ``host:port``, if it has one now."""
+        mapping = self._out.get((host, port))
+        if mapping is None or not self._alive(mapping, now):
+            return None
+        return mapping.port
+
+
+class SimSocket:
+    """An extra UDP socket of a simulated host (a punch socket, say): ``send`` datagrams,
+    ``on_datagram(data, host, port)`` for what arrives."""
+
+    def __init__(
+        self, net: Network, host: str, port: int, on_datagram: Callable[[bytes, str, int], None]
+    ) -> None:
+        self.net = net
+        self.host = host
+        self.port = port
+        self.on_datagram = on_datagram
+        self.closed = False
+
+    def send(self, data: bytes, host: str, port: int, *, ttl: int = 0) -> None:
+        if not self.closed:
+            self.net._send(self.host, self.port, data, host, port, ttl)
+
+    def close(self) -> None:
+        self.closed = True
+        self.net._sockets.pop((self.host, self.port), None)
 
 
 @dataclass(slots=True)
@@ -84,6 +228,8 @@ class _Stats:
     delivered: int = 0
     lost: int = 0
     dead: int = 0
+    filtered: int = 0  # dropped by a NAT
+    expired: int = 0  # low time to live
 
 
 class _Transport:
@@ -95,7 +241,7 @@ class _Transport:
 
     def send(self, socket: int, data: bytes, host: str, port: int, ttl: int) -> None:
         self.net._send(
-            self.host, SERVER_PORT if socket == SERVER else CLIENT_PORT, data, host, port
+            self.host, SERVER_PORT if socket == SERVER else CLIENT_PORT, data, host, port, ttl
         )
 
 
@@ -120,6 +266,12 @@ class Network:
         self.stats = _Stats()
         self._node_options = dict(node_options or {})
         self._next = 1
+        self._next_nat = 1
+        self._next_private = 1
+        self.nats: dict[str, SimNat] = {}  # by public host
+        self.behind: dict[str, SimNat] = {}  # private host -> its NAT
+        self._sockets: dict[tuple[str, int], SimSocket] = {}
+        self._ports: dict[str, int] = {}
 
     # --- building ---------------------------------------------------------------------------
 
@@ -143,11 +295,46 @@ class Network:
         self.bootstrap.append((host, SERVER_PORT))
         return node
 
-    def add_node(self, **options: Any) -> SimNode:
-        """A node that joins through the bootstrap nodes. By default it becomes persistent as
-        soon as its firewall check passes (JS ``ephemeral: false``); pass ``ephemeral=None``
-        for JS's adaptive mode."""
-        host = self._host()
+    def nat(
+        self, kind: str, *, timeout: float = 30_000.0, filtering: str = "address-port"
+    ) -> SimNat:
+        """A new NAT at a public address of its own (see :class:`SimNat`)."""
+        i = self._next_nat
+        self._next_nat += 1
+        host = f"20.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}"
+        nat = SimNat(
+            host,
+            kind,
+            timeout=timeout,
+            filtering=filtering,
+            rng=random.Random(self.rng.getrandbits(64)),
+        )
+        self.nats[host] = nat
+        return nat
+
+    def private_host(self, nat: SimNat) -> str:
+        """A new host address behind ``nat``."""
+        i = self._next_private
+        self._next_private += 1
+        host = f"172.{16 + ((i >> 16) & 15)}.{(i >> 8) & 255}.{i & 255}"
+        self.behind[host] = nat
+        nat.hosts.append(host)
+        return host
+
+    def open_socket(self, host: str, on_datagram: Callable[[bytes, str, int], None]) -> SimSocket:
+        """Another UDP socket on ``host`` (a node's host, or one made by
+        :meth:`private_host`), at the host's next free port from 50000."""
+        port = self._ports.get(host, 50_000)
+        self._ports[host] = port + 1
+        sock = SimSocket(self, host, port, on_datagram)
+        self._sockets[(host, port)] = sock
+        return sock
+
+    def add_node(self, *, nat: SimNat | None = None, **options: Any) -> SimNode:
+        """A node that joins through the bootstrap nodes (behind ``nat`` if given). By
+        default it becomes persistent as soon as its firewall check passes (JS
+        ``ephemeral: false``); pass ``ephemeral=None`` for JS's adaptive mode."""
+        host = self._host() if nat is None else self.private_host(nat)
         opts = {"ephemeral": False, **self._node_options, **options}
         core = DHTCore(
             _Transport(self, host),
@@ -173,8 +360,17 @@ class Network:
 
     # --- the wire ---------------------------------------------------------------------------
 
-    def _send(self, src: str, src_port: int, data: bytes, host: str, port: int) -> None:
+    def _send(
+        self, src: str, src_port: int, data: bytes, host: str, port: int, ttl: int = 0
+    ) -> None:
         self.stats.sent += 1
+        nat = self.behind.get(src)
+        if nat is not None:
+            src_port = nat.outbound(src, src_port, host, port, self.timers.now())
+            src = nat.public_host
+        if 0 < ttl <= LOW_TTL:
+            self.stats.expired += 1  # (it opened our NAT; it dies before the far side)
+            return
         if self.loss and self.rng.random() < self.loss:
             self.stats.lost += 1
             return
@@ -183,6 +379,18 @@ class Network:
         self.timers.call_later(delay, lambda: self._deliver(src, src_port, data, host, port))
 
     def _deliver(self, src: str, src_port: int, data: bytes, host: str, port: int) -> None:
+        nat = self.nats.get(host)
+        if nat is not None:
+            inside = nat.inbound(src, src_port, port, self.timers.now())
+            if inside is None:
+                self.stats.filtered += 1
+                return
+            host, port = inside
+        sock = self._sockets.get((host, port))
+        if sock is not None:
+            self.stats.delivered += 1
+            sock.on_datagram(data, src, src_port)
+            return
         node = self.by_host.get(host)
         if node is None or not node.alive:
             self.stats.dead += 1

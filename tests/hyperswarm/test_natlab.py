@@ -251,3 +251,24 @@ def test_close_leaves_no_process_behind() -> None:
     lab.close()  # idempotent
     with pytest.raises(natlab.LabError):
         lab.public_host("late")
+
+
+def test_a_hairpin_router_lets_its_hosts_meet_at_their_public_addresses(lab: Lab) -> None:
+    r = lab.router("rh", "consistent", hairpin=True)
+    a, b = lab.host("ha", r), lab.host("hb", r)
+    lab.block_lan(r)
+    sa, sb = Agent(a, 4700), Agent(b, 4701)
+    seer = Agent(lab.public, 5700)
+    # b's socket is mapped once it sent out; a reaches it at the router's public address
+    sb.send(lab.public.address, 5700, "out")
+    assert seer.recv() == (r.wan, 4701, "out")
+    sa.send(r.wan, 4701, "hairpin")
+    assert sb.recv() == (r.wan, 4700, "hairpin")  # from a's public address
+    sb.send(r.wan, 4700, "back")
+    assert sa.recv() == (r.wan, 4701, "back")
+    # a port nobody is mapped to leads nowhere, and the LAN stays blocked
+    sa.send(r.wan, 4999, "nobody")
+    sa.send(b.address, 4701, "direct")
+    assert sb.recv(QUIET) is None
+    with pytest.raises(ValueError):
+        lab.router("rx", "random", hairpin=True)

@@ -246,6 +246,25 @@ def test_peers_behind_one_nat_connect_over_the_lan(world: World) -> None:
             server.stop()
 
 
+def test_peers_behind_one_nat_punch_when_the_lan_is_blocked(world: World) -> None:
+    """Behind one router that isolates its LAN hosts but hairpins: the LAN try fails, and
+    the peers punch to each other's public address."""
+    router = world.lab.router("hairpin", "consistent", hairpin=True)
+    world.lab.block_lan(router)
+    for impls in PAIRS:
+        a = world.lab.host(f"hp-s-{impls[0]}-{impls[1]}", behind=router)
+        b = world.lab.host(f"hp-c-{impls[0]}-{impls[1]}", behind=router)
+        server = Server(a, impls[0], world.bootstrap)
+        try:
+            got = run_client(b, impls[1], world.bootstrap, server.public_key)
+            assert got.get("connected") is True, (impls, got)
+            assert server.next()["hash"] == got["hash"]
+            if impls[1] == "python":
+                assert got["paths"] == {"client:punched": 1}, got
+        finally:
+            server.stop()
+
+
 def test_a_hundred_connections_leak_nothing(world: World) -> None:
     server_host, client_host = world.place("consistent"), world.place("consistent")
     server = Server(server_host, "python", world.bootstrap)
