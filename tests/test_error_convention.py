@@ -28,6 +28,7 @@ ROOTS = {
     "hyperswarm.dht_rpc.errors": "DHTError",
     "hyperswarm.hyperdht.errors": "HyperDHTError",
     "hyperswarm.swarm.errors": "SwarmError",
+    "hyperswarm.blind_relay.errors": "BlindRelayError",
 }
 
 

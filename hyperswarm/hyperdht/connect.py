@@ -47,7 +47,7 @@ from protomux.encoding import Address
 
 from ..dht_rpc.errors import DHTError
 from ..secret_stream import SecretStream
-from ..udx import UDXSocket, UDXStream
+from ..udx import UDXError, UDXSocket, UDXStream
 from . import messages as m
 from .addresses import is_bogon, is_reserved, local_addresses, match_address
 from .constants import COMMANDS, ERROR, FIREWALL
@@ -80,6 +80,7 @@ from .relay_connection import (
     RelayThrough,
     relay_token,
     select_relay,
+    start_upgrade,
 )
 from .router import FROM_CLIENT, REPLY
 from .secure_payload import SecurePayload
@@ -148,7 +149,9 @@ class _Connector:
         self.attempts = 0
         self.session = dht.session()
         self.raw: UDXStream = dht.create_raw_stream(firewall=self._on_first_packet)
-        self.connected = trio.Event()
+        self.connected = trio.Event()  # by any path, the relay included
+        self.direct = trio.Event()  # by a direct path (first, or moved to from the relay)
+        self.upgrading = False  # a relayed stream is moving to a direct path
         self.answered = trio.Event()
         # a packet from the server that came before its answer: (socket, host, port)
         self._early: tuple[UDXSocket, str, int] | None = None
@@ -163,6 +166,8 @@ class _Connector:
     def _on_first_packet(self, sock: UDXSocket, host: str, port: int) -> bool:
         if not 0 < port < 65536:
             return True
+        if self.relay is not None and self.relay.carries(sock, host, port):
+            return False  # the peer, through the relay
         if self.answer is None:
             self._early = (sock, host, port)  # connected once the answer is in
             return False
@@ -173,15 +178,40 @@ class _Connector:
 
     def _on_socket(self, sock: UDXSocket, host: str, port: int) -> None:
         answer = self.answer
-        if self.connected.is_set() or answer is None or answer.payload.udx is None:
+        if self.direct.is_set() or answer is None or answer.payload.udx is None:
+            return
+        if self.connected.is_set():  # relayed so far: move to the direct path
+            self._upgrade(answer.payload.udx.id, sock, host, port)
             return
         self.raw.connect(answer.payload.udx.id, port, host, socket=sock)
         self.connected.set()
+        self.direct.set()
         self.sleeper.resume()
+        self._stop_punching()
+
+    def _stop_punching(self) -> None:
         p = self.puncher
         if p is not None:  # (the socket a stream runs on stays open with it)
             p.on_abort = None
             p.destroy()
+
+    def _upgrade(self, remote_id: int, sock: UDXSocket, host: str, port: int) -> None:
+        if self.upgrading:
+            return
+        self.upgrading = True
+
+        def move() -> bool:
+            try:
+                self.raw.change_remote(remote_id, port, host, socket=sock)
+                moved = True
+                self.direct.set()
+                self.dht.connection_paths["client:upgraded"] += 1
+            except UDXError:
+                moved = False  # (the stream ended)
+            self._stop_punching()  # (its socket stays open with the stream on it)
+            return moved
+
+        start_upgrade(self.dht, self.raw, self.relay, move)
 
     def start_relay(self, answer: _Answer) -> None:
         """Pair our stream at the relay one side offered (the server's offer first, as
@@ -206,21 +236,17 @@ class _Connector:
         self.relay.start()
 
     def _on_relayed(self, remote_id: int, relay_stream: UDXStream) -> bool:
+        """The relay paired us: connect through it (the punch goes on meanwhile)."""
         if self.connected.is_set() or relay_stream.remote_address is None:
             return False
         host, port = relay_stream.remote_address
         self.raw.connect(remote_id, port, host, socket=relay_stream.socket)
         self.dht.connection_paths["client:relayed"] += 1
         self.connected.set()
-        self.sleeper.resume()
-        p = self.puncher
-        if p is not None:
-            p.on_abort = None
-            p.destroy()
         return True
 
     def _on_punched(self, sock: UDXSocket, host: str, port: int) -> None:
-        if not self.connected.is_set():
+        if not self.direct.is_set():
             self.dht.connection_paths["client:punched"] += 1
         self._on_socket(sock, host, port)
 
@@ -379,8 +405,9 @@ async def connect(
             c.puncher.destroy()
         raise
     finally:
-        c.sleeper.resume()
-        c.session.destroy()
+        if c.relay is None:  # (else the direct paths' task cleans up when it ends)
+            c.sleeper.resume()
+            c.session.destroy()
 
 
 async def _connect(c: _Connector, relay_addresses: list[Address] | None) -> SecretStream:
@@ -427,8 +454,8 @@ async def _open_direct(c: _Connector, answer: _Answer) -> None:
         return
     if c.firewall == FIREWALL.OPEN:  # we said we are reachable: the server connects to us
         with trio.move_on_after(PASSIVE_CONNECT_TIMEOUT):
-            await c.connected.wait()
-        if not c.connected.is_set():
+            await c.direct.wait()
+        if not c.direct.is_set():
             raise HolepunchAbortedError("the server did not connect")
         return
     lan = _lan_candidate(c, answer) if c.lan else None
@@ -439,7 +466,7 @@ async def _open_direct(c: _Connector, answer: _Answer) -> None:
         return
     error: BaseException | None = None
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_cancel_when_set, c.connected, nursery.cancel_scope)
+        nursery.start_soon(_cancel_when_set, c.direct, nursery.cancel_scope)
         if lan is not None:  # raced with the punch, which it does not hold up
             nursery.start_soon(_try_lan, c, lan)
         try:
@@ -449,27 +476,49 @@ async def _open_direct(c: _Connector, answer: _Answer) -> None:
         except (HyperDHTError, DHTError) as e:
             error = e  # (moot if another path connected meanwhile)
         nursery.cancel_scope.cancel()
-    if c.connected.is_set():
+    if c.direct.is_set():
         return
     raise error or HolepunchAbortedError("no punch got through")
 
 
 async def _open_direct_or_relayed(c: _Connector, answer: _Answer) -> None:
-    """The direct paths raced with the relay pairing: the first to connect wins; a direct
-    path that fails leaves the relay to finish (or time out)."""
+    """The direct paths raced with the relay pairing: the first to connect wins. The direct
+    paths run in a task of the node, so that a connection the relay carries first goes on
+    punching after this returns (and moves to the direct path if a punch lands)."""
     relay = c.relay
     assert relay is not None
+    direct_over = trio.Event()
+    c.dht.nursery.start_soon(_direct_paths, c, answer, direct_over)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_cancel_when_set, c.connected, nursery.cancel_scope)
-        nursery.start_soon(_cancel_when_set, relay.ended, nursery.cancel_scope)
-        try:
-            await _open_direct(c, answer)
-        except (HyperDHTError, DHTError):
-            pass
-        if c.connected.is_set():
-            nursery.cancel_scope.cancel()
+        await direct_over.wait()  # every direct path failed: the relay is the last hope
+        await relay.ended.wait()
+        nursery.cancel_scope.cancel()
     if not c.connected.is_set():
         raise RelayAbortedError("neither a direct path nor the relay connected")
+
+
+async def _direct_paths(c: _Connector, answer: _Answer, over: trio.Event) -> None:
+    """The direct paths, until one connects, all fail, or the connection ends."""
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_cancel_when_closed, c.raw, nursery.cancel_scope)
+            try:
+                await _open_direct(c, answer)
+            except (HyperDHTError, DHTError):
+                pass
+            nursery.cancel_scope.cancel()
+    finally:
+        over.set()
+        if not c.direct.is_set() and not c.upgrading:
+            c._stop_punching()
+        c.sleeper.resume()
+        c.session.destroy()
+
+
+async def _cancel_when_closed(raw: UDXStream, scope: trio.CancelScope) -> None:
+    await raw.wait_closed()
+    scope.cancel()
 
 
 def _lan_candidate(c: _Connector, answer: _Answer) -> Address | None:
@@ -490,7 +539,7 @@ async def _try_lan(c: _Connector, addr: Address, *, raise_on_failure: bool = Fal
         if raise_on_failure:
             raise HolepunchAbortedError("the server's LAN address does not answer") from None
         return
-    if not c.connected.is_set():
+    if not c.direct.is_set():
         c.dht.connection_paths["client:lan"] += 1
         c._on_socket(c.dht.server_socket, addr.host, addr.port)
 
@@ -542,7 +591,8 @@ async def _holepunch(c: _Connector, answer: _Answer) -> None:
             await _abort(c, server_relay, HolepunchAbortedError("Client aborted holepunch"))
         await _round_punch(c, server_address, token, answer.node, server_relay)
     except BaseException:
-        p.destroy()
+        if not c.upgrading:  # (a relayed stream is about to move onto the punched socket)
+            p.destroy()
         raise
 
 

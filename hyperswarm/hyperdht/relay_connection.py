@@ -10,9 +10,14 @@ answers with the id of its half, the UDX stream is connected to that id at the r
 address, through the socket of the relay connection, and the secret-stream starts over it.
 The relay connection lives as long as the relayed stream.
 
-Whatever path connects first wins: a direct one (open server, LAN, punch) that beats the
-relay makes the pairing moot; a relay pairing that comes first ends the punching. A pairing
-not done within 15 s gives up (``RELAY_ABORTED`` when nothing else connected).
+Whatever path connects first wins. A direct one (open server, LAN, punch) that beats the
+relay makes the pairing moot. A relayed connection goes on punching: once a punch lands (or
+the peer's packets come in on a direct path), the stream moves there
+(:meth:`~hyperswarm.udx.UDXStream.change_remote`, then an empty stream message so that the
+peer sees the new path too), and the relay connection is let go once the peer's packets come
+in on the direct path and none it sent before its move is still due through the relay
+(udx-native resends those by the path they first took). A pairing not done within 15 s
+gives up (``RELAY_ABORTED`` when nothing else connected).
 """
 
 from __future__ import annotations
@@ -29,17 +34,19 @@ from protomux import Protomux
 from ..blind_relay import BlindRelayClient, BlindRelayError
 from ..dht_rpc.errors import DHTError
 from ..secret_stream import SecretStream, SecretStreamError
-from ..udx import UDXStream
+from ..udx import UDXError, UDXSocket, UDXStream
 from .errors import HyperDHTError
 from .host import ConnectionHost
 
 __all__ = [
     "RELAY_KEEP_ALIVE",
     "RELAY_TIMEOUT",
+    "UPGRADE_CONFIRM",
     "RelayLink",
     "RelayThrough",
     "relay_token",
     "select_relay",
+    "start_upgrade",
 ]
 
 #: Seconds a relay pairing may take before the side gives up on the relay.
@@ -103,6 +110,9 @@ class RelayLink:
         self.keep_alive = keep_alive
         self.timeout = timeout
         self.paired = False
+        #: The UDX stream of our connection to the relay, once paired (the relayed stream
+        #: sends through its socket, to its remote address).
+        self.stream: UDXStream | None = None
         self.ended = trio.Event()
         self._scope = trio.CancelScope()
 
@@ -112,6 +122,17 @@ class RelayLink:
     def close(self) -> None:
         """Let the relay go (the relayed stream ended, or never needed it)."""
         self._scope.cancel()
+
+    def carries(self, socket: UDXSocket, host: str, port: int) -> bool:
+        """Whether a packet that came in on ``socket`` from ``host:port`` came through the
+        relay (JS ``isRelay``)."""
+        stream = self.stream
+        return (
+            stream is not None
+            and stream.socket is socket
+            and stream.remote_address is not None
+            and stream.remote_address == (host, port)
+        )
 
     async def run(self) -> None:
         try:
@@ -144,6 +165,8 @@ class RelayLink:
                 with trio.move_on_at(deadline):
                     remote_id = await client.pair(self.is_initiator, self.token, self.raw)
                 relay_stream = conn.transport_stream
+                if isinstance(relay_stream, UDXStream):
+                    self.stream = relay_stream
                 if (
                     remote_id is None
                     or not isinstance(relay_stream, UDXStream)
@@ -154,15 +177,60 @@ class RelayLink:
                     return
                 self.paired = True
                 # hold the relay connection as long as the relayed stream lives
-                done = trio.Event()
-                self.raw.on_close = done.set
-                nursery.start_soon(_set_when_closed, client, done)
-                await done.wait()
+                nursery.start_soon(_cancel_when_ended, client, nursery.cancel_scope)
+                await self.raw.wait_closed()
                 nursery.cancel_scope.cancel()
         except (BlindRelayError, SecretStreamError, trio.BrokenResourceError):
             pass  # the relay went away: the relayed stream times out on its own
 
 
-async def _set_when_closed(client: BlindRelayClient, done: trio.Event) -> None:
+#: Seconds a relayed connection that moved to a direct path keeps the relay while it waits to
+#: hear the peer on the new path (if the peer never comes, the relay stays).
+UPGRADE_CONFIRM = 30.0
+
+
+def start_upgrade(
+    dht: ConnectionHost,
+    raw: UDXStream,
+    relay: RelayLink | None,
+    move: Callable[[], bool],
+) -> None:
+    """Move a relayed stream to a direct path: ``move()`` changes its remote (False if it
+    could not). Not before the peer's first packets came through the relay: a peer that
+    moves with packets still unacknowledged resends them with the relay's stream id, which
+    the direct path does not know. Then tell the peer with an empty stream message (it
+    arrives by the new path, so the peer's firewall moves its stream too), and let the relay
+    go once the peer's packets come in on the new path and none is still due through the
+    relay (JS ``confirmDirectUpgrade``)."""
+    dht.nursery.start_soon(_upgrade, raw, relay, move)
+
+
+async def _upgrade(raw: UDXStream, relay: RelayLink | None, move: Callable[[], bool]) -> None:
+    try:
+        with trio.move_on_after(UPGRADE_CONFIRM):
+            while raw.bytes_read == 0 and not raw.ended:
+                await trio.sleep(0.01)
+    finally:
+        moved = move()
+    if not moved:
+        return
+    try:
+        raw.try_send(b"")
+    except (UDXError, trio.ClosedResourceError):
+        pass
+    if relay is not None:
+        await _let_relay_go(raw, relay)
+
+
+async def _let_relay_go(raw: UDXStream, relay: RelayLink) -> None:
+    with trio.move_on_after(UPGRADE_CONFIRM):
+        try:
+            await raw.wait_new_path()
+        except UDXError:
+            return
+        relay.close()
+
+
+async def _cancel_when_ended(client: BlindRelayClient, scope: trio.CancelScope) -> None:
     await client.ended.wait()
-    done.set()
+    scope.cancel()

@@ -48,7 +48,7 @@ from ..dht_rpc.errors import DHTError
 from ..dht_rpc.io import CLIENT, IncomingRequest
 from ..dht_rpc.timers import Timer
 from ..secret_stream import FinishedHandshake, SecretStream, SecretStreamError
-from ..udx import UDXSocket, UDXStream
+from ..udx import UDXError, UDXSocket, UDXStream
 from . import messages as m
 from .addresses import is_private, local_addresses, match_address
 from .announcer import Announcer
@@ -68,6 +68,7 @@ from .relay_connection import (
     RelayThrough,
     relay_token,
     select_relay,
+    start_upgrade,
 )
 from .router import HandshakeReply, HolepunchReply, RouterEntry
 from .secure_payload import SecurePayload
@@ -144,12 +145,14 @@ class _Pending:
         "raw",
         "relay",
         "relay_token",
+        "relayed",
         "remote_firewall",
         "remote_udx_id",
         "reply",
         "reply_from_puncher",
         "round",
         "timeout",
+        "upgraded",
     )
 
     def __init__(self, slot: int, noise: bytes) -> None:
@@ -173,6 +176,9 @@ class _Pending:
         self.relay: RelayLink | None = None
         self.relay_token: bytes | None = None
         self.aborted = False
+        # the stream the relay carries (it moves to a direct path if a punch lands)
+        self.relayed: UDXStream | None = None
+        self.upgraded = False
 
 
 class Server:
@@ -629,9 +635,12 @@ class Server:
         return len(self._slots) - 1
 
     def _on_first_packet(self, hs: _Pending, sock: UDXSocket, host: str, port: int) -> bool:
-        """The stream's firewall: the client's first UDX packet connects the stream to it."""
+        """The stream's firewall: the client's first UDX packet connects the stream to it
+        (or, on a relayed stream, moves it to the direct path the packet came by)."""
         if not 0 < port < 65536:
             return True
+        if hs.relay is not None and hs.relay.carries(sock, host, port):
+            return False  # the client, through the relay
         if hs.raw is not None and hs.keys is not None:
             self.dht.connection_paths["server:first-packet"] += 1
         self._on_socket(hs, sock, host, port)
@@ -639,6 +648,9 @@ class Server:
 
     def _on_socket(self, hs: _Pending, sock: UDXSocket, host: str, port: int) -> None:
         raw, keys = hs.raw, hs.keys
+        if raw is None and hs.relayed is not None and not hs.upgraded:
+            self._upgrade(hs, hs.relayed, sock, host, port)
+            return
         if raw is None or keys is None:
             return
         hs.raw = None
@@ -696,23 +708,49 @@ class Server:
         hs.relay.start()
 
     def _on_relayed(self, hs: _Pending, remote_id: int, relay_stream: UDXStream) -> bool:
+        """The relay paired us: connect through it. The punch goes on, and the handshake
+        stays known while the stream lives (for the client's holepunch rounds)."""
         raw, keys = hs.raw, hs.keys
         if raw is None or keys is None or relay_stream.remote_address is None:
             return False
         hs.raw = None
+        hs.relayed = raw
         if hs.timeout is not None:
             hs.timeout.cancel()
             hs.timeout = None
-        self._clear_later(hs)
         host, port = relay_stream.remote_address
         raw.connect(remote_id, port, host, socket=relay_stream.socket)
         self.dht.connection_paths["server:relayed"] += 1
+        self.dht.nursery.start_soon(self._forget_when_closed, hs, raw)
+        self._deliver(connection_stream(raw, keys))
+        return True
+
+    async def _forget_when_closed(self, hs: _Pending, raw: UDXStream) -> None:
+        await raw.wait_closed()
         p, hs.puncher = hs.puncher, None
         if p is not None:
             p.on_abort = None
             p.destroy()
-        self._deliver(connection_stream(raw, keys))
-        return True
+        self._clear_later(hs)
+
+    def _upgrade(self, hs: _Pending, raw: UDXStream, sock: UDXSocket, host: str, port: int) -> None:
+        """Move a relayed stream to the direct path the client's packets came by."""
+        hs.upgraded = True
+
+        def move() -> bool:
+            try:
+                raw.change_remote(hs.remote_udx_id, port, host, socket=sock)
+                moved = True
+                self.dht.connection_paths["server:upgraded"] += 1
+            except UDXError:
+                moved = False  # (the stream ended)
+            p, hs.puncher = hs.puncher, None  # (its socket stays open with the stream on it)
+            if p is not None:
+                p.on_abort = None
+                p.destroy()
+            return moved
+
+        start_upgrade(self.dht, raw, hs.relay, move)
 
     def _on_relay_abort(self, hs: _Pending) -> None:
         if hs.raw is None:

@@ -164,6 +164,7 @@ class UDX:
             del self._streams[stream.local_id]
             if self.on_remove is not None:
                 self.on_remove(stream)
+            stream._gone.set()
             on_close, stream.on_close = stream.on_close, None
             if on_close is not None:
                 on_close()
@@ -405,6 +406,9 @@ class UDXStream(trio.abc.HalfCloseableStream):
         self.bytes_written = 0
         #: Called once when the stream leaves its table (ended, destroyed, socket closed).
         self.on_close: Callable[[], None] | None = None
+        self._gone = trio.Event()
+        # set by the first packet from the path the latest change_remote moved to
+        self._new_path: trio.Event | None = None
         # relaying (see relay_to): where this stream's packets go, and who relays here
         self._relay_to: UDXStream | None = None
         self._relayed_from: list[UDXStream] = []
@@ -425,8 +429,9 @@ class UDXStream(trio.abc.HalfCloseableStream):
         sends it is passed on unread to ``destination``'s peer, with the stream id rewritten
         to ``destination``'s remote id, through ``destination``'s socket (dropped while
         ``destination`` is not connected). A relaying stream keeps no connection state and
-        sends nothing of its own: it only checks that packets come from its peer (once
-        connected, usually by its firewall hook on the first packet). A DESTROY passing
+        sends nothing of its own: it only checks that packets come from its peer's host
+        (once connected, usually by its firewall hook on the first packet; any port, as a
+        peer may resend from another socket). A DESTROY passing
         through ends it, and a stream that ends ends the streams relaying into it, so a pair
         relaying to each other ends together. Call it before :meth:`connect`."""
         if self._closed:
@@ -499,6 +504,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         )
         assert self._remote_key is not None and self.socket is not None
         self._previous, self._previous_until = (self._remote_key, self.socket), None
+        self._new_path = trio.Event()
         self.remote_id = remote_id
         self._set_remote(host, port)
         if not done:
@@ -508,6 +514,24 @@ class UDXStream(trio.abc.HalfCloseableStream):
             self._start_driver(sock, nursery)
         else:
             self._wake.set()
+
+    @property
+    def ended(self) -> bool:
+        """Whether the stream has left its table (ended, destroyed, its socket closed)."""
+        return self._gone.is_set()
+
+    async def wait_closed(self) -> None:
+        """Return once the stream has left its table (ended, destroyed, its socket closed)."""
+        await self._gone.wait()
+
+    async def wait_new_path(self) -> None:
+        """Return once the peer's packets come in from the address the latest
+        :meth:`change_remote` moved the stream to, and none it sent before its own move is
+        still due by the old path (the old path may go). Raises UDXError without a change."""
+        event = self._new_path
+        if event is None:
+            raise UDXError("the remote never changed")
+        await event.wait()
 
     @property
     def remote_changing(self) -> bool:
@@ -591,8 +615,11 @@ class UDXStream(trio.abc.HalfCloseableStream):
                 return
             if self.remote_address is None or socket is not self.socket:
                 return
-        elif not self._from_remote(addr):
-            return  # only the peer this end of the relay is connected to
+        elif not self._from_remote_host(addr):
+            # Only the host this half is connected to, from any port: libudx takes packets
+            # from anywhere, and a udx-native peer that moved its stream to a direct path
+            # resends, from its new socket, what the relay had not passed on yet.
+            return
         if len(data) < 20:
             return
         dest = self._relay_to
@@ -647,6 +674,14 @@ class UDXStream(trio.abc.HalfCloseableStream):
             self._previous_until = int.from_bytes(data[12:16], "little")
         if seq_diff(conn.ack, self._previous_until) >= 0:
             self._previous = None
+            if self._new_path is not None:
+                self._new_path.set()
+
+    def _from_remote_host(self, addr: tuple[str, int]) -> bool:
+        key = self._remote_key
+        return key is not None and (
+            addr[0] == self._remote_host_seen or _address_key(addr[0], addr[1])[0] == key[0]
+        )
 
     def _from_remote(self, addr: tuple[str, int]) -> bool:
         """Whether a packet from ``addr`` comes from the address the stream is connected to

@@ -25,7 +25,7 @@ from hyperswarm.blind_relay import (
 from hyperswarm.hyperdht import HyperDHT
 from hyperswarm.hyperdht.errors import RelayAbortedError
 from hyperswarm.secret_stream import SecretStream
-from hyperswarm.udx import UDXSocket
+from hyperswarm.udx import UDXSocket, UDXStream
 from hyperswarm.udx.packet import stream_id_of
 from protomux import Protomux
 from protomux import encoding as c
@@ -207,3 +207,61 @@ async def test_pair_floods_are_bounded_and_unpaired_halves_expire(net: testnet.T
             assert relay.stats.pairings_cancelled == 1
             raw.destroy()
             nursery.cancel_scope.cancel()
+
+
+async def test_a_relayed_connection_moves_to_the_punched_path(
+    net: testnet.Testnet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay pairs first (the client's hole punching waits for it here); the punch then
+    lands, both ends move their stream to the direct path, the data goes on, and the relay
+    is let go."""
+    from hyperswarm.hyperdht import connect as connect_module
+
+    holepunch = connect_module._holepunch
+
+    async def after_the_relay(c: Any, *args: Any) -> None:
+        with trio.fail_after(10):
+            await c.connected.wait()
+        await holepunch(c, *args)
+
+    monkeypatch.setattr(connect_module, "_holepunch", after_the_relay)
+    async with (
+        node(net, firewalled=False) as relay_node,
+        BlindRelayServer(relay_node.create_raw_stream) as relay,
+        firewalled(net) as s_node,
+        firewalled(net) as c_node,
+    ):
+        relay_server = relay_node.create_server(on_connection=relay.serve)
+        await relay_server.listen()
+        relay_key = relay_node.default_key_pair.public_key
+        server = s_node.create_server(on_connection=echo, share_local_address=False)
+        await server.listen()
+        with trio.fail_after(30):
+            stream = await c_node.connect(
+                s_node.default_key_pair.public_key,
+                local_connection=False,
+                relay_through=relay_key,
+            )
+        async with stream:
+            raw = stream.transport_stream
+            assert isinstance(raw, UDXStream)
+            assert c_node.connection_paths["client:relayed"] == 1, (
+                c_node.connection_paths,
+                s_node.connection_paths,
+            )
+            for i in range(200):
+                data = MARKER + b"%d" % i
+                await stream.send(data)
+                with trio.fail_after(10):
+                    assert await stream.receive() == data
+                if i > 20 and relay.stats.streams_active == 0:
+                    break
+                await trio.sleep(0.02)
+            assert c_node.connection_paths["client:upgraded"] == 1, c_node.connection_paths
+            assert s_node.connection_paths["server:upgraded"] == 1, s_node.connection_paths
+            assert relay.stats.streams_active == 0  # both ends let the relay go
+            assert raw.remote_address != (LOCAL, relay_node.port)
+            data = b"after the move"
+            await stream.send(data)
+            with trio.fail_after(10):
+                assert await stream.receive() == data

@@ -187,3 +187,87 @@ async def _relayed_both_ways(
             assert got["handshakeHash"] == echo.seen[-1]
             await server.close()
         assert node.connection_paths["server:relayed"] == 2, node.connection_paths
+
+
+async def test_relayed_connections_with_js_move_to_the_punched_path(
+    js: JSHelper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The relay pairs first (the Python end holds its punching back until then), then the
+    punch lands: both ends move to the direct path, data goes on, and the relay is let go.
+    Python client -> JS server, then JS client -> Python server."""
+    from hyperswarm.hyperdht import connect as connect_module
+    from hyperswarm.hyperdht.server import Server
+
+    holepunch = connect_module._holepunch
+
+    async def client_after_the_relay(c: Any, *args: Any) -> None:
+        with trio.fail_after(10):
+            await c.connected.wait()
+        await holepunch(c, *args)
+
+    holepunch_round = Server._holepunch_round
+
+    async def server_after_the_relay(self: Server, hs: Any, *args: Any) -> Any:
+        with trio.fail_after(10):
+            while hs.relayed is None:
+                await trio.sleep(0.005)
+        return await holepunch_round(self, hs, *args)
+
+    monkeypatch.setattr(connect_module, "_holepunch", client_after_the_relay)
+    monkeypatch.setattr(Server, "_holepunch_round", server_after_the_relay)
+    info = await call(js, "dhtnet.testnet", 5)
+    bootstrap = [f"{b['host']}:{b['port']}" for b in info["bootstrap"]]
+    js_node = await call(js, "dhtnet.node", bootstrap, {})
+    try:
+        async with (
+            python_relay(bootstrap) as (relay_key, _, relay),
+            HyperDHT(
+                bootstrap=bootstrap, host=LOCAL, port=0, firewalled=True, quick_firewall=False
+            ) as node,
+        ):
+            await node.fully_bootstrapped()
+            listening = await call(
+                js, "dhtnet.listen", js_node, b"\x51" * 32, {"shareLocalAddress": False}
+            )
+            with trio.fail_after(30):
+                stream = await node.connect(
+                    listening["publicKey"], local_connection=False, relay_through=relay_key
+                )
+            async with stream:
+                for i in range(300):
+                    data = MARKER + b"%d" % i
+                    await stream.send(data)
+                    with trio.fail_after(10):
+                        assert await stream.receive() == data
+                    if relay.stats.streams_active == 0 and i > 10:
+                        break
+                    await trio.sleep(0.02)
+                assert node.connection_paths["client:relayed"] == 1, node.connection_paths
+                assert node.connection_paths["client:upgraded"] == 1, node.connection_paths
+                assert relay.stats.streams_active == 0
+            await call(js, "dhtnet.closeServer", listening["handle"])
+            echo = Echo()
+            server = node.create_server(on_connection=echo, share_local_address=False)
+            await server.listen()
+            data = MARKER + b"from js"
+            got = await call(
+                js,
+                "dhtnet.connectEcho",
+                js_node,
+                node.default_key_pair.public_key,
+                data,
+                {
+                    "localConnection": False,
+                    "fastOpen": False,
+                    "relayThrough": relay_key,
+                    "holdMs": 3000,
+                },
+            )
+            assert got["echoed"] == data
+            assert got["holdEchoed"] >= 20 * len(data), got  # (the 30 or so sent while held)
+            assert node.connection_paths["server:relayed"] == 1, node.connection_paths
+            assert node.connection_paths["server:upgraded"] == 1, node.connection_paths
+            await server.close()
+    finally:
+        await call(js, "dhtnet.destroy", js_node)
+        await call(js, "dhtnet.testnetDestroy", info["handle"])

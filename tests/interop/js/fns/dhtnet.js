@@ -234,9 +234,12 @@ module.exports = {
   },
   // Connects `h` to `publicKey` (opts: connect options, e.g. { localConnection: false }),
   // sends `data` and waits for the echo.
-  // opts.holepunch === false vetoes every punch.
+  // opts.holepunch === false vetoes every punch; opts.holdMs keeps the connection that long
+  // after the echo, sending `data` again every 100 ms (holdEchoed: the bytes that came back).
   'dhtnet.connectEcho': async (h, publicKey, data, opts) => {
     const connectOpts = { ...(opts || {}) }
+    const holdMs = connectOpts.holdMs || 0
+    delete connectOpts.holdMs
     if (connectOpts.holepunch === false) connectOpts.holepunch = () => false
     const socket = node(h).connect(publicKey, connectOpts)
     socket.on('error', () => {})
@@ -255,10 +258,23 @@ module.exports = {
       30000,
       'connect and echo'
     )
+    const echoed = b4a.concat(received)
+    let holdEchoed = 0
+    if (holdMs) {
+      socket.on('data', (d) => { holdEchoed += d.byteLength })
+      got = 0
+      const end = Date.now() + holdMs
+      while (Date.now() < end) {
+        socket.write(data)
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
+      await new Promise((resolve) => setTimeout(resolve, 300))
+    }
     const out = {
+      holdEchoed,
       punches: { ...node(h).stats.punches },
       relaying: { ...node(h).stats.relaying },
-      echoed: b4a.concat(received),
+      echoed,
       handshakeHash: socket.handshakeHash,
       remotePublicKey: socket.remotePublicKey
     }
