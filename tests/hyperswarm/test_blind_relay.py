@@ -181,7 +181,6 @@ async def test_pair_floods_are_bounded_and_unpaired_halves_expire(net: testnet.T
             raw = peer.create_raw_stream()
             for _ in range(1000):
                 client.channel.messages[0].send(Pair(True, os.urandom(32), raw.local_id, 0))
-            # garbage in a pair message closes only that channel
             with trio.fail_after(10):
                 while relay.stats.pairings_requested + relay.stats.pairings_refused < 1000:
                     await trio.sleep(0.02)
@@ -265,3 +264,38 @@ async def test_a_relayed_connection_moves_to_the_punched_path(
             await stream.send(data)
             with trio.fail_after(10):
                 assert await stream.receive() == data
+
+
+async def test_a_garbled_pair_message_closes_only_that_peers_channel(net: testnet.Testnet) -> None:
+    async with (
+        node(net, firewalled=False) as relay_node,
+        BlindRelayServer(relay_node.create_raw_stream) as relay,
+        firewalled(net) as bad,
+        firewalled(net) as one,
+        firewalled(net) as other,
+    ):
+        relay_server = relay_node.create_server(on_connection=relay.serve)
+        await relay_server.listen()
+        key = relay_node.default_key_pair.public_key
+        with trio.fail_after(30):
+            conns = [await peer.connect(key) for peer in (bad, one, other)]
+        async with conns[0], conns[1], conns[2], trio.open_nursery() as nursery:
+            bad_client, one_client, other_client = (
+                BlindRelayClient(Protomux.of(conn, nursery), id=conn.public_key) for conn in conns
+            )
+            for garbage in (b"", b"\x01", b"\xff" * 3, b"\x00" + b"\x01" * 31):
+                bad_client.channel.messages[0].send_encoded(garbage)
+            with trio.fail_after(10):
+                await bad_client.ended.wait()  # the relay closed that channel
+            assert relay.stats.pairings_requested == 0
+            # the relay goes on for everyone else
+            token = os.urandom(32)
+            a, b = one.create_raw_stream(), other.create_raw_stream()
+            with trio.fail_after(10):
+                async with trio.open_nursery() as pairs:
+                    pairs.start_soon(one_client.pair, True, token, a)
+                    pairs.start_soon(other_client.pair, False, token, b)
+            assert relay.stats.pairings_matched == 1
+            a.destroy()
+            b.destroy()
+            nursery.cancel_scope.cancel()
