@@ -32,6 +32,7 @@ from protomux._toolkit import AsyncResource
 from protomux.mux import MessageStream
 
 from ..udx import UDXSocket, UDXStream
+from ..udx.socket import MAX_STREAM_ID
 from .errors import (
     AlreadyPairingError,
     ChannelClosedError,
@@ -123,7 +124,13 @@ class _Link:
         session = self.session
         if session._links.get(self.half) is self:
             del session._links[self.half]
-        stats = session.server.stats
+        server = session.server
+        left = server._linked.get(self.token, 0) - 1
+        if left > 0:
+            server._linked[self.token] = left
+        else:
+            server._linked.pop(self.token, None)
+        stats = server.stats
         stats.streams_closed += 1
         if self.stream is not None:
             stats.relayed_packets += self.stream.relayed_packets
@@ -182,6 +189,9 @@ class RelaySession:
         pairing = server._pairing.get(m.token)
         if pairing is not None and pairing.links[side] is not None:
             return  # that half is taken
+        if m.id > MAX_STREAM_ID or m.token in server._linked:
+            stats.pairings_refused += 1  # not a stream id; a token already relayed
+            return
         if len(self._links) >= server.max_links_per_session or (
             pairing is None
             and (
@@ -202,7 +212,16 @@ class RelaySession:
         if a is None or b is None:
             return
         server._pairing.pop(m.token, None)
+        if a.session is b.session:
+            full = len(a.session._links) + 2 > server.max_links_per_session
+        else:
+            full = any(len(one.session._links) >= server.max_links_per_session for one in (a, b))
+        if full:  # (the other half's session filled up meanwhile)
+            server._drop_pending(pairing)
+            stats.pairings_refused += 1
+            return
         stats.pairings_matched += 1
+        server._linked[m.token] = 2
         for one in (a, b):
             one.session._pairing.discard(one.half)
             one.stream = server.create_stream(one._on_first_packet)
@@ -277,6 +296,7 @@ class BlindRelayServer(AsyncResource):
         self.pair_timeout = pair_timeout
         self.stats = RelayStats()
         self._pairing: dict[bytes, _Pairing] = {}  # in deadline order
+        self._linked: dict[bytes, int] = {}  # token -> its relay streams still open
         self._sessions: set[RelaySession] = set()
         self._wake = trio.Event()
         self._nursery: trio.Nursery | None = None
@@ -441,6 +461,8 @@ class BlindRelayClient:
         request = self._requests.get(m.token)
         if request is None or request.is_initiator != m.is_initiator or request.done.is_set():
             return
+        if m.id > MAX_STREAM_ID:
+            return  # not a stream id: the pairing times out
         request.remote_id = m.id
         request.done.set()
 

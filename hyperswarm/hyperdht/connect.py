@@ -152,6 +152,7 @@ class _Connector:
         self.connected = trio.Event()  # by any path, the relay included
         self.direct = trio.Event()  # by a direct path (first, or moved to from the relay)
         self.upgrading = False  # a relayed stream is moving to a direct path
+        self.direct_error: Exception | None = None  # the direct paths failed unexpectedly
         self.answered = trio.Event()
         # a packet from the server that came before its answer: (socket, host, port)
         self._early: tuple[UDXSocket, str, int] | None = None
@@ -240,7 +241,10 @@ class _Connector:
         if self.connected.is_set() or relay_stream.remote_address is None:
             return False
         host, port = relay_stream.remote_address
-        self.raw.connect(remote_id, port, host, socket=relay_stream.socket)
+        try:
+            self.raw.connect(remote_id, port, host, socket=relay_stream.socket)
+        except UDXError:
+            return False  # (the stream ended)
         self.dht.connection_paths["client:relayed"] += 1
         self.connected.set()
         return True
@@ -495,6 +499,8 @@ async def _open_direct_or_relayed(c: _Connector, answer: _Answer) -> None:
         await relay.ended.wait()
         nursery.cancel_scope.cancel()
     if not c.connected.is_set():
+        if c.direct_error is not None:
+            raise c.direct_error
         raise RelayAbortedError("neither a direct path nor the relay connected")
 
 
@@ -507,6 +513,8 @@ async def _direct_paths(c: _Connector, answer: _Answer, over: trio.Event) -> Non
                 await _open_direct(c, answer)
             except (HyperDHTError, DHTError):
                 pass
+            except Exception as e:  # (out of sockets, a veto callback that raised...)
+                c.direct_error = e  # raised by connect() if nothing else connects
             nursery.cancel_scope.cancel()
     finally:
         over.set()

@@ -606,6 +606,8 @@ class _UdxInfoCodec(c.Codec[UdxInfo]):
         version = _uint.decode(state)
         features = _uint.decode(state)
         id_ = _uint.decode(state)
+        if id_ > 0xFFFFFFFF:
+            raise c.DecodeError("a UDX stream id is a 32-bit number")
         return UdxInfo(
             version=version,
             reusable_socket=bool(features & 1),

@@ -149,7 +149,7 @@ class RelayLink:
         with trio.move_on_at(deadline):
             try:
                 conn = await self.dht.connect(self.public_key)
-            except (HyperDHTError, DHTError):
+            except _GONE:
                 return
         if conn is None:
             return
@@ -158,30 +158,45 @@ class RelayLink:
             return
         try:
             async with conn, trio.open_nursery() as nursery:
-                conn.set_keep_alive(self.keep_alive)
-                mux = Protomux.of(conn, nursery)
-                client = BlindRelayClient(mux, id=conn.public_key)
-                remote_id: int | None = None
-                with trio.move_on_at(deadline):
-                    remote_id = await client.pair(self.is_initiator, self.token, self.raw)
-                relay_stream = conn.transport_stream
-                if isinstance(relay_stream, UDXStream):
-                    self.stream = relay_stream
-                if (
-                    remote_id is None
-                    or not isinstance(relay_stream, UDXStream)
-                    or not self._on_paired(remote_id, relay_stream)
-                ):
-                    client.unpair(self.token)
+                try:
+                    await self._pair(conn, nursery, deadline)
+                except _GONE:
+                    pass  # the relay went away: the relayed stream times out on its own
+                finally:
                     nursery.cancel_scope.cancel()
-                    return
-                self.paired = True
-                # hold the relay connection as long as the relayed stream lives
-                nursery.start_soon(_cancel_when_ended, client, nursery.cancel_scope)
-                await self.raw.wait_closed()
-                nursery.cancel_scope.cancel()
-        except (BlindRelayError, SecretStreamError, trio.BrokenResourceError):
-            pass  # the relay went away: the relayed stream times out on its own
+        except _GONE:
+            pass  # (closing the relay connection failed: it is gone all the same)
+
+    async def _pair(self, conn: SecretStream, nursery: trio.Nursery, deadline: float) -> None:
+        conn.set_keep_alive(self.keep_alive)
+        client = BlindRelayClient(Protomux.of(conn, nursery), id=conn.public_key)
+        remote_id: int | None = None
+        with trio.move_on_at(deadline):
+            remote_id = await client.pair(self.is_initiator, self.token, self.raw)
+        relay_stream = conn.transport_stream
+        if not isinstance(relay_stream, UDXStream):
+            return
+        self.stream = relay_stream
+        if remote_id is None or not self._on_paired(remote_id, relay_stream):
+            client.unpair(self.token)
+            return
+        self.paired = True
+        # hold the relay connection as long as the relayed stream lives
+        nursery.start_soon(_cancel_when_ended, client, nursery.cancel_scope)
+        await self.raw.wait_closed()
+
+
+#: What ends a relay connection early: the relay unreachable or gone, the stream broken.
+_GONE = (
+    HyperDHTError,
+    DHTError,
+    BlindRelayError,
+    SecretStreamError,
+    UDXError,
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+)
 
 
 #: Seconds a relayed connection that moved to a direct path keeps the relay while it waits to

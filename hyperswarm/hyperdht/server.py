@@ -719,11 +719,24 @@ class Server:
             hs.timeout.cancel()
             hs.timeout = None
         host, port = relay_stream.remote_address
-        raw.connect(remote_id, port, host, socket=relay_stream.socket)
+        try:
+            raw.connect(remote_id, port, host, socket=relay_stream.socket)
+        except UDXError:
+            raw.destroy()
+            hs.relayed = None
+            self._give_up(hs)
+            return False
         self.dht.connection_paths["server:relayed"] += 1
         self.dht.nursery.start_soon(self._forget_when_closed, hs, raw)
+        # retransmissions of its first message get the same answer for a while; then the
+        # handshake stops counting against MAX_PENDING (its slot stays for punch rounds)
+        self.dht.timers.call_later(self.handshake_clear_wait, lambda: self._forget_noise(hs))
         self._deliver(connection_stream(raw, keys))
         return True
+
+    def _forget_noise(self, hs: _Pending) -> None:
+        if self._connects.get(hs.noise) is hs:
+            del self._connects[hs.noise]
 
     async def _forget_when_closed(self, hs: _Pending, raw: UDXStream) -> None:
         await raw.wait_closed()

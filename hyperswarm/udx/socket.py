@@ -454,6 +454,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         once, as in JS."""
         if self._conn is not None or (self.relayed and self.remote_address is not None):
             raise UDXError("the stream is already connected")
+        _check_stream_id(remote_id)
         _check_address(host, port)
         sock = self._socket_for(socket)
         nursery = sock._nursery()
@@ -496,6 +497,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
             raise UDXError("the stream is closed")
         if self._changing is not None:
             raise UDXError("the remote is already changing")
+        _check_stream_id(remote_id)
         _check_address(host, port)
         sock = self._socket_for(socket)
         nursery = sock._nursery()
@@ -943,6 +945,11 @@ def _sendto(raw: _stdsocket.socket, data: bytes, addr: Address) -> bool:
     except OSError:
         return False
     return True
+
+
+def _check_stream_id(remote_id: int) -> None:
+    if not 0 <= remote_id <= MAX_STREAM_ID:
+        raise UDXError(f"stream id {remote_id} is not a 32-bit unsigned number")
 
 
 def _check_address(host: str, port: int) -> None:

@@ -299,3 +299,42 @@ async def test_a_garbled_pair_message_closes_only_that_peers_channel(net: testne
             a.destroy()
             b.destroy()
             nursery.cancel_scope.cancel()
+
+
+async def test_stream_ids_over_32_bits_and_relinking_a_relayed_token_are_refused(
+    net: testnet.Testnet,
+) -> None:
+    """A peer asking to relay to a stream id no UDX stream can have, or pairing a token whose
+    streams are still relayed (to get more links than the cap), is refused; the relay holds
+    at most its cap of streams and stays up."""
+    async with (
+        node(net, firewalled=False) as relay_node,
+        BlindRelayServer(relay_node.create_raw_stream, max_links_per_session=4) as relay,
+        firewalled(net) as peer,
+    ):
+        relay_server = relay_node.create_server(on_connection=relay.serve)
+        await relay_server.listen()
+        with trio.fail_after(20):
+            conn = await peer.connect(relay_node.default_key_pair.public_key)
+        async with conn, trio.open_nursery() as nursery:
+            client = BlindRelayClient(Protomux.of(conn, nursery), id=conn.public_key)
+            send = client.channel.messages[0].send
+            send(Pair(True, os.urandom(32), 2**40, 0))
+            token = os.urandom(32)
+            for _ in range(200):  # both halves of one token, again and again
+                send(Pair(True, token, 1, 0))
+                send(Pair(False, token, 2, 0))
+            for _ in range(10):  # and fresh tokens, past the cap
+                other = os.urandom(32)
+                send(Pair(True, other, 1, 0))
+                send(Pair(False, other, 2, 0))
+            with trio.fail_after(10):
+                while relay.stats.pairings_requested + relay.stats.pairings_refused < 421:
+                    await trio.sleep(0.02)
+            assert relay.stats.streams_opened <= 4, relay.stats
+            assert relay.stats.pairings_refused >= 1 + 199 * 2, relay.stats
+            nursery.cancel_scope.cancel()
+        with trio.fail_after(10):
+            while relay.stats.streams_active:
+                await trio.sleep(0.02)  # the session ended: its links with it
+        assert not relay_node.closed

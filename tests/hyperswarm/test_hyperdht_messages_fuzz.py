@@ -70,7 +70,13 @@ noise_payloads = st.builds(
     addresses4=ipv4s,
     addresses6=st.lists(ipv6, max_size=3).map(tuple),
     udx=st.none()
-    | st.builds(m.UdxInfo, version=st.just(1), reusable_socket=st.booleans(), id=uints, seq=uints),
+    | st.builds(
+        m.UdxInfo,
+        version=st.just(1),
+        reusable_socket=st.booleans(),
+        id=st.integers(0, 0xFFFFFFFF),
+        seq=uints,
+    ),
     secret_stream=st.none() | st.just(m.SecretStreamInfo()),
     relay_through=st.none()
     | st.builds(m.RelayThroughInfo, version=st.just(1), public_key=b32, token=b32),
@@ -224,3 +230,13 @@ def test_decode_accepts_bytearray_and_memoryview() -> None:
 def test_unrepresentable_values_raise_encode_errors(msg: m.Message[Any], value: Any) -> None:
     with pytest.raises(c.EncodeError):
         msg.encode(value)
+
+
+def test_a_udx_stream_id_over_32_bits_does_not_decode() -> None:
+    """A UDX stream id is 32 bits (JS would decode a larger compact uint, and no UDX stream
+    can have it): a payload with one is a bad payload, not a crash later in UDX."""
+    data = m.NOISE_PAYLOAD.encode(m.NoisePayload(udx=m.UdxInfo(id=2**32, seq=0)))
+    with pytest.raises(HyperDHTDecodeError):
+        m.NOISE_PAYLOAD.decode(data)
+    ok = m.NOISE_PAYLOAD.encode(m.NoisePayload(udx=m.UdxInfo(id=2**32 - 1, seq=0)))
+    assert m.NOISE_PAYLOAD.decode(ok).udx == m.UdxInfo(id=2**32 - 1, seq=0)

@@ -139,3 +139,26 @@ async def test_relay_to_is_refused_after_connect_or_twice() -> None:
         else:
             raise AssertionError("relay_to after connect was taken")
         z.destroy()
+
+
+async def test_remote_ids_over_32_bits_are_refused() -> None:
+    async with UDXSocket() as s:
+        await s.bind(0, HOST)
+        x, y = s.create_stream(), s.create_stream()
+        y.relay_to(x)
+        for stream in (x, y):
+            try:
+                stream.connect(2**32, 9, HOST)
+            except UDXError:
+                pass
+            else:
+                raise AssertionError("a 33-bit remote id was taken")
+        x.connect(1, 9, HOST)
+        try:
+            x.change_remote(2**40, 9, HOST)
+        except UDXError:
+            pass
+        else:
+            raise AssertionError("a 41-bit remote id was taken")
+        x.destroy()
+        y.destroy()
