@@ -3,8 +3,9 @@
 // command line and output lines as examples/chat.py, so that tests can run rooms that mix the
 // two. Differences from the tutorial, all outside the wire and disk formats:
 // - the DHT binds to 127.0.0.1 (REFERENCE.md appendix C) and joins --bootstrap;
-// - the topic is refreshed every 2 s while no peer is connected (a JS swarm otherwise looks
-//   again only after 10 minutes when two peers join at the same moment);
+// - the topic is refreshed every 2 s during the first 30 s and while no peer is connected (a
+//   JS swarm otherwise looks again only after 10 minutes when two peers join at the same
+//   moment, even if a third one is already there);
 // - a connection that closes during getKey is not fatal (the tutorial's app crashes there).
 // Usage: node chat.js [TOPIC] [-s DIR] [--nick NAME] --bootstrap HOST:PORT[,...]
 'use strict'
@@ -197,8 +198,9 @@ async function main () {
   out(`core key: ${b4a.toString(userCore.key, 'hex')}`)
   out(`you are ${nickname}`)
   const discovery = swarm.join(topic, { client: true, server: true })
+  const joinedAt = Date.now()
   const refresher = setInterval(() => {
-    if (connected.size === 0) discovery.refresh().catch(() => {})
+    if (connected.size === 0 || Date.now() - joinedAt < 30000) discovery.refresh().catch(() => {})
   }, 2000)
 
   const rl = readline.createInterface({ input: process.stdin })
