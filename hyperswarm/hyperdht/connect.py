@@ -71,7 +71,7 @@ from .errors import (
     ServerErrorError,
     ServerIncompatibleError,
 )
-from .holepuncher import Holepuncher, Sleeper
+from .holepuncher import Holepuncher, Sleeper, random_punch_blocked
 from .host import ConnectionHost
 from .noise_wrap import ConnectionKeys, NoiseWrap
 from .relay_connection import (
@@ -157,8 +157,12 @@ class _Connector:
         # a packet from the server that came before its answer: (socket, host, port)
         self._early: tuple[UDXSocket, str, int] | None = None
         # the blind relay we offer (if any), the pairing at whichever relay is used
-        self.relay_through = select_relay(relay_through)
-        self.relay_token = relay_token() if self.relay_through is not None else None
+        relay_key = select_relay(relay_through)
+        self.relay_offer = (
+            m.RelayThroughInfo(public_key=relay_key, token=relay_token())
+            if relay_key is not None
+            else None
+        )
         self.relay_keep_alive = relay_keep_alive
         self.relay: RelayLink | None = None
 
@@ -201,34 +205,21 @@ class _Connector:
             return
         self.upgrading = True
 
-        def move() -> bool:
-            try:
-                self.raw.change_remote(remote_id, port, host, socket=sock)
-                moved = True
+        def on_moved(moved: bool) -> None:
+            if moved:
                 self.direct.set()
                 self.dht.connection_paths["client:upgraded"] += 1
-            except UDXError:
-                moved = False  # (the stream ended)
             self._stop_punching()  # (its socket stays open with the stream on it)
-            return moved
 
-        start_upgrade(self.dht, self.raw, self.relay, move)
+        start_upgrade(self.dht, self.raw, self.relay, (remote_id, sock, host, port), on_moved)
 
     def start_relay(self, answer: _Answer) -> None:
-        """Pair our stream at the relay one side offered (the server's offer first, as
-        JS): the side that offered it is the initiator."""
-        offered = answer.payload.relay_through
-        if offered is not None:
-            public_key, token, initiator = offered.public_key, offered.token, False
-        else:
-            assert self.relay_through is not None and self.relay_token is not None
-            public_key, token, initiator = self.relay_through, self.relay_token, True
-        self.relay_token = token
-        self.relay = RelayLink(
+        """Pair our stream at the relay one side offered."""
+        self.relay = RelayLink.offered(
             self.dht,
-            public_key,
-            is_initiator=initiator,
-            token=token,
+            answer.payload.relay_through,
+            self.relay_offer,
+            is_server=False,
             raw=self.raw,
             on_paired=self._on_relayed,
             on_abort=self.sleeper.resume,
@@ -265,16 +256,13 @@ class _Connector:
         addresses = [ours] if ours is not None else []
         addresses.extend(local_addresses(self.dht.server_socket.address()))
         self.firewall = FIREWALL.OPEN if ours is not None else FIREWALL.UNKNOWN
-        relay = None
-        if self.relay_through is not None and self.relay_token is not None:
-            relay = m.RelayThroughInfo(public_key=self.relay_through, token=self.relay_token)
         return m.NoisePayload(
             error=ERROR.NONE,
             firewall=self.firewall,
             addresses4=tuple(addresses),
             udx=m.UdxInfo(id=self.raw.local_id, seq=0),
             secret_stream=m.SecretStreamInfo(),
-            relay_through=relay,
+            relay_through=self.relay_offer,
         )
 
     async def through(self, node: Address, socket: UDXSocket | None = None) -> None:
@@ -433,7 +421,7 @@ async def _connect(c: _Connector, relay_addresses: list[Address] | None) -> Secr
     if answer.payload.relay_addresses:
         dht.remember_relay_addresses(c.public_key, answer.payload.relay_addresses)
     if not c.connected.is_set():
-        if answer.payload.relay_through is not None or c.relay_through is not None:
+        if answer.payload.relay_through is not None or c.relay_offer is not None:
             c.start_relay(answer)
             await _open_direct_or_relayed(c, answer)
         else:
@@ -634,7 +622,7 @@ async def _update_holepunch(
     if remote is None:
         raise HolepunchInvalidError("the server's holepunch payload does not decrypt")
     peer = hp.peer_address or relay
-    if remote.error == ERROR.TRY_LATER and c.relay_token is not None and payload.punching:
+    if remote.error == ERROR.TRY_LATER and c.relay is not None and payload.punching:
         return _HolepunchAnswer(remote, peer, reply.from_.address, reply.to, try_later=True)
     if remote.error != ERROR.NONE:  # TRY_LATER too, without a relay to fall back on
         raise RemoteAbortedError(f"Remote aborted with error code {remote.error}")
@@ -704,11 +692,8 @@ async def _round_punch(
     if is_random:
         # one random punch at a time per node, one per interval: with a relay to fall back
         # on, wait for a turn (the relay may connect meanwhile); without one, stop
-        while (
-            dht.random_punches >= dht.random_punch_limit
-            or trio.current_time() * 1000 - dht.last_random_punch < dht.random_punch_interval
-        ):
-            if c.relay_token is None:
+        while random_punch_blocked(dht):
+            if c.relay is None:
                 raise HolepunchAbortedError("a random punch ran too recently")
             if not delayed:
                 delayed = True
@@ -771,7 +756,7 @@ def _punch_payload(
 
 async def _try_later(c: _Connector) -> None:
     """Wait 10 to 20 s before asking to punch again (only with a relay to fall back on)."""
-    if c.relay_token is None:
+    if c.relay is None:
         raise HolepunchAbortedError("the server cannot punch now and there is no relay")
     await c.sleeper.pause(10_000 + random.randint(0, 10_000))
 

@@ -51,6 +51,7 @@ __all__ = [
     "PunchSocket",
     "Sleeper",
     "coerce_firewall",
+    "random_punch_blocked",
 ]
 
 BIRTHDAY_SOCKETS = 256
@@ -68,6 +69,15 @@ OnConnect = Callable[["UDXSocket", str, int], None]
 def coerce_firewall(fw: int) -> int:
     """OPEN counts as CONSISTENT when choosing how to punch."""
     return FIREWALL.CONSISTENT if fw == FIREWALL.OPEN else fw
+
+
+def random_punch_blocked(host: ConnectionHost) -> bool:
+    """Whether a punch against a random NAT must wait: the node allows one at a time, and
+    one per ``random_punch_interval`` ms (JS's limiter, both sides)."""
+    return (
+        host.random_punches >= host.random_punch_limit
+        or trio.current_time() * 1000 - host.last_random_punch < host.random_punch_interval
+    )
 
 
 def random_port(rng: random.Random) -> int:

@@ -37,6 +37,7 @@ from ..secret_stream import SecretStream, SecretStreamError
 from ..udx import UDXError, UDXSocket, UDXStream
 from .errors import HyperDHTError
 from .host import ConnectionHost
+from .messages import RelayThroughInfo
 
 __all__ = [
     "RELAY_KEEP_ALIVE",
@@ -115,6 +116,35 @@ class RelayLink:
         self.stream: UDXStream | None = None
         self.ended = trio.Event()
         self._scope = trio.CancelScope()
+
+    @classmethod
+    def offered(
+        cls,
+        dht: ConnectionHost,
+        server_offer: RelayThroughInfo | None,
+        client_offer: RelayThroughInfo | None,
+        *,
+        is_server: bool,
+        raw: UDXStream,
+        on_paired: Callable[[int, UDXStream], bool],
+        on_abort: Callable[[], None],
+        keep_alive: float = RELAY_KEEP_ALIVE,
+    ) -> RelayLink:
+        """The pairing of a connection at the relay one side offered: the server's offer
+        first (as JS), and the side whose offer it is pairs as the initiator."""
+        offer, ours = (server_offer, is_server) if server_offer else (client_offer, not is_server)
+        if offer is None:
+            raise ValueError("neither side offered a relay")
+        return cls(
+            dht,
+            offer.public_key,
+            is_initiator=ours,
+            token=offer.token,
+            raw=raw,
+            on_paired=on_paired,
+            on_abort=on_abort,
+            keep_alive=keep_alive,
+        )
 
     def start(self) -> None:
         self.dht.nursery.start_soon(self.run)
@@ -208,25 +238,36 @@ def start_upgrade(
     dht: ConnectionHost,
     raw: UDXStream,
     relay: RelayLink | None,
-    move: Callable[[], bool],
+    to: tuple[int, UDXSocket, str, int],
+    on_moved: Callable[[bool], None],
 ) -> None:
-    """Move a relayed stream to a direct path: ``move()`` changes its remote (False if it
-    could not). Not before the peer's first packets came through the relay: a peer that
-    moves with packets still unacknowledged resends them with the relay's stream id, which
-    the direct path does not know. Then tell the peer with an empty stream message (it
-    arrives by the new path, so the peer's firewall moves its stream too), and let the relay
-    go once the peer's packets come in on the new path and none is still due through the
-    relay (JS ``confirmDirectUpgrade``)."""
-    dht.nursery.start_soon(_upgrade, raw, relay, move)
+    """Move a relayed stream to a direct path, ``to`` = (the peer's stream id, our socket,
+    its host, its port), then call ``on_moved(whether it moved)``. Not before the peer's
+    first data came through the relay: a peer that moves with packets still unacknowledged
+    resends them with the relay's stream id, which the direct path does not know. Then tell
+    the peer with an empty stream message (it arrives by the new path, so the peer's
+    firewall moves its stream too), and let the relay go once the peer's packets come in on
+    the new path and none is still due through the relay (JS ``confirmDirectUpgrade``)."""
+    dht.nursery.start_soon(_upgrade, raw, relay, to, on_moved)
 
 
-async def _upgrade(raw: UDXStream, relay: RelayLink | None, move: Callable[[], bool]) -> None:
+async def _upgrade(
+    raw: UDXStream,
+    relay: RelayLink | None,
+    to: tuple[int, UDXSocket, str, int],
+    on_moved: Callable[[bool], None],
+) -> None:
+    remote_id, sock, host, port = to
+    moved = False
     try:
         with trio.move_on_after(UPGRADE_CONFIRM):
-            while raw.bytes_read == 0 and not raw.ended:
-                await trio.sleep(0.01)
+            await raw.wait_data()
+        raw.change_remote(remote_id, port, host, socket=sock)
+        moved = True
+    except UDXError:
+        pass  # (the stream ended)
     finally:
-        moved = move()
+        on_moved(moved)
     if not moved:
         return
     try:

@@ -59,7 +59,7 @@ from .errors import (
     KeypairAlreadyUsedError,
     NodeDestroyedError,
 )
-from .holepuncher import Holepuncher
+from .holepuncher import Holepuncher, random_punch_blocked
 from .host import ConnectionHost
 from .noise_wrap import ConnectionKeys, NoiseWrap
 from .relay_connection import (
@@ -144,7 +144,6 @@ class _Pending:
         "puncher_ready",
         "raw",
         "relay",
-        "relay_token",
         "relayed",
         "remote_firewall",
         "remote_udx_id",
@@ -174,7 +173,6 @@ class _Pending:
         # the blind relay (if one side offered one) and its token; whether the direct
         # paths gave up while the relay still pairs
         self.relay: RelayLink | None = None
-        self.relay_token: bytes | None = None
         self.aborted = False
         # the stream the relay carries (it moves to a direct path if a punch lands)
         self.relayed: UDXStream | None = None
@@ -432,6 +430,7 @@ class Server:
             hs.round = max(hs.round, remote.round)
             return self._abort(hs)
         token = sealed.token(peer)
+        given = token if is_server_relay else None  # (what we tell the client of it)
         echoed = (
             is_server_relay and remote.remote_token is not None and remote.remote_token == token
         )
@@ -475,32 +474,12 @@ class Server:
                 hs.timeout = None
             if p.remote_firewall >= FIREWALL.RANDOM or p.nat.firewall >= FIREWALL.RANDOM:
                 dht = self.dht
-                now = trio.current_time() * 1000
-                if (
-                    dht.random_punches >= dht.random_punch_limit
-                    or now - dht.last_random_punch < dht.random_punch_interval
-                ):
+                if random_punch_blocked(dht):
                     dht.punches["try_later"] += 1
-                    if hs.relay_token is None:
+                    if hs.relay is None:
                         return self._abort(hs, ERROR.TRY_LATER)
                     # a relay is in play: the client asks again later, meanwhile it pairs
-                    return HolepunchReply(
-                        sealed.encrypt(
-                            m.HolepunchPayload(
-                                error=ERROR.TRY_LATER,
-                                firewall=p.nat.firewall,
-                                round=hs.round,
-                                connected=p.connected,
-                                punching=p.punching,
-                                addresses=tuple(p.nat.addresses)
-                                if p.nat.addresses is not None
-                                else None,
-                                token=token if is_server_relay else None,
-                                remote_token=remote.token,
-                            )
-                        ),
-                        p.socket_number,
-                    )
+                    return _round_reply(hs, p, sealed, ERROR.TRY_LATER, given, remote)
             punching = await p.punch()
             if p.destroyed:
                 return None
@@ -508,22 +487,7 @@ class Server:
                 return self._abort(hs)
         if p.nat.firewall != FIREWALL.UNKNOWN:
             p.nat.freeze()
-        return HolepunchReply(
-            sealed.encrypt(
-                m.HolepunchPayload(
-                    error=ERROR.NONE,
-                    firewall=p.nat.firewall,
-                    round=hs.round,
-                    connected=p.connected,
-                    punching=p.punching,
-                    addresses=tuple(p.nat.addresses) if p.nat.addresses is not None else None,
-                    remote_address=None,
-                    token=token if is_server_relay else None,
-                    remote_token=remote.token,
-                )
-            ),
-            p.socket_number,
-        )
+        return _round_reply(hs, p, sealed, ERROR.NONE, given, remote)
 
     def _abort(self, hs: _Pending, error: int = ERROR.ABORTED) -> HolepunchReply | None:
         """Tell the client this punch is off (nothing, for a session that never punched)."""
@@ -575,9 +539,12 @@ class Server:
                 firewall=lambda sock, host, port: self._on_first_packet(hs, sock, host, port)
             )
         relays = self._announcer.relay_addresses
-        relay_through = select_relay(self.relay_through) if error == ERROR.NONE else None
-        if relay_through is not None:
-            hs.relay_token = relay_token()
+        relay_key = select_relay(self.relay_through) if error == ERROR.NONE else None
+        offer = (
+            m.RelayThroughInfo(public_key=relay_key, token=relay_token())
+            if relay_key is not None
+            else None
+        )
         payload = m.NoisePayload(
             error=error,
             firewall=FIREWALL.OPEN if ours is not None else FIREWALL.UNKNOWN,
@@ -587,9 +554,7 @@ class Server:
             addresses4=tuple(addresses),
             udx=m.UdxInfo(id=hs.raw.local_id if hs.raw is not None else 0, seq=0),
             secret_stream=m.SecretStreamInfo(),
-            relay_through=m.RelayThroughInfo(public_key=relay_through, token=hs.relay_token)
-            if relay_through is not None and hs.relay_token is not None
-            else None,
+            relay_through=offer,
             relay_addresses=tuple(relays) if relays else None,
         )
         hs.reply = wrap.send(payload)
@@ -606,8 +571,8 @@ class Server:
             sock = self.dht.client_socket if direct and req.socket == CLIENT else None
             self._on_socket(hs, sock or self.dht.socket, client.host, client.port)
             return hs
-        if relay_through is not None or remote.relay_through is not None:
-            self._relay_connection(hs, relay_through, remote.relay_through)
+        if offer is not None or remote.relay_through is not None:
+            self._relay_connection(hs, offer, remote.relay_through)
         hs.timeout = self.dht.timers.call_later(
             HANDSHAKE_INITIAL_TIMEOUT, lambda: self._give_up(hs)
         )
@@ -659,22 +624,17 @@ class Server:
             hs.timeout = None
         self._clear_later(hs)
         raw.connect(hs.remote_udx_id, port, host, socket=sock)
-        p, hs.puncher = hs.puncher, None
-        if p is not None:
-            if p.socket is sock:
-                self.dht.connection_paths["server:punched"] += 1
-            p.on_abort = None
-            p.destroy()
+        p = hs.puncher
+        if p is not None and p.socket is sock:
+            self.dht.connection_paths["server:punched"] += 1
+        _stop_puncher(hs)
         self._deliver(connection_stream(raw, keys))
 
     def _give_up(self, hs: _Pending) -> None:
         hs.timeout = None
         if hs.relay is not None and not hs.relay.ended.is_set() and hs.raw is not None:
             hs.aborted = True  # the direct paths are done; the relay may still pair
-            p, hs.puncher = hs.puncher, None
-            if p is not None:
-                p.on_abort = None
-                p.destroy()
+            _stop_puncher(hs)
             return
         self._drop(hs)
         self._clear_later(hs)
@@ -682,24 +642,16 @@ class Server:
     # --- the blind relay -----------------------------------------------------------------
 
     def _relay_connection(
-        self, hs: _Pending, ours: bytes | None, theirs: m.RelayThroughInfo | None
+        self, hs: _Pending, ours: m.RelayThroughInfo | None, theirs: m.RelayThroughInfo | None
     ) -> None:
-        """Pair the handshake's stream at the relay we offered (as the initiator) or else
-        at the one the client offered."""
+        """Pair the handshake's stream at the relay one side offered."""
         assert hs.raw is not None
-        if ours is not None:
-            assert hs.relay_token is not None
-            public_key, token, initiator = ours, hs.relay_token, True
-        else:
-            assert theirs is not None
-            public_key, token, initiator = theirs.public_key, theirs.token, False
-        hs.relay_token = token
         self.dht.punches["relay_attempts"] += 1
-        hs.relay = RelayLink(
+        hs.relay = RelayLink.offered(
             self.dht,
-            public_key,
-            is_initiator=initiator,
-            token=token,
+            ours,
+            theirs,
+            is_server=True,
             raw=hs.raw,
             on_paired=lambda remote_id, stream: self._on_relayed(hs, remote_id, stream),
             on_abort=lambda: self._on_relay_abort(hs),
@@ -740,30 +692,19 @@ class Server:
 
     async def _forget_when_closed(self, hs: _Pending, raw: UDXStream) -> None:
         await raw.wait_closed()
-        p, hs.puncher = hs.puncher, None
-        if p is not None:
-            p.on_abort = None
-            p.destroy()
+        _stop_puncher(hs)
         self._clear_later(hs)
 
     def _upgrade(self, hs: _Pending, raw: UDXStream, sock: UDXSocket, host: str, port: int) -> None:
         """Move a relayed stream to the direct path the client's packets came by."""
         hs.upgraded = True
 
-        def move() -> bool:
-            try:
-                raw.change_remote(hs.remote_udx_id, port, host, socket=sock)
-                moved = True
+        def on_moved(moved: bool) -> None:
+            if moved:
                 self.dht.connection_paths["server:upgraded"] += 1
-            except UDXError:
-                moved = False  # (the stream ended)
-            p, hs.puncher = hs.puncher, None  # (its socket stays open with the stream on it)
-            if p is not None:
-                p.on_abort = None
-                p.destroy()
-            return moved
+            _stop_puncher(hs)
 
-        start_upgrade(self.dht, raw, hs.relay, move)
+        start_upgrade(self.dht, raw, hs.relay, (hs.remote_udx_id, sock, host, port), on_moved)
 
     def _on_relay_abort(self, hs: _Pending) -> None:
         if hs.raw is None:
@@ -780,10 +721,7 @@ class Server:
         if hs.timeout is not None:
             hs.timeout.cancel()
             hs.timeout = None
-        p, hs.puncher = hs.puncher, None
-        if p is not None:
-            p.on_abort = None
-            p.destroy()
+        _stop_puncher(hs)
         raw, hs.raw = hs.raw, None
         if raw is not None:
             raw.destroy()
@@ -821,3 +759,38 @@ async def _serve(handler: ConnectionHandler, stream: SecretStream) -> None:
             await handler(stream)
     except (SecretStreamError, trio.BrokenResourceError, trio.ClosedResourceError):
         pass
+
+
+def _stop_puncher(hs: _Pending) -> None:
+    """Stop the handshake's puncher (its socket stays open while a stream runs on it)."""
+    p, hs.puncher = hs.puncher, None
+    if p is not None:
+        p.on_abort = None
+        p.destroy()
+
+
+def _round_reply(
+    hs: _Pending,
+    p: Holepuncher,
+    sealed: SecurePayload,
+    error: int,
+    token: bytes | None,
+    remote: m.HolepunchPayload,
+) -> HolepunchReply:
+    """Our sealed answer to a holepunch round, from the punch socket: our NAT, where the
+    punch stands, and ``token`` (proving the client's address; only through our relays)."""
+    return HolepunchReply(
+        sealed.encrypt(
+            m.HolepunchPayload(
+                error=error,
+                firewall=p.nat.firewall,
+                round=hs.round,
+                connected=p.connected,
+                punching=p.punching,
+                addresses=tuple(p.nat.addresses) if p.nat.addresses is not None else None,
+                token=token,
+                remote_token=remote.token,
+            )
+        ),
+        p.socket_number,
+    )

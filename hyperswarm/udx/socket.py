@@ -165,6 +165,7 @@ class UDX:
             if self.on_remove is not None:
                 self.on_remove(stream)
             stream._gone.set()
+            stream._data_in.set()
             on_close, stream.on_close = stream.on_close, None
             if on_close is not None:
                 on_close()
@@ -407,6 +408,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
         #: Called once when the stream leaves its table (ended, destroyed, socket closed).
         self.on_close: Callable[[], None] | None = None
         self._gone = trio.Event()
+        self._data_in = trio.Event()  # the peer's first ordered bytes came (or the stream went)
         # set by the first packet from the path the latest change_remote moved to
         self._new_path: trio.Event | None = None
         # relaying (see relay_to): where this stream's packets go, and who relays here
@@ -517,10 +519,10 @@ class UDXStream(trio.abc.HalfCloseableStream):
         else:
             self._wake.set()
 
-    @property
-    def ended(self) -> bool:
-        """Whether the stream has left its table (ended, destroyed, its socket closed)."""
-        return self._gone.is_set()
+    async def wait_data(self) -> None:
+        """Return once the peer's first ordered bytes arrived (at once if they did), or the
+        stream ended."""
+        await self._data_in.wait()
 
     async def wait_closed(self) -> None:
         """Return once the stream has left its table (ended, destroyed, its socket closed)."""
@@ -705,6 +707,7 @@ class UDXStream(trio.abc.HalfCloseableStream):
             if isinstance(ev, Data):
                 self._buffer += ev.data
                 self.bytes_read += len(ev.data)
+                self._data_in.set()
                 self._readable.set()
             elif isinstance(ev, End):
                 self._eof = True
