@@ -27,7 +27,7 @@ from typing import Any
 
 import trio
 
-from protomux import Protomux
+from protomux import Channel, Protomux
 from protomux._toolkit import AsyncResource
 from protomux.mux import MessageStream
 
@@ -97,6 +97,29 @@ class RelayStats:
 _Half = tuple[bytes, bool]
 
 
+def _open_channel(
+    mux: Protomux,
+    id: bytes | None,
+    on_pair: Callable[..., None],
+    on_unpair: Callable[..., None] | None,
+    on_close: Callable[..., None],
+) -> Channel:
+    """The ``blind-relay`` channel of a connection, opened."""
+    channel = mux.create_channel(
+        PROTOCOL,
+        id,
+        messages=[
+            {"encoding": PAIR, "on_message": on_pair},
+            {"encoding": UNPAIR, "on_message": on_unpair},
+        ],
+        on_close=on_close,
+    )
+    if channel is None:
+        raise DuplicateChannelError("a blind-relay channel is already open on this stream")
+    channel.open()
+    return channel
+
+
 class _Link:
     """One relayed half: the session that asked, its peer's stream id, the relay's stream."""
 
@@ -156,19 +179,7 @@ class RelaySession:
         self._pairing: set[_Half] = set()
         self._links: dict[_Half, _Link] = {}
         self.closed = trio.Event()
-        channel = mux.create_channel(
-            PROTOCOL,
-            id,
-            messages=[
-                {"encoding": PAIR, "on_message": self._on_pair},
-                {"encoding": UNPAIR, "on_message": self._on_unpair},
-            ],
-            on_close=self._on_close,
-        )
-        if channel is None:
-            raise DuplicateChannelError("a blind-relay channel is already open on this stream")
-        self.channel = channel
-        channel.open()
+        self.channel = _open_channel(mux, id, self._on_pair, self._on_unpair, self._on_close)
 
     @property
     def links(self) -> int:
@@ -404,19 +415,7 @@ class BlindRelayClient:
         self._requests: dict[bytes, _Request] = {}
         #: Set once the channel closed (the relay connection ended or refused the channel).
         self.ended = trio.Event()
-        channel = mux.create_channel(
-            PROTOCOL,
-            id,
-            messages=[
-                {"encoding": PAIR, "on_message": self._on_pair},
-                {"encoding": UNPAIR},
-            ],
-            on_close=self._on_close,
-        )
-        if channel is None:
-            raise DuplicateChannelError("a blind-relay channel is already open on this stream")
-        self.channel = channel
-        channel.open()
+        self.channel = _open_channel(mux, id, self._on_pair, None, self._on_close)
 
     @property
     def closed(self) -> bool:

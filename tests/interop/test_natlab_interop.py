@@ -230,37 +230,28 @@ def test_the_nat_samplers_agree(world: World) -> None:
                 assert [a.split(":")[0] for a in v["addresses"]] == [router.wan], verdicts
 
 
-def test_peers_behind_one_nat_connect_over_the_lan(world: World) -> None:
-    router = world.lab.router("same", "consistent")
+@pytest.mark.parametrize(
+    ("lan_blocked", "path"),
+    [(False, "client:lan"), (True, "client:punched")],
+    ids=["lan", "blocked"],
+)
+def test_peers_behind_one_nat(world: World, lan_blocked: bool, path: str) -> None:
+    """Behind one router, peers connect over the LAN; behind one that isolates its LAN hosts
+    but hairpins, the LAN try fails and they punch to each other's public address."""
+    name = "blocked" if lan_blocked else "same"
+    router = world.lab.router(name, "consistent", hairpin=lan_blocked)
+    if lan_blocked:
+        world.lab.block_lan(router)
     for impls in PAIRS:
-        a = world.lab.host(f"lan-s-{impls[0]}-{impls[1]}", behind=router)
-        b = world.lab.host(f"lan-c-{impls[0]}-{impls[1]}", behind=router)
+        a = world.lab.host(f"{name}-s-{impls[0]}-{impls[1]}", behind=router)
+        b = world.lab.host(f"{name}-c-{impls[0]}-{impls[1]}", behind=router)
         server = Server(a, impls[0], world.bootstrap)
         try:
             got = run_client(b, impls[1], world.bootstrap, server.public_key)
             assert got.get("connected") is True, (impls, got)
             assert server.next()["hash"] == got["hash"]
             if impls[1] == "python":
-                assert got["paths"] == {"client:lan": 1}, got
-        finally:
-            server.stop()
-
-
-def test_peers_behind_one_nat_punch_when_the_lan_is_blocked(world: World) -> None:
-    """Behind one router that isolates its LAN hosts but hairpins: the LAN try fails, and
-    the peers punch to each other's public address."""
-    router = world.lab.router("hairpin", "consistent", hairpin=True)
-    world.lab.block_lan(router)
-    for impls in PAIRS:
-        a = world.lab.host(f"hp-s-{impls[0]}-{impls[1]}", behind=router)
-        b = world.lab.host(f"hp-c-{impls[0]}-{impls[1]}", behind=router)
-        server = Server(a, impls[0], world.bootstrap)
-        try:
-            got = run_client(b, impls[1], world.bootstrap, server.public_key)
-            assert got.get("connected") is True, (impls, got)
-            assert server.next()["hash"] == got["hash"]
-            if impls[1] == "python":
-                assert got["paths"] == {"client:punched": 1}, got
+                assert got["paths"] == {path: 1}, got
         finally:
             server.stop()
 
