@@ -47,7 +47,7 @@ from protomux.encoding import Address
 
 from ..dht_rpc.errors import DHTError
 from ..secret_stream import SecretStream
-from ..udx import UDXError, UDXSocket, UDXStream
+from ..udx import UDXSocket, UDXStream
 from . import messages as m
 from .addresses import is_bogon, is_reserved, local_addresses, match_address
 from .constants import COMMANDS, ERROR, FIREWALL
@@ -78,6 +78,7 @@ from .relay_connection import (
     RELAY_KEEP_ALIVE,
     RelayLink,
     RelayThrough,
+    connect_through,
     relay_token,
     select_relay,
     start_upgrade,
@@ -229,13 +230,8 @@ class _Connector:
 
     def _on_relayed(self, remote_id: int, relay_stream: UDXStream) -> bool:
         """The relay paired us: connect through it (the punch goes on meanwhile)."""
-        if self.connected.is_set() or relay_stream.remote_address is None:
+        if self.connected.is_set() or not connect_through(self.raw, remote_id, relay_stream):
             return False
-        host, port = relay_stream.remote_address
-        try:
-            self.raw.connect(remote_id, port, host, socket=relay_stream.socket)
-        except UDXError:
-            return False  # (the stream ended)
         self.dht.connection_paths["client:relayed"] += 1
         self.connected.set()
         return True

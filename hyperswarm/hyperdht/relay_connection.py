@@ -45,6 +45,7 @@ __all__ = [
     "UPGRADE_CONFIRM",
     "RelayLink",
     "RelayThrough",
+    "connect_through",
     "relay_token",
     "select_relay",
     "start_upgrade",
@@ -227,6 +228,19 @@ _GONE = (
     trio.BrokenResourceError,
     trio.ClosedResourceError,
 )
+
+
+def connect_through(raw: UDXStream, remote_id: int, relay_stream: UDXStream) -> bool:
+    """Connect ``raw`` to the relay's stream ``remote_id``, at the relay's address through
+    the socket of our connection to it (``relay_stream``); False if it cannot be."""
+    if relay_stream.remote_address is None:
+        return False
+    host, port = relay_stream.remote_address
+    try:
+        raw.connect(remote_id, port, host, socket=relay_stream.socket)
+    except UDXError:
+        return False  # (the stream ended)
+    return True
 
 
 #: Seconds a relayed connection that moved to a direct path keeps the relay while it waits to

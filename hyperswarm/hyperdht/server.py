@@ -48,7 +48,7 @@ from ..dht_rpc.errors import DHTError
 from ..dht_rpc.io import CLIENT, IncomingRequest
 from ..dht_rpc.timers import Timer
 from ..secret_stream import FinishedHandshake, SecretStream, SecretStreamError
-from ..udx import UDXError, UDXSocket, UDXStream
+from ..udx import UDXSocket, UDXStream
 from . import messages as m
 from .addresses import is_private, local_addresses, match_address
 from .announcer import Announcer
@@ -66,6 +66,7 @@ from .relay_connection import (
     RELAY_KEEP_ALIVE,
     RelayLink,
     RelayThrough,
+    connect_through,
     relay_token,
     select_relay,
     start_upgrade,
@@ -663,21 +664,13 @@ class Server:
         """The relay paired us: connect through it. The punch goes on, and the handshake
         stays known while the stream lives (for the client's holepunch rounds)."""
         raw, keys = hs.raw, hs.keys
-        if raw is None or keys is None or relay_stream.remote_address is None:
+        if raw is None or keys is None or not connect_through(raw, remote_id, relay_stream):
             return False
         hs.raw = None
         hs.relayed = raw
         if hs.timeout is not None:
             hs.timeout.cancel()
             hs.timeout = None
-        host, port = relay_stream.remote_address
-        try:
-            raw.connect(remote_id, port, host, socket=relay_stream.socket)
-        except UDXError:
-            raw.destroy()
-            hs.relayed = None
-            self._give_up(hs)
-            return False
         self.dht.connection_paths["server:relayed"] += 1
         self.dht.nursery.start_soon(self._forget_when_closed, hs, raw)
         # retransmissions of its first message get the same answer for a while; then the

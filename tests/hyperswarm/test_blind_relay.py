@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -92,6 +93,20 @@ def sniff(sock: UDXSocket) -> list[bytes]:
     return seen
 
 
+@asynccontextmanager
+async def running_relay(
+    net: testnet.Testnet, **opts: Any
+) -> AsyncIterator[tuple[HyperDHT, BlindRelayServer]]:
+    """A reachable node serving a blind relay on its key pair."""
+    async with (
+        node(net, firewalled=False) as relay_node,
+        BlindRelayServer(relay_node.create_raw_stream, **opts) as relay,
+    ):
+        server = relay_node.create_server(on_connection=relay.serve)
+        await server.listen()
+        yield relay_node, relay
+
+
 def never(*_: object) -> bool:
     return False
 
@@ -101,13 +116,10 @@ async def test_a_connection_goes_through_the_relay_when_punching_is_vetoed(
     net: testnet.Testnet, offered_by: str
 ) -> None:
     async with (
-        node(net, firewalled=False) as relay_node,
-        BlindRelayServer(relay_node.create_raw_stream) as relay,
+        running_relay(net) as (relay_node, relay),
         firewalled(net) as s_node,
         firewalled(net) as c_node,
     ):
-        relay_server = relay_node.create_server(on_connection=relay.serve)
-        await relay_server.listen()
         relay_key = relay_node.default_key_pair.public_key
         sent = sniff(relay_node.socket)
         # (a server that shares its LAN address stands by with a punch socket for a client
@@ -165,14 +177,9 @@ async def test_without_a_relay_the_vetoed_connection_fails(net: testnet.Testnet)
 
 async def test_pair_floods_are_bounded_and_unpaired_halves_expire(net: testnet.Testnet) -> None:
     async with (
-        node(net, firewalled=False) as relay_node,
-        BlindRelayServer(
-            relay_node.create_raw_stream, max_pending_per_session=8, pair_timeout=1.0
-        ) as relay,
+        running_relay(net, max_pending_per_session=8, pair_timeout=1.0) as (relay_node, relay),
         firewalled(net) as peer,
     ):
-        relay_server = relay_node.create_server(on_connection=relay.serve)
-        await relay_server.listen()
         with trio.fail_after(20):
             conn = await peer.connect(relay_node.default_key_pair.public_key)
         async with conn, trio.open_nursery() as nursery:
@@ -225,13 +232,10 @@ async def test_a_relayed_connection_moves_to_the_punched_path(
 
     monkeypatch.setattr(connect_module, "_holepunch", after_the_relay)
     async with (
-        node(net, firewalled=False) as relay_node,
-        BlindRelayServer(relay_node.create_raw_stream) as relay,
+        running_relay(net) as (relay_node, relay),
         firewalled(net) as s_node,
         firewalled(net) as c_node,
     ):
-        relay_server = relay_node.create_server(on_connection=relay.serve)
-        await relay_server.listen()
         relay_key = relay_node.default_key_pair.public_key
         server = s_node.create_server(on_connection=echo, share_local_address=False)
         await server.listen()
@@ -268,14 +272,11 @@ async def test_a_relayed_connection_moves_to_the_punched_path(
 
 async def test_a_garbled_pair_message_closes_only_that_peers_channel(net: testnet.Testnet) -> None:
     async with (
-        node(net, firewalled=False) as relay_node,
-        BlindRelayServer(relay_node.create_raw_stream) as relay,
+        running_relay(net) as (relay_node, relay),
         firewalled(net) as bad,
         firewalled(net) as one,
         firewalled(net) as other,
     ):
-        relay_server = relay_node.create_server(on_connection=relay.serve)
-        await relay_server.listen()
         key = relay_node.default_key_pair.public_key
         with trio.fail_after(30):
             conns = [await peer.connect(key) for peer in (bad, one, other)]
@@ -308,12 +309,9 @@ async def test_stream_ids_over_32_bits_and_relinking_a_relayed_token_are_refused
     streams are still relayed (to get more links than the cap), is refused; the relay holds
     at most its cap of streams and stays up."""
     async with (
-        node(net, firewalled=False) as relay_node,
-        BlindRelayServer(relay_node.create_raw_stream, max_links_per_session=4) as relay,
+        running_relay(net, max_links_per_session=4) as (relay_node, relay),
         firewalled(net) as peer,
     ):
-        relay_server = relay_node.create_server(on_connection=relay.serve)
-        await relay_server.listen()
         with trio.fail_after(20):
             conn = await peer.connect(relay_node.default_key_pair.public_key)
         async with conn, trio.open_nursery() as nursery:
